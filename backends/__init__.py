@@ -1,0 +1,1 @@
+"""LLM backends, one module each, found through :mod:`qwen_agent.llm`'s registry."""

@@ -1,0 +1,254 @@
+"""The agent loop: prompt -> model -> parse -> call tools -> observe -> repeat.
+
+``Agent.run`` streams typed events; ``Agent.chat`` drains them and returns the answer and
+the whole conversation. Tool calls of one model turn run concurrently; a tool that raises,
+times out or returns something unshowable becomes an error observation for the model, and
+so does a malformed call. The loop makes at most ``max_steps`` model calls.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from time import monotonic
+from typing import Any, NamedTuple
+
+from qwen_agent.errors import ConfigError, ToolCallError
+from qwen_agent.events import (
+    CallParseError,
+    Event,
+    FinalEvent,
+    TextDelta,
+    ToolCallEvent,
+    ToolResultEvent,
+)
+from qwen_agent.formats import ToolFormat, get_format
+from qwen_agent.llm import ChatModel, GenerationConfig, LLMConfig, get_chat_model
+from qwen_agent.messages import Message, ToolCall, ToolResult
+from qwen_agent.tool import Tool, as_tool, to_result
+
+__all__ = ["Agent", "ChatResult"]
+
+
+class ChatResult(NamedTuple):
+    """What :meth:`Agent.chat` returns: ``answer, messages = agent.chat(...)``."""
+
+    answer: str
+    messages: list[Message]
+    stop_reason: str = "answer"
+
+
+class Agent:
+    """An LLM that plans and calls tools.
+
+    Args:
+        llm: a :class:`~qwen_agent.llm.ChatModel`, an :class:`~qwen_agent.llm.LLMConfig` or
+            a dict for one.
+        tools: tools, ``@tool`` functions, plain typed functions or registered tool names.
+        instructions: the system instructions.
+        format: ``"hermes"`` (Qwen2.5/Qwen3 native function calling) or ``"react"``.
+        max_steps: most model calls in one run.
+        tool_timeout: seconds a tool call may take (a tool's own ``timeout`` wins).
+        generation: sampling options for every model call.
+    """
+
+    def __init__(
+        self,
+        llm: ChatModel | LLMConfig | dict[str, Any] | None = None,
+        tools: Iterable[Any] = (),
+        instructions: str = "",
+        format: str | ToolFormat = "hermes",
+        max_steps: int = 8,
+        tool_timeout: float = 60.0,
+        generation: GenerationConfig | dict[str, Any] | None = None,
+    ) -> None:
+        if max_steps < 1:
+            raise ConfigError(f"max_steps must be >= 1, got {max_steps}")
+        if tool_timeout <= 0:
+            raise ConfigError(f"tool_timeout must be > 0, got {tool_timeout}")
+        if llm is None:
+            raise ConfigError(
+                "Agent needs an llm: pass a ChatModel, or a config such as "
+                "{'backend': 'openai', 'model': '...', 'base_url': 'http://127.0.0.1:8000/v1'}"
+            )
+        self.llm = get_chat_model(llm)
+        self.tools: dict[str, Tool] = {}
+        for obj in tools:
+            t = as_tool(obj)
+            if t.name in self.tools:
+                raise ConfigError(f"two tools are named {t.name!r}; tool names must be unique")
+            self.tools[t.name] = t
+        self.instructions = instructions
+        self.format = get_format(format)
+        self.max_steps = max_steps
+        self.tool_timeout = tool_timeout
+        if isinstance(generation, dict):
+            generation = GenerationConfig.model_validate(generation)
+        self.generation = (generation or GenerationConfig()).with_stop(self.format.stop_words)
+        self._specs = [t.spec() for t in self.tools.values()]
+
+    # -- public API ---------------------------------------------------------------------
+    def run(
+        self,
+        messages: str | Sequence[Message | dict[str, Any]],
+        history: Sequence[Message | dict[str, Any]] | None = None,
+    ) -> Iterator[Event]:
+        """Run the loop on a user text (or messages), streaming events; the last one is a
+        :class:`~qwen_agent.events.FinalEvent` holding the whole conversation."""
+        convo = _to_messages(history or []) + (
+            [Message(role="user", content=messages)]
+            if isinstance(messages, str)
+            else _to_messages(messages)
+        )
+        if not any(m.role == "user" for m in convo):
+            raise ConfigError("run() needs at least one user message")
+        for _ in range(self.max_steps):
+            reply = yield from self._generate(convo)
+            convo.append(reply.message)
+            if not reply.message.tool_calls and not reply.errors:
+                yield FinalEvent(reply.message, convo, "answer")
+                return
+            for result in (yield from self._call_tools(reply.message.tool_calls)):
+                convo.append(Message.from_tool_result(result))
+            for err in reply.errors:
+                convo.append(Message(role="tool", name="", content=f"Error: {err}"))
+        final = Message(
+            role="assistant",
+            content=f"I stopped after {self.max_steps} steps without reaching a final answer.",
+        )
+        convo.append(final)
+        yield FinalEvent(final, convo, "max_steps")
+
+    def chat(
+        self, text: str, history: Sequence[Message | dict[str, Any]] | None = None
+    ) -> ChatResult:
+        """Run to the end; return the answer text and the whole conversation."""
+        final: FinalEvent | None = None
+        for event in self.run(text, history):
+            if isinstance(event, FinalEvent):
+                final = event
+        if final is None:  # run() always ends with a FinalEvent
+            raise RuntimeError("the agent loop ended without a final event")
+        return ChatResult(final.message.text, final.messages, final.stop_reason)
+
+    # -- one model turn -----------------------------------------------------------------
+    def _generate(self, convo: list[Message]) -> Iterator[Event]:
+        prompt = self.format.build_prompt(convo, self._specs, self.instructions)
+        parser = self.format.parser()
+        parser.id_prefix = f"call_{len(convo)}_"
+        finish: str | None = None
+        for delta in self.llm.stream(prompt, self.generation):
+            if delta.text:
+                yield from parser.feed(delta.text)
+            if delta.finish_reason is not None:
+                finish = delta.finish_reason
+        yield from parser.finish(finish or "stop")
+        out = parser.result()
+        message = Message(role="assistant", content=out.content, tool_calls=out.calls,
+                          reasoning=out.reasoning)
+        return _Reply(message, out.errors)
+
+    # -- tools --------------------------------------------------------------------------
+    def _call_tools(self, calls: list[ToolCall]) -> Iterator[Event]:
+        """Run the calls concurrently; yield results as they finish; return them in order."""
+        results: list[ToolResult | None] = [None] * len(calls)
+        pending: dict[Future[Any], int] = {}
+        deadlines: dict[int, float] = {}
+        for i, call in enumerate(calls):
+            tool = self.tools.get(call.name)
+            try:
+                if tool is None:
+                    raise ToolCallError(_unknown_tool(call.name, self.tools))
+                args = tool.validate(call.arguments)
+            except ToolCallError as exc:
+                results[i] = ToolResult.error(f"Error: {exc}", call_id=call.id, name=call.name)
+                yield ToolResultEvent(results[i])
+                continue
+            pending[_submit(tool, args)] = i
+            deadlines[i] = monotonic() + (tool.timeout or self.tool_timeout)
+        while pending:
+            now = monotonic()
+            timeout = max(0.0, min(deadlines[i] for i in pending.values()) - now)
+            done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+            for fut in done:
+                i = pending.pop(fut)
+                results[i] = _result_of(fut, calls[i])
+                yield ToolResultEvent(results[i])
+            now = monotonic()
+            for fut, i in list(pending.items()):
+                if deadlines[i] <= now:
+                    del pending[fut]
+                    fut.cancel()
+                    limit = self.tools[calls[i].name].timeout or self.tool_timeout
+                    results[i] = ToolResult.error(
+                        f"Error: tool {calls[i].name!r} timed out after {limit:g} s",
+                        call_id=calls[i].id, name=calls[i].name,
+                    )
+                    yield ToolResultEvent(results[i])
+        return [r for r in results if r is not None]
+
+
+class _Reply(NamedTuple):
+    message: Message
+    errors: list[str]
+
+
+def _to_messages(items: Sequence[Message | dict[str, Any]]) -> list[Message]:
+    if isinstance(items, str):
+        raise ConfigError("history must be a list of messages, not a string")
+    return [m if isinstance(m, Message) else Message.model_validate(m) for m in items]
+
+
+def _unknown_tool(name: str, tools: dict[str, Tool]) -> str:
+    known = ", ".join(sorted(tools)) or "none"
+    return f"there is no tool named {name!r}; available tools: {known}"
+
+
+def _result_of(fut: Future[Any], call: ToolCall) -> ToolResult:
+    try:
+        value = fut.result()
+    except Exception as exc:  # a tool's failure is an observation, not a crash
+        return ToolResult.error(
+            f"Error: tool {call.name!r} failed: {type(exc).__name__}: {exc}",
+            call_id=call.id, name=call.name,
+        )
+    return to_result(value, call_id=call.id, name=call.name)
+
+
+# -- where tools run: a shared thread pool for sync tools, one event loop for async ones --
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_loop: Any = None
+
+
+def _submit(tool: Tool, args: dict[str, Any]) -> Future[Any]:
+    if tool.is_async:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(tool.call(**args), _event_loop())
+    return _thread_pool().submit(tool.call, **args)
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        with _lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="qwen-agent-tool")
+    return _pool
+
+
+def _event_loop() -> Any:
+    global _loop
+    if _loop is None:
+        import asyncio
+
+        with _lock:
+            if _loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(
+                    target=loop.run_forever, name="qwen-agent-async-tools", daemon=True
+                ).start()
+                _loop = loop
+    return _loop

@@ -1,0 +1,76 @@
+"""The exception tree of qwen_agent.
+
+Every error the framework raises derives from :class:`QwenAgentError`::
+
+    QwenAgentError
+    ├── ConfigError            bad configuration or argument given by the user
+    ├── RegistryError          a name is unknown, or registered twice
+    ├── ToolError              a tool could not be defined or called
+    │   ├── ToolDefinitionError    a function cannot become a tool (bad signature, schema)
+    │   └── ToolCallError          a call names an unknown tool or has invalid arguments
+    ├── BackendError           the model backend failed
+    │   ├── BackendConnectionError cannot reach the server / load the model
+    │   └── BackendResponseError   the server answered with an error or garbage
+    └── SandboxError           the code sandbox could not run or contain code
+
+A malformed tool call written by the model is *not* raised to the user: the agent turns
+it into an observation for the model. These classes carry a message that says what to do.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "QwenAgentError",
+    "ConfigError",
+    "RegistryError",
+    "ToolError",
+    "ToolDefinitionError",
+    "ToolCallError",
+    "BackendError",
+    "BackendConnectionError",
+    "BackendResponseError",
+    "SandboxError",
+]
+
+
+class QwenAgentError(Exception):
+    """Root of every error raised by qwen_agent."""
+
+
+class ConfigError(QwenAgentError, ValueError):
+    """A configuration value or argument is invalid."""
+
+
+class RegistryError(QwenAgentError, KeyError):
+    """A registry lookup failed, or a name was registered twice."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0]) if self.args else ""
+
+
+class ToolError(QwenAgentError):
+    """Base class of tool errors."""
+
+
+class ToolDefinitionError(ToolError, TypeError):
+    """A function or class cannot be turned into a tool."""
+
+
+class ToolCallError(ToolError):
+    """A tool call is invalid: unknown tool name or arguments that fail the schema."""
+
+
+class BackendError(QwenAgentError):
+    """The LLM backend failed."""
+
+
+class BackendConnectionError(BackendError):
+    """The backend cannot be reached or the model cannot be loaded."""
+
+
+class BackendResponseError(BackendError):
+    """The backend answered with an error status or an unreadable response."""
+
+
+class SandboxError(QwenAgentError):
+    """Sandboxed code execution is unavailable or failed."""

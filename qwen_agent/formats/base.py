@@ -1,0 +1,313 @@
+"""What every tool-use format shares: the parsed output, the parser base and JSON helpers."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from qwen_agent.events import CallParseError, ParserEvent, ReasoningDelta, TextDelta, ToolCallEvent
+from qwen_agent.messages import Message, ToolCall
+
+__all__ = [
+    "ParsedOutput",
+    "StreamParser",
+    "ToolFormat",
+    "JsonObjectScanner",
+    "decode_call_json",
+    "tool_specs",
+    "WhitespaceHolder",
+]
+
+
+@dataclass
+class ParsedOutput:
+    """What a model's output means: answer text, tool calls, reasoning, and errors for the
+    calls that could not be read (to be shown to the model)."""
+
+    content: str = ""
+    calls: list[ToolCall] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    reasoning: str = ""
+
+
+class StreamParser:
+    """Incremental parser base: ``feed`` deltas, then ``finish``; both return events.
+
+    Subclasses implement ``_feed`` and ``_finish`` and report through ``_text``,
+    ``_reasoning``, ``_call`` and ``_error``. :meth:`result` collects the events so far.
+    """
+
+    def __init__(self) -> None:
+        self._events: list[ParserEvent] = []
+        self._out: list[ParserEvent] = []
+        self._ncalls = 0
+        self.finished = False
+        #: calls are numbered ``{id_prefix}{n}``; the agent sets a prefix unique per turn
+        self.id_prefix = "call_"
+
+    def feed(self, delta: str) -> list[ParserEvent]:
+        if self.finished:
+            raise RuntimeError("feed() after finish()")
+        if delta:
+            self._feed(delta)
+        return self._flush()
+
+    def finish(self, finish_reason: str | None = "stop") -> list[ParserEvent]:
+        """End of the stream. ``finish_reason="length"`` means the generation was cut."""
+        if not self.finished:
+            self.finished = True
+            self._finish(finish_reason or "stop")
+        return self._flush()
+
+    def result(self) -> ParsedOutput:
+        out = ParsedOutput()
+        text, reasoning = [], []
+        for ev in self._events:
+            if isinstance(ev, TextDelta):
+                text.append(ev.text)
+            elif isinstance(ev, ReasoningDelta):
+                reasoning.append(ev.text)
+            elif isinstance(ev, ToolCallEvent):
+                out.calls.append(ev.call)
+            else:
+                out.errors.append(ev.message)
+        out.content = "".join(text)
+        out.reasoning = "".join(reasoning)
+        return out
+
+    # -- for subclasses ---------------------------------------------------------------
+    def _feed(self, delta: str) -> None:
+        raise NotImplementedError
+
+    def _finish(self, finish_reason: str) -> None:
+        raise NotImplementedError
+
+    def _flush(self) -> list[ParserEvent]:
+        out, self._out = self._out, []
+        self._events.extend(out)
+        return out
+
+    def _text(self, text: str) -> None:
+        if text:
+            self._out.append(TextDelta(text))
+
+    def _reasoning(self, text: str) -> None:
+        if text:
+            self._out.append(ReasoningDelta(text))
+
+    def _call(self, name: str, arguments: dict[str, Any]) -> None:
+        call = ToolCall(id=f"{self.id_prefix}{self._ncalls}", name=name, arguments=arguments)
+        self._ncalls += 1
+        self._out.append(ToolCallEvent(call))
+
+    def _error(self, message: str) -> None:
+        self._out.append(CallParseError(message))
+
+
+class ToolFormat(Protocol):
+    """How tool use is written in text. One module per format."""
+
+    name: str
+    #: words that end a generation (e.g. ReAct's ``Observation:``)
+    stop_words: list[str]
+
+    def system_prompt(self, tools: list[dict[str, Any]], instructions: str = "") -> str:
+        """The system prompt that lists ``tools`` (name/description/parameters dicts)."""
+        ...
+
+    def build_prompt(
+        self, messages: list[Message], tools: list[dict[str, Any]], instructions: str = ""
+    ) -> list[Message]:
+        """Plain messages (system/user/assistant text) ready for a backend."""
+        ...
+
+    def render_calls(self, calls: list[ToolCall], content: str = "") -> str:
+        """The exact text a model following the format writes for ``calls``."""
+        ...
+
+    def parser(self) -> StreamParser:
+        """A fresh incremental parser."""
+        ...
+
+    def parse(self, text: str, finish_reason: str = "stop") -> ParsedOutput:
+        """Parse a whole output (never raises)."""
+        ...
+
+
+def tool_specs(tools: list[Any]) -> list[dict[str, Any]]:
+    """``{"name", "description", "parameters"}`` dicts from tools or dicts."""
+    return [t if isinstance(t, dict) else t.spec() for t in tools]
+
+
+class WhitespaceHolder:
+    """Streams text with leading and trailing whitespace removed: whitespace is held back
+    until non-space text follows it; whitespace before any text is dropped."""
+
+    __slots__ = ("held", "started")
+
+    def __init__(self) -> None:
+        self.held = ""
+        self.started = False
+
+    def push(self, text: str) -> str:
+        """Text that is certain to be shown, given ``text`` arrived."""
+        if not text:
+            return ""
+        stripped = text.rstrip()
+        if not stripped:
+            if self.started:
+                self.held += text
+            return ""
+        tail = text[len(stripped) :]
+        if not self.started:
+            stripped = stripped.lstrip()
+            self.started = True
+            out = stripped
+        else:
+            out = self.held + stripped
+        self.held = tail
+        return out
+
+    def drop(self) -> None:
+        """Forget held whitespace (the text segment ended)."""
+        self.held = ""
+
+
+_STRUCT = re.compile(r"[{}\[\]\"']")
+
+
+class JsonObjectScanner:
+    """Finds where a JSON (or JSON5) object ends, fed piece by piece in O(length).
+
+    Tracks nesting and strings (double- or single-quoted, with escapes); ``feed`` returns
+    the index in the given piece just past the closing ``}``, or -1.
+    """
+
+    __slots__ = ("depth", "quote", "escape", "done")
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.quote = ""
+        self.escape = False
+        self.done = False
+
+    def feed(self, piece: str) -> int:
+        i, n = 0, len(piece)
+        while i < n:
+            if self.quote:
+                if self.escape:
+                    self.escape = False
+                    i += 1
+                    continue
+                j = _next_in_string(piece, i, self.quote)
+                if j < 0:
+                    return -1
+                if piece[j] == "\\":
+                    self.escape = True
+                    i = j + 1
+                    continue
+                self.quote = ""
+                i = j + 1
+                continue
+            m = _STRUCT.search(piece, i)
+            if m is None:
+                return -1
+            c = m.group()
+            i = m.end()
+            if c in "\"'":
+                self.quote = c
+            elif c in "{[":
+                self.depth += 1
+            else:
+                self.depth -= 1
+                if self.depth <= 0:
+                    self.done = True
+                    return i
+        return -1
+
+
+def _next_in_string(piece: str, start: int, quote: str) -> int:
+    a = piece.find(quote, start)
+    b = piece.find("\\", start)
+    if a < 0:
+        return b
+    if b < 0:
+        return a
+    return min(a, b)
+
+
+_FENCE_OPEN = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*")
+
+
+def loads_lenient(text: str) -> Any:
+    """``json.loads``, then JSON5 for what models often write (single quotes, trailing
+    commas, comments). Raises ValueError with the JSON error's message."""
+    try:
+        return json.loads(text)
+    except ValueError as first:
+        import json5
+
+        try:
+            return json5.loads(text)
+        except Exception:
+            raise ValueError(str(first)) from None
+
+
+def decode_call_json(body: str) -> tuple[str, dict[str, Any]] | str:
+    """Decode a ``{"name": ..., "arguments": {...}}`` object. Returns ``(name, args)`` or
+    an error message for the model."""
+    try:
+        obj = loads_lenient(body)
+    except ValueError as exc:
+        return f"the tool call is not valid JSON ({exc})"
+    if not isinstance(obj, dict):
+        return "the tool call must be a JSON object with \"name\" and \"arguments\""
+    name = obj.get("name")
+    if not isinstance(name, str) or not name:
+        return "the tool call has no \"name\" string"
+    args = obj.get("arguments", obj.get("parameters", {}))
+    return (name, args) if isinstance(args, dict) else _decode_args(name, args)
+
+
+def decode_args(raw: str) -> dict[str, Any] | str:
+    """Decode an arguments object given as text; error message on failure."""
+    try:
+        args = loads_lenient(raw)
+    except ValueError as exc:
+        return f"the arguments are not valid JSON ({exc})"
+    if not isinstance(args, dict):
+        return "the arguments must be a JSON object"
+    return args
+
+
+def _decode_args(name: str, args: Any) -> tuple[str, dict[str, Any]] | str:
+    if args is None:
+        return name, {}
+    if isinstance(args, str):  # some models write the arguments as a JSON string
+        decoded = decode_args(args) if args.strip() else {}
+        if isinstance(decoded, dict):
+            return name, decoded
+        return f"tool {name!r}: {decoded}"
+    return f"tool {name!r}: \"arguments\" must be a JSON object"
+
+
+def strip_fence(body: str) -> str:
+    """Remove a Markdown code fence around JSON."""
+    body = _FENCE_OPEN.sub("", body, count=1) if body.lstrip().startswith("```") else body
+    body = body.rstrip()
+    return body[:-3].rstrip() if body.endswith("```") else body
+
+
+def snippet(text: str, limit: int = 200) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def partial_suffix(text: str, tag: str) -> int:
+    """Length of the longest suffix of ``text`` that is a proper prefix of ``tag``."""
+    for k in range(min(len(tag) - 1, len(text)), 0, -1):
+        if text.endswith(tag[:k]):
+            return k
+    return 0

@@ -1,0 +1,308 @@
+"""Qwen2.5 / Qwen3 native function calling (the "hermes" style).
+
+The system prompt lists the tools as JSON lines inside ``<tools>``; the model answers with
+one or more ``<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>`` blocks; results
+come back in a user turn as ``<tool_response>`` blocks. A Qwen3 ``<think>...</think>``
+block at the start is reasoning, and a ``<tool_call>`` inside it is not a call.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from qwen_agent.formats.base import (
+    JsonObjectScanner,
+    ParsedOutput,
+    StreamParser,
+    WhitespaceHolder,
+    decode_call_json,
+    partial_suffix,
+    snippet,
+    tool_specs,
+)
+from qwen_agent.messages import ImageItem, Message, TextItem, ToolCall
+
+__all__ = ["HermesFormat", "HermesParser"]
+
+CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+DEFAULT_SYSTEM = "You are a helpful assistant."
+
+_TOOLS_PROMPT = """# Tools
+
+You may call one or more functions to assist with the user query.
+
+You are provided with function signatures within <tools></tools> XML tags:
+<tools>
+{tools}
+</tools>
+
+For each function call, return a json object with function name and arguments within \
+<tool_call></tool_call> XML tags:
+<tool_call>
+{{"name": <function-name>, "arguments": <args-json-object>}}
+</tool_call>"""
+
+_FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?")
+_CALL_HINT = (
+    'write <tool_call>\n{"name": "<tool name>", "arguments": {...}}\n</tool_call>'
+)
+
+
+class HermesParser(StreamParser):
+    """Incremental parser for the hermes format; see the module docstring."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._state = "start"
+        self._pending = ""
+        self._text_ws = WhitespaceHolder()
+        self._think_ws = WhitespaceHolder()
+        self._scanner = JsonObjectScanner()
+        self._body: list[str] = []
+        self._decoded: tuple[str, dict[str, Any]] | str = ""
+        self._bad: list[str] = []
+
+    def _feed(self, delta: str) -> None:
+        self._pending += delta
+        self._run(final=False)
+
+    def _finish(self, finish_reason: str) -> None:
+        self._run(final=True)
+        state = self._state
+        if state == "text":
+            self._text(self._text_ws.push(_drop_stray_close(self._pending)))
+        elif state in ("call_start", "json"):
+            self._cut_off(finish_reason, "".join(self._body) + self._pending)
+        elif state == "after":
+            if finish_reason == "length":
+                self._cut_off(finish_reason, "".join(self._body))
+            else:  # complete JSON and a normal stop: the closing tag may be left out
+                self._complete_call()
+        elif state == "bad":
+            self._error(
+                "the tool call could not be read and was not closed with </tool_call>: "
+                f"{snippet(''.join(self._bad) + self._pending)!r}; {_CALL_HINT}"
+            )
+        self._pending = ""
+
+    def _cut_off(self, finish_reason: str, text: str) -> None:
+        if finish_reason == "length":
+            self._error(
+                "the tool call was cut off by the token limit and was not executed: "
+                f"{snippet(text)!r}. Write a shorter call."
+            )
+        else:
+            self._error(f"the tool call is incomplete: {snippet(text)!r}; {_CALL_HINT}")
+
+    # The state machine: each step consumes from self._pending and returns False when it
+    # needs more text.
+    def _run(self, final: bool) -> None:
+        step = {
+            "start": self._start,
+            "think": self._think,
+            "text": self._text_state,
+            "call_start": self._call_start,
+            "json": self._json,
+            "after": self._after,
+            "bad": self._bad_call,
+        }
+        while step[self._state](final):
+            pass
+
+    def _start(self, final: bool) -> bool:
+        s = self._pending.lstrip()
+        if s.startswith(THINK_OPEN):
+            self._pending, self._state = s[len(THINK_OPEN) :], "think"
+            return True
+        if not s or (THINK_OPEN.startswith(s) and not final):
+            self._pending = s
+            return False
+        self._state = "text"
+        return True
+
+    def _think(self, final: bool) -> bool:
+        p = self._pending
+        idx = p.find(THINK_CLOSE)
+        if idx >= 0:
+            self._reasoning(self._think_ws.push(p[:idx]))
+            self._pending, self._state = p[idx + len(THINK_CLOSE) :], "text"
+            return True
+        keep = 0 if final else partial_suffix(p, THINK_CLOSE)
+        self._reasoning(self._think_ws.push(p[: len(p) - keep]))
+        self._pending = p[len(p) - keep :]
+        return False
+
+    def _text_state(self, final: bool) -> bool:
+        p = self._pending
+        idx = p.find(CALL_OPEN)
+        if idx >= 0:
+            self._text(self._text_ws.push(_drop_stray_close(p[:idx])))
+            self._text_ws.drop()
+            self._pending, self._state = p[idx + len(CALL_OPEN) :], "call_start"
+            self._body, self._bad = [], []
+            return True
+        if final:
+            return False  # _finish flushes the rest
+        keep = max(partial_suffix(p, CALL_OPEN), partial_suffix(p, CALL_CLOSE))
+        close = p.find(CALL_CLOSE)
+        if close >= 0:  # a stray closing tag (e.g. after a lenient call end) is not text
+            self._text(self._text_ws.push(p[:close]))
+            self._pending = p[close + len(CALL_CLOSE) :]
+            return True
+        self._text(self._text_ws.push(p[: len(p) - keep]))
+        self._pending = p[len(p) - keep :]
+        return False
+
+    def _call_start(self, final: bool) -> bool:
+        s = self._pending.lstrip()
+        self._pending = s
+        if not s:
+            return False
+        if s[0] == "{":
+            self._scanner = JsonObjectScanner()
+            self._state = "json"
+            return True
+        if s.startswith("```"):
+            m = _FENCE.match(s)
+            if m and (m.end() < len(s) or s.endswith("\n") or final):
+                self._pending = s[m.end() :]
+                return True
+            return False
+        if "```".startswith(s) and not final:
+            return False
+        self._state = "bad"
+        return True
+
+    def _json(self, final: bool) -> bool:
+        p = self._pending
+        end = self._scanner.feed(p)
+        if end < 0:
+            self._body.append(p)
+            self._pending = ""
+            return False
+        self._body.append(p[:end])
+        self._pending = p[end:]
+        self._decoded = decode_call_json("".join(self._body))
+        self._state = "after"
+        return True
+
+    def _after(self, final: bool) -> bool:
+        s = self._pending.lstrip()
+        if s.startswith("```"):
+            s = s[3:].lstrip()
+        self._pending = s
+        if s.startswith(CALL_CLOSE):
+            self._complete_call()
+            self._pending, self._state = s[len(CALL_CLOSE) :], "text"
+            return True
+        if not s or ((CALL_CLOSE.startswith(s) or "```".startswith(s)) and not final):
+            return False
+        self._complete_call()  # lenient: text after the JSON ends the call
+        self._state = "text"
+        return True
+
+    def _complete_call(self) -> None:
+        decoded = self._decoded
+        if isinstance(decoded, tuple):
+            self._call(*decoded)
+        else:
+            self._error(f"{decoded}: {snippet(''.join(self._body))!r}; {_CALL_HINT}")
+        self._body = []
+
+    def _bad_call(self, final: bool) -> bool:
+        p = self._pending
+        idx = p.find(CALL_CLOSE)
+        if idx >= 0:
+            self._bad.append(p[:idx])
+            self._error(
+                "the tool call is not a JSON object: "
+                f"{snippet(''.join(self._bad))!r}; {_CALL_HINT}"
+            )
+            self._pending, self._state = p[idx + len(CALL_CLOSE) :], "text"
+            return True
+        if final:
+            return False
+        keep = partial_suffix(p, CALL_CLOSE)
+        if sum(map(len, self._bad)) < 400:
+            self._bad.append(p[: len(p) - keep])
+        self._pending = p[len(p) - keep :]
+        return False
+
+
+def _drop_stray_close(text: str) -> str:
+    return text.replace(CALL_CLOSE, "") if CALL_CLOSE in text else text
+
+
+class HermesFormat:
+    """Qwen2.5 / Qwen3 native tool calling."""
+
+    name = "hermes"
+    stop_words: list[str] = ["<tool_response>"]
+
+    def system_prompt(self, tools: list[Any], instructions: str = "") -> str:
+        text = instructions.strip() or DEFAULT_SYSTEM
+        if not tools:
+            return text
+        lines = "\n".join(
+            json.dumps({"type": "function", "function": spec}, ensure_ascii=False)
+            for spec in tool_specs(tools)
+        )
+        return f"{text}\n\n{_TOOLS_PROMPT.format(tools=lines)}"
+
+    def render_calls(self, calls: list[ToolCall], content: str = "") -> str:
+        parts = [content] if content else []
+        for call in calls:
+            body = json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False)
+            parts.append(f"{CALL_OPEN}\n{body}\n{CALL_CLOSE}")
+        return "\n".join(parts)
+
+    def build_prompt(
+        self, messages: list[Message], tools: list[Any], instructions: str = ""
+    ) -> list[Message]:
+        system = [m.text for m in messages if m.role == "system"]
+        out = [Message(role="system", content=self.system_prompt(
+            tools, "\n\n".join(s for s in [instructions.strip(), *system] if s)))]
+        for msg in messages:
+            if msg.role == "system":
+                continue
+            if msg.role == "tool":
+                _append_tool_response(out, msg)
+            elif msg.role == "assistant":
+                out.append(Message(role="assistant",
+                                   content=self.render_calls(msg.tool_calls, msg.text)))
+            else:
+                out.append(Message(role=msg.role, content=msg.content))
+        return out
+
+    def parser(self) -> HermesParser:
+        return HermesParser()
+
+    def parse(self, text: str, finish_reason: str = "stop") -> ParsedOutput:
+        p = HermesParser()
+        p.feed(text)
+        p.finish(finish_reason)
+        return p.result()
+
+
+def _append_tool_response(out: list[Message], msg: Message) -> None:
+    """Tool results go in one user turn, a ``<tool_response>`` block each (Qwen's template)."""
+    block = f"<tool_response>\n{msg.text}\n</tool_response>"
+    images = [i for i in msg.content if isinstance(i, ImageItem)] if isinstance(
+        msg.content, list) else []
+    prev = out[-1]
+    if prev.role == "user" and prev.name == "tool_responses":
+        items = prev.content if isinstance(prev.content, list) else [TextItem(text=prev.content)]
+        merged = [*items, TextItem(text="\n" + block), *images]
+        out[-1] = prev.model_copy(update={"content": _simplify(merged)})
+    else:
+        content = _simplify([TextItem(text=block), *images])
+        out.append(Message(role="user", content=content, name="tool_responses"))
+
+
+def _simplify(items: list[Any]) -> str | list[Any]:
+    if all(isinstance(i, TextItem) for i in items):
+        return "".join(i.text for i in items)
+    return items

@@ -1,0 +1,312 @@
+"""Qwen's ReAct format: Question / Thought / Action / Action Input / Observation / Final Answer.
+
+The tools and the format are described in the system prompt; each user turn is written as
+``Question: ...``; the assistant's trace (thoughts, actions and observations) is one
+assistant message that the model continues after each observation. The stop word
+``Observation:`` keeps the model from inventing tool results.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from qwen_agent.formats.base import (
+    JsonObjectScanner,
+    ParsedOutput,
+    StreamParser,
+    WhitespaceHolder,
+    decode_args,
+    snippet,
+    tool_specs,
+)
+from qwen_agent.messages import Message, ToolCall
+
+__all__ = ["ReactFormat", "ReactParser"]
+
+_TOOL_DESC = (
+    "{name}: Call this tool to interact with the {name} API. What is the {name} API useful "
+    "for? {description} Parameters: {parameters} Format the arguments as a JSON object."
+)
+
+_REACT_PROMPT = """Answer the following questions as best you can. You have access to the \
+following tools:
+
+{tool_descs}
+
+Use the following format:
+
+Question: the input question you must answer
+Thought: you should always think about what to do
+Action: the action to take, should be one of [{tool_names}]
+Action Input: the input to the action
+Observation: the result of the action
+... (this Thought/Action/Action Input/Observation can be repeated zero or more times)
+Thought: I now know the final answer
+Final Answer: the final answer to the original input question
+
+Begin!"""
+
+_LABEL = re.compile(r"[ \t]*(Final Answer|Action Input|Action|Thought|Observation)[ \t]*[:：][ \t]?")
+_FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?")
+_HINT = "write 'Action: <tool name>' then 'Action Input: {...}' with a JSON object"
+
+
+class ReactParser(StreamParser):
+    """Incremental ReAct parser. Labels count only at the start of a line. Thoughts are held
+    until the next label: before an Action or Final Answer they are reasoning; an output with
+    neither is a plain answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._state = "thought"
+        self._pending = ""
+        self._thought: list[str] = []
+        self._saw_label = False
+        self._reasoned = False
+        self._name: str | None = None
+        self._scanner = JsonObjectScanner()
+        self._body: list[str] = []
+        self._ws = WhitespaceHolder()
+
+    def _feed(self, delta: str) -> None:
+        self._pending += delta
+        self._run(final=False)
+
+    def _finish(self, finish_reason: str) -> None:
+        self._run(final=True)
+        cut = " (cut off by the token limit, so it was not executed)" if (
+            finish_reason == "length") else ""
+        if self._state == "final":
+            self._text(self._ws.push(self._pending))
+        elif self._state == "expect_input":
+            self._error(f"Action {self._name!r} has no 'Action Input:'{cut}; {_HINT}")
+        elif self._state in ("input", "json"):
+            body = "".join(self._body) + self._pending
+            self._error(f"the Action Input is incomplete: {snippet(body)!r}{cut}; {_HINT}")
+        if not self._saw_label:
+            text = "\n".join(self._thought).strip()
+            self._thought = []
+            self._text(text)
+        else:
+            self._flush_thought()
+        self._pending = ""
+
+    def _run(self, final: bool) -> None:
+        step = {
+            "thought": self._lines,
+            "expect_input": self._lines,
+            "input": self._input,
+            "json": self._json,
+            "after": self._after,
+            "final": self._final,
+            "stopped": self._stopped,
+        }
+        while step[self._state](final):
+            pass
+
+    def _flush_thought(self) -> None:
+        text = "\n".join(self._thought).strip()
+        self._thought = []
+        if text:
+            self._reasoning(("\n" if self._reasoned else "") + text)
+            self._reasoned = True
+
+    def _lines(self, final: bool) -> bool:
+        p = self._pending
+        nl = p.find("\n")
+        line = p if nl < 0 else p[:nl]
+        m = _LABEL.match(line)
+        label = m.group(1) if m else None
+        if label in ("Final Answer", "Action Input"):  # these go on past the line's end
+            self._pending = p[m.end() :]  # type: ignore[union-attr]
+            self._enter(label, "")  # type: ignore[arg-type]
+            return True
+        if nl < 0 and not final:
+            return False
+        self._pending = "" if nl < 0 else p[nl + 1 :]
+        if label:
+            self._enter(label, line[m.end() :])  # type: ignore[union-attr]
+        elif self._state == "expect_input" and line.strip():
+            self._error(f"Action {self._name!r} was not followed by 'Action Input:'; {_HINT}")
+            self._state = "thought"
+            self._thought.append(line)
+        elif self._state == "thought":
+            self._thought.append(line)
+        return nl >= 0 or bool(self._pending)
+
+    def _enter(self, label: str, rest: str) -> None:
+        if label == "Thought":
+            if self._state == "expect_input":
+                self._error(f"Action {self._name!r} was not followed by 'Action Input:'; {_HINT}")
+                self._state = "thought"
+            self._thought.append(rest)
+        elif label == "Action":
+            self._saw_label = True
+            self._flush_thought()
+            self._name = rest.strip()
+            self._state = "expect_input"
+        elif label == "Action Input":
+            self._saw_label = True
+            if self._state != "expect_input":
+                self._flush_thought()
+                self._name = None
+            self._state = "input"
+            self._body = []
+        elif label == "Final Answer":
+            self._saw_label = True
+            self._flush_thought()
+            self._state = "final"
+        else:  # Observation: the model is inventing a tool result; ignore the rest
+            self._state = "stopped"
+
+    def _input(self, final: bool) -> bool:
+        s = self._pending.lstrip()
+        self._pending = s
+        if not s:
+            return False
+        if s[0] == "{":
+            self._scanner = JsonObjectScanner()
+            self._state = "json"
+            return True
+        if s.startswith("```"):
+            m = _FENCE.match(s)
+            if m and (m.end() < len(s) or s.endswith("\n") or final):
+                self._pending = s[m.end() :]
+                return True
+            return False
+        if "```".startswith(s) and not final:
+            return False
+        nl = s.find("\n")
+        if nl < 0 and not final:
+            return False
+        bad = s if nl < 0 else s[:nl]
+        self._pending = "" if nl < 0 else s[nl + 1 :]
+        self._error(f"the Action Input is not a JSON object: {snippet(bad)!r}; {_HINT}")
+        self._state = "thought"
+        return True
+
+    def _json(self, final: bool) -> bool:
+        p = self._pending
+        end = self._scanner.feed(p)
+        if end < 0:
+            self._body.append(p)
+            self._pending = ""
+            return False
+        self._body.append(p[:end])
+        self._pending = p[end:]
+        body = "".join(self._body)
+        args = decode_args(body)
+        if self._name is None:
+            self._error(f"'Action Input:' without an 'Action:' line; {_HINT}")
+        elif not self._name:
+            self._error(f"the Action has no tool name; {_HINT}")
+        elif isinstance(args, str):
+            self._error(f"Action {self._name!r}: {args}: {snippet(body)!r}")
+        else:
+            self._call(self._name, args)
+        self._body = []
+        self._state = "after"
+        return True
+
+    def _after(self, final: bool) -> bool:
+        # the rest of the JSON's line, and a closing code fence, are not thoughts
+        p = self._pending
+        nl = p.find("\n")
+        if nl < 0 and not final:
+            return False
+        line = p if nl < 0 else p[:nl]
+        if line.strip() in ("", "```"):
+            self._pending = "" if nl < 0 else p[nl + 1 :]
+            if line.strip() == "```" or nl < 0:
+                self._state = "thought"
+            return nl >= 0
+        self._state = "thought"
+        return True
+
+    def _final(self, final: bool) -> bool:
+        self._text(self._ws.push(self._pending))
+        self._pending = ""
+        return False
+
+    def _stopped(self, final: bool) -> bool:
+        self._pending = ""
+        return False
+
+
+class ReactFormat:
+    """Qwen's ReAct prompting."""
+
+    name = "react"
+    stop_words: list[str] = ["Observation:"]
+
+    def system_prompt(self, tools: list[Any], instructions: str = "") -> str:
+        specs = tool_specs(tools)
+        if not specs:
+            return instructions.strip() or "You are a helpful assistant."
+        descs = "\n\n".join(
+            _TOOL_DESC.format(
+                name=s["name"], description=s.get("description", ""),
+                parameters=json.dumps(s.get("parameters", {}), ensure_ascii=False),
+            )
+            for s in specs
+        )
+        prompt = _REACT_PROMPT.format(
+            tool_descs=descs, tool_names=", ".join(s["name"] for s in specs)
+        )
+        return f"{instructions.strip()}\n\n{prompt}" if instructions.strip() else prompt
+
+    def render_calls(self, calls: list[ToolCall], content: str = "") -> str:
+        lines = [f"Thought: {content}"] if content else []
+        for call in calls:
+            lines.append(f"Action: {call.name}")
+            lines.append(f"Action Input: {json.dumps(call.arguments, ensure_ascii=False)}")
+        return "\n".join(lines)
+
+    def build_prompt(
+        self, messages: list[Message], tools: list[Any], instructions: str = ""
+    ) -> list[Message]:
+        system = [m.text for m in messages if m.role == "system"]
+        out = [Message(role="system", content=self.system_prompt(
+            tools, "\n\n".join(s for s in [instructions.strip(), *system] if s)))]
+        trace: list[str] = []
+        for msg in messages:
+            if msg.role == "user":
+                _close_trace(out, trace)
+                out.append(Message(role="user", content=_question(msg)))
+            elif msg.role == "assistant":
+                if msg.tool_calls:
+                    trace.append(self.render_calls(msg.tool_calls, msg.reasoning or msg.text))
+                else:
+                    thought = msg.reasoning or "I now know the final answer"
+                    trace.append(f"Thought: {thought}\nFinal Answer: {msg.text}")
+            elif msg.role == "tool":
+                trace.append(f"Observation: {msg.text}")
+        _close_trace(out, trace, open_end=True)
+        return out
+
+    def parser(self) -> ReactParser:
+        return ReactParser()
+
+    def parse(self, text: str, finish_reason: str = "stop") -> ParsedOutput:
+        p = ReactParser()
+        p.feed(text)
+        p.finish(finish_reason)
+        return p.result()
+
+
+def _question(msg: Message) -> str | list[Any]:
+    if isinstance(msg.content, str):
+        return f"Question: {msg.content}"
+    return msg.content  # multimodal content is passed as is
+
+
+def _close_trace(out: list[Message], trace: list[str], open_end: bool = False) -> None:
+    if not trace:
+        return
+    text = "\n".join(trace)
+    if open_end and trace[-1].startswith("Observation:"):
+        text += "\n"  # the model continues this trace with its next Thought
+    out.append(Message(role="assistant", content=text))
+    trace.clear()

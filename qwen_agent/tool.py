@@ -1,0 +1,360 @@
+"""Tools: the :class:`Tool` base class, the :func:`tool` decorator and the tool registry.
+
+A tool has a ``name``, a ``description`` and a JSON-schema ``parameters`` object. The
+decorator builds all three from a typed function and its docstring::
+
+    @tool
+    def get_weather(city: str, unit: Literal["C", "F"] = "C") -> str:
+        '''Current weather of a city.
+
+        Args:
+            city: the city's name, e.g. "Paris".
+            unit: temperature unit.
+        '''
+
+Arguments are validated against the schema before the call; a call that fails validation
+raises :class:`~qwen_agent.errors.ToolCallError`, which the agent shows to the model.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections.abc import Callable
+from typing import Any, ClassVar, get_type_hints, overload
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from qwen_agent.errors import ConfigError, ToolCallError, ToolDefinitionError
+from qwen_agent.messages import FileItem, ImageItem, TextItem, ToolResult
+from qwen_agent.registry import LazyRegistry
+
+__all__ = [
+    "Tool",
+    "FunctionTool",
+    "tool",
+    "TOOLS",
+    "register_tool",
+    "get_tool",
+    "as_tool",
+    "to_result",
+]
+
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+
+
+class Tool:
+    """Base class for tools, stateful ones included.
+
+    Subclasses set ``name``, ``description`` and either ``Params`` (a pydantic model) or
+    ``parameters`` (a JSON schema object), and implement ``call(**arguments)``, sync or
+    ``async``. ``call`` may return text, a number, a JSON-serializable dict or list, a
+    content item (:class:`~qwen_agent.messages.ImageItem`, ...) or a list of them.
+    """
+
+    name: str = ""
+    description: str = ""
+    parameters: dict[str, Any] = {"type": "object", "properties": {}}
+    Params: ClassVar[type[BaseModel] | None] = None
+    #: seconds a call may take before the agent reports a timeout; None: the agent's default
+    timeout: float | None = None
+
+    def __init__(self) -> None:
+        if self.Params is not None:
+            self.parameters = _clean_schema(self.Params.model_json_schema())
+        _check_name(self.name, type(self).__name__)
+        if self.parameters.get("type") != "object":
+            raise ToolDefinitionError(f"tool {self.name!r}: parameters must be a JSON object schema")
+        self._validator: Any = None
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.call)
+
+    def call(self, **arguments: Any) -> Any:
+        raise NotImplementedError(f"tool {self.name!r} does not implement call()")
+
+    def spec(self) -> dict[str, Any]:
+        """The tool as the model sees it: ``{"name", "description", "parameters"}``."""
+        return {"name": self.name, "description": self.description, "parameters": self.parameters}
+
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Check ``arguments`` against the schema; return the arguments to call with."""
+        if not isinstance(arguments, dict):
+            raise ToolCallError(f"arguments must be a JSON object, got {type(arguments).__name__}")
+        if self.Params is not None:
+            return _validate_model(self.name, self.Params, arguments)
+        if self._validator is None:
+            import jsonschema
+
+            cls = jsonschema.validators.validator_for(self.parameters)
+            self._validator = cls(self.parameters)
+        errors = sorted(self._validator.iter_errors(arguments), key=lambda e: list(e.path))
+        if errors:
+            lines = [f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message}" for e in errors[:5]]
+            raise ToolCallError(f"invalid arguments for tool {self.name!r}: " + "; ".join(lines))
+        return arguments
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+
+class FunctionTool(Tool):
+    """A tool made from a plain (or ``async``) function by :func:`tool`."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise ToolDefinitionError(f"@tool needs a function, got {type(fn).__name__}")
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "")
+        summary, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
+        self.description = description if description is not None else summary
+        self.timeout = timeout
+        self._model = _model_from_signature(fn, self.name, arg_docs)
+        self.Params = self._model  # type: ignore[misc]
+        super().__init__()
+        self._async = inspect.iscoroutinefunction(fn)
+
+    @property
+    def is_async(self) -> bool:
+        return self._async
+
+    def call(self, **arguments: Any) -> Any:
+        return self.fn(**arguments)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the wrapped function directly, as if it were not decorated."""
+        return self.fn(*args, **kwargs)
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> FunctionTool: ...
+@overload
+def tool(
+    *, name: str | None = None, description: str | None = None, timeout: float | None = None
+) -> Callable[[Callable[..., Any]], FunctionTool]: ...
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+) -> FunctionTool | Callable[[Callable[..., Any]], FunctionTool]:
+    """Turn a typed function into a :class:`Tool`: ``@tool`` or ``@tool(name=..., ...)``.
+
+    The schema comes from the type hints and defaults; the description from the docstring's
+    first paragraph, and each parameter's description from its ``Args:`` section (Google
+    style) or ``:param x:`` lines. The decorated object can still be called directly.
+    """
+
+    def wrap(f: Callable[..., Any]) -> FunctionTool:
+        return FunctionTool(f, name=name, description=description, timeout=timeout)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+# -- registry -----------------------------------------------------------------------------
+
+#: name -> Tool instance, Tool subclass or "module:attr" (imported on first use).
+TOOLS: LazyRegistry[Any] = LazyRegistry("tool")
+
+
+def register_tool(obj: Tool | type[Tool] | Callable[..., Any] | str, name: str | None = None,
+                  *, replace: bool = False) -> None:
+    """Register a tool (instance, class, function or ``"module:attr"``) by name."""
+    if isinstance(obj, str):
+        if not name:
+            raise ConfigError("register_tool('module:attr') needs a name")
+        TOOLS.register(name, obj, replace=replace)
+        return
+    if isinstance(obj, type) and issubclass(obj, Tool):
+        TOOLS.register(name or obj.name, obj, replace=replace)
+        return
+    instance = as_tool(obj)
+    TOOLS.register(name or instance.name, instance, replace=replace)
+
+
+def get_tool(name: str) -> Tool:
+    """The registered tool ``name``; a registered class is instantiated."""
+    return as_tool(TOOLS.get(name))
+
+
+def as_tool(obj: Tool | type[Tool] | Callable[..., Any] | str) -> Tool:
+    """Coerce a tool, tool class, plain function or registered name into a :class:`Tool`."""
+    if isinstance(obj, Tool):
+        return obj
+    if isinstance(obj, str):
+        return get_tool(obj)
+    if isinstance(obj, type) and issubclass(obj, Tool):
+        return obj()
+    if callable(obj):
+        return FunctionTool(obj)
+    raise ConfigError(f"not a tool: {obj!r}")
+
+
+# -- results ------------------------------------------------------------------------------
+
+_ITEMS = (TextItem, ImageItem, FileItem)
+
+
+def to_result(value: Any, *, call_id: str = "", name: str = "") -> ToolResult:
+    """Turn what a tool returned into a :class:`ToolResult` for the model."""
+    if isinstance(value, ToolResult):
+        return value.model_copy(update={"call_id": call_id, "name": name})
+    if isinstance(value, str):
+        items: list[Any] = [TextItem(text=value)]
+    elif isinstance(value, _ITEMS):
+        items = [value]
+    elif isinstance(value, (list, tuple)) and value and all(isinstance(v, _ITEMS) for v in value):
+        items = list(value)
+    elif value is None:
+        items = [TextItem(text="(no output)")]
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False, default=_reject)
+        except (TypeError, ValueError) as exc:
+            return ToolResult.error(
+                f"Error: tool {name!r} returned a value that cannot be shown to the model "
+                f"({exc})", call_id=call_id, name=name,
+            )
+        items = [TextItem(text=text)]
+    return ToolResult(call_id=call_id, name=name, content=items)
+
+
+def _reject(obj: Any) -> Any:
+    raise TypeError(f"unsupported result type {type(obj).__name__}")
+
+
+# -- schema helpers -----------------------------------------------------------------------
+
+
+def _check_name(name: str, where: str) -> None:
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ToolDefinitionError(
+            f"{where}: tool name {name!r} must start with a letter or '_' and contain only "
+            "letters, digits, '_', '-' or '.' (at most 64 characters)"
+        )
+
+
+_ARGS_HEADER = re.compile(r"^\s*(Args|Arguments|Parameters|Params)\s*:\s*$")
+_SECTION = re.compile(r"^\s*[A-Z][A-Za-z ]*:\s*$")
+_ARG_LINE = re.compile(r"^\s*\*{0,2}([A-Za-z_]\w*)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
+_SPHINX = re.compile(r"^\s*:param\s+(?:[^:]*\s)?([A-Za-z_]\w*)\s*:\s*(.*)$")
+
+
+def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """Split a docstring into its summary and per-argument descriptions."""
+    summary_lines: list[str] = []
+    args: dict[str, str] = {}
+    current: str | None = None
+    in_args = False
+    for line in doc.splitlines():
+        if _ARGS_HEADER.match(line):
+            in_args, current = True, None
+            continue
+        m = _SPHINX.match(line)
+        if m:
+            current = m.group(1)
+            args[current] = m.group(2).strip()
+            continue
+        if in_args:
+            if _SECTION.match(line):
+                in_args, current = False, None
+                continue
+            m = _ARG_LINE.match(line)
+            if m and (current is None or len(line) - len(line.lstrip()) <= _indent_of_args(doc)):
+                current = m.group(1)
+                args[current] = m.group(2).strip()
+            elif current and line.strip():
+                args[current] = (args[current] + " " + line.strip()).strip()
+            continue
+        if current is None and not line.strip().startswith(":"):
+            summary_lines.append(line)
+    summary = "\n".join(summary_lines).strip()
+    return summary, args
+
+
+def _indent_of_args(doc: str) -> int:
+    lines = doc.splitlines()
+    for i, line in enumerate(lines):
+        if _ARGS_HEADER.match(line) and i + 1 < len(lines):
+            nxt = lines[i + 1]
+            return len(nxt) - len(nxt.lstrip())
+    return 0
+
+
+def _model_from_signature(
+    fn: Callable[..., Any], name: str, arg_docs: dict[str, str]
+) -> type[BaseModel]:
+    try:
+        sig = inspect.signature(fn)
+        hints = get_type_hints(fn, include_extras=True)
+    except (TypeError, ValueError, NameError) as exc:
+        raise ToolDefinitionError(f"tool {name!r}: cannot read the signature: {exc}") from exc
+    fields: dict[str, Any] = {}
+    for pname, param in sig.parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise ToolDefinitionError(
+                f"tool {name!r}: *args/**kwargs cannot be described to a model; "
+                f"give {pname!r} explicit parameters"
+            )
+        if param.kind is param.POSITIONAL_ONLY:
+            raise ToolDefinitionError(f"tool {name!r}: positional-only parameter {pname!r}")
+        if pname not in hints:
+            raise ToolDefinitionError(
+                f"tool {name!r}: parameter {pname!r} needs a type hint so its schema is known"
+            )
+        default = ... if param.default is param.empty else param.default
+        fields[pname] = (hints[pname], Field(default, description=arg_docs.get(pname)))
+    try:
+        model = create_model(  # type: ignore[call-overload]
+            f"{name}_args", __config__=ConfigDict(extra="forbid"), **fields
+        )
+        model.model_json_schema()
+    except Exception as exc:  # pydantic raises several types for unsupported hints
+        raise ToolDefinitionError(f"tool {name!r}: cannot build a JSON schema: {exc}") from exc
+    return model
+
+
+def _validate_model(name: str, model: type[BaseModel], arguments: dict[str, Any]) -> dict[str, Any]:
+    try:
+        inst = model.model_validate(arguments)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors()[:5]:
+            where = ".".join(str(p) for p in err["loc"]) or "(root)"
+            problems.append(f"{where}: {err['msg']}")
+        raise ToolCallError(
+            f"invalid arguments for tool {name!r}: " + "; ".join(problems)
+        ) from None
+    return {k: getattr(inst, k) for k in type(inst).model_fields}
+
+
+def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Drop pydantic's ``title`` keys (noise for the model) but keep properties so named."""
+
+    def walk(node: Any, in_properties: bool = False) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: walk(v, k == "properties" and not in_properties)
+                for k, v in node.items()
+                if in_properties or k != "title"
+            }
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    cleaned = walk(schema)
+    cleaned.setdefault("properties", {})
+    return cleaned

@@ -1,0 +1,1 @@
+"""Built-in tools, found through :mod:`qwen_agent.tool`'s registry."""
