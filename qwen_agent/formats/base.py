@@ -228,14 +228,12 @@ class JsonObjectScanner:
         return -1
 
 
+_STRING_STOP = {'"': re.compile(r'["\\]'), "'": re.compile(r"['\\]")}
+
+
 def _next_in_string(piece: str, start: int, quote: str) -> int:
-    a = piece.find(quote, start)
-    b = piece.find("\\", start)
-    if a < 0:
-        return b
-    if b < 0:
-        return a
-    return min(a, b)
+    m = _STRING_STOP[quote].search(piece, start)
+    return m.start() if m else -1
 
 
 _FENCE_OPEN = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*")

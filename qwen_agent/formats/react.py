@@ -50,6 +50,7 @@ Begin!"""
 
 _LABEL = re.compile(r"[ \t]*(Final Answer|Action Input|Action|Thought|Observation)[ \t]*[:：][ \t]?")
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?")
+_MAX_LABEL_PREFIX = 40  # a line this long without a label at its start has none
 _HINT = "write 'Action: <tool name>' then 'Action Input: {...}' with a JSON object"
 
 
@@ -62,6 +63,7 @@ class ReactParser(StreamParser):
         super().__init__()
         self._state = "thought"
         self._pending = ""
+        self._midline = False
         self._thought: list[str] = []
         self._saw_label = False
         self._reasoned = False
@@ -116,6 +118,12 @@ class ReactParser(StreamParser):
     def _lines(self, final: bool) -> bool:
         p = self._pending
         nl = p.find("\n")
+        if self._midline:  # the rest of a line already known not to start with a label
+            if self._state == "thought":
+                self._thought[-1] += p if nl < 0 else p[:nl]
+            self._pending = "" if nl < 0 else p[nl + 1 :]
+            self._midline = nl < 0
+            return nl >= 0
         line = p if nl < 0 else p[:nl]
         m = _LABEL.match(line)
         label = m.group(1) if m else None
@@ -124,7 +132,9 @@ class ReactParser(StreamParser):
             self._enter(label, "")  # type: ignore[arg-type]
             return True
         if nl < 0 and not final:
-            return False
+            if label != "Thought" and (label or len(line) < _MAX_LABEL_PREFIX):
+                return False  # a label may still be coming: wait for the line to end
+            self._midline = True  # a thought line: consume it as it streams
         self._pending = "" if nl < 0 else p[nl + 1 :]
         if label:
             self._enter(label, line[m.end() :])  # type: ignore[union-attr]
@@ -134,7 +144,7 @@ class ReactParser(StreamParser):
             self._thought.append(line)
         elif self._state == "thought":
             self._thought.append(line)
-        return nl >= 0 or bool(self._pending)
+        return nl >= 0
 
     def _enter(self, label: str, rest: str) -> None:
         if label == "Thought":
