@@ -9,6 +9,7 @@ so does a malformed call. The loop makes at most ``max_steps`` model calls.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from time import monotonic
@@ -31,12 +32,19 @@ from qwen_agent.tool import Tool, as_tool, to_result
 __all__ = ["Agent", "ChatResult"]
 
 
-class ChatResult(NamedTuple):
-    """What :meth:`Agent.chat` returns: ``answer, messages = agent.chat(...)``."""
+@dataclass(frozen=True)
+class ChatResult:
+    """What :meth:`Agent.chat` returns; unpacks as ``answer, messages = agent.chat(...)``.
+
+    ``stop_reason`` is ``"answer"``, or ``"max_steps"`` when the loop hit its bound.
+    """
 
     answer: str
     messages: list[Message]
     stop_reason: str = "answer"
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.answer, self.messages))
 
 
 class Agent:

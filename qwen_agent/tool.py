@@ -65,7 +65,9 @@ class Tool:
             self.parameters = _clean_schema(self.Params.model_json_schema())
         _check_name(self.name, type(self).__name__)
         if self.parameters.get("type") != "object":
-            raise ToolDefinitionError(f"tool {self.name!r}: parameters must be a JSON object schema")
+            raise ToolDefinitionError(
+                f"tool {self.name!r}: parameters must be a JSON object schema"
+            )
         self._validator: Any = None
 
     @property
@@ -82,7 +84,10 @@ class Tool:
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Check ``arguments`` against the schema; return the arguments to call with."""
         if not isinstance(arguments, dict):
-            raise ToolCallError(f"arguments must be a JSON object, got {type(arguments).__name__}")
+            raise ToolCallError(
+                f"arguments for tool {self.name!r} must be a JSON object, "
+                f"got {type(arguments).__name__}"
+            )
         if self.Params is not None:
             return _validate_model(self.name, self.Params, arguments)
         if self._validator is None:
@@ -170,8 +175,12 @@ def tool(
 TOOLS: LazyRegistry[Any] = LazyRegistry("tool")
 
 
-def register_tool(obj: Tool | type[Tool] | Callable[..., Any] | str, name: str | None = None,
-                  *, replace: bool = False) -> None:
+def register_tool(
+    obj: Tool | type[Tool] | Callable[..., Any] | str,
+    name: str | None = None,
+    *,
+    replace: bool = False,
+) -> None:
     """Register a tool (instance, class, function or ``"module:attr"``) by name."""
     if isinstance(obj, str):
         if not name:
@@ -211,7 +220,9 @@ _ITEMS = (TextItem, ImageItem, FileItem)
 def to_result(value: Any, *, call_id: str = "", name: str = "") -> ToolResult:
     """Turn what a tool returned into a :class:`ToolResult` for the model."""
     if isinstance(value, ToolResult):
-        return value.model_copy(update={"call_id": call_id, "name": name})
+        return value.model_copy(
+            update={"call_id": call_id or value.call_id, "name": name or value.name}
+        )
     if isinstance(value, str):
         items: list[Any] = [TextItem(text=value)]
     elif isinstance(value, _ITEMS):
@@ -225,8 +236,9 @@ def to_result(value: Any, *, call_id: str = "", name: str = "") -> ToolResult:
             text = json.dumps(value, ensure_ascii=False, default=_reject)
         except (TypeError, ValueError) as exc:
             return ToolResult.error(
-                f"Error: tool {name!r} returned a value that cannot be shown to the model "
-                f"({exc})", call_id=call_id, name=name,
+                f"Error: tool {name!r} returned a value that cannot be shown to the model ({exc})",
+                call_id=call_id,
+                name=name,
             )
         items = [TextItem(text=text)]
     return ToolResult(call_id=call_id, name=name, content=items)
@@ -249,48 +261,71 @@ def _check_name(name: str, where: str) -> None:
 
 _ARGS_HEADER = re.compile(r"^\s*(Args|Arguments|Parameters|Params)\s*:\s*$")
 _SECTION = re.compile(r"^\s*[A-Z][A-Za-z ]*:\s*$")
+# Google-style sections that end the summary when they appear outside ``Args:``.
+_OTHER_SECTION = re.compile(
+    r"^\s*(Returns?|Yields?|Raises|Examples?|Notes?|Warnings?|See Also|Attributes|Todo"
+    r"|References)\s*:\s*$"
+)
 _ARG_LINE = re.compile(r"^\s*\*{0,2}([A-Za-z_]\w*)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 _SPHINX = re.compile(r"^\s*:param\s+(?:[^:]*\s)?([A-Za-z_]\w*)\s*:\s*(.*)$")
 
 
 def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
-    """Split a docstring into its summary and per-argument descriptions."""
+    """Split a docstring into its summary and per-argument descriptions.
+
+    The summary is the text before the first section (``Args:``, ``Returns:``, ...) or
+    Sphinx field (``:param x:``); nothing from a later section leaks into it.
+    """
     summary_lines: list[str] = []
     args: dict[str, str] = {}
     current: str | None = None
-    in_args = False
+    section: str | None = None  # None (summary), "args", "fields" (Sphinx) or "other"
+    args_indent = _indent_of_args(doc)
     for line in doc.splitlines():
         if _ARGS_HEADER.match(line):
-            in_args, current = True, None
+            section, current = "args", None
             continue
         m = _SPHINX.match(line)
         if m:
-            current = m.group(1)
+            section, current = "fields", m.group(1)
             args[current] = m.group(2).strip()
             continue
-        if in_args:
+        if section == "args":
             if _SECTION.match(line):
-                in_args, current = False, None
+                section, current = "other", None
                 continue
             m = _ARG_LINE.match(line)
-            if m and (current is None or len(line) - len(line.lstrip()) <= _indent_of_args(doc)):
+            if m and (current is None or len(line) - len(line.lstrip()) <= args_indent):
                 current = m.group(1)
                 args[current] = m.group(2).strip()
             elif current and line.strip():
                 args[current] = (args[current] + " " + line.strip()).strip()
             continue
-        if current is None and not line.strip().startswith(":"):
+        if line.strip().startswith(":"):  # another Sphinx field: :returns:, :type x:, ...
+            section, current = "fields", None
+            continue
+        if section == "fields":
+            if current and line.strip():  # continuation of a multi-line :param x:
+                args[current] = (args[current] + " " + line.strip()).strip()
+            continue
+        if _OTHER_SECTION.match(line):
+            section, current = "other", None
+            continue
+        if section is None:
             summary_lines.append(line)
     summary = "\n".join(summary_lines).strip()
     return summary, args
 
 
 def _indent_of_args(doc: str) -> int:
+    """The indentation of the first argument line under ``Args:``."""
     lines = doc.splitlines()
     for i, line in enumerate(lines):
-        if _ARGS_HEADER.match(line) and i + 1 < len(lines):
-            nxt = lines[i + 1]
-            return len(nxt) - len(nxt.lstrip())
+        if _ARGS_HEADER.match(line):
+            for nxt in lines[i + 1 :]:
+                if nxt.strip():
+                    return len(nxt) - len(nxt.lstrip())
+            return 0
     return 0
 
 
@@ -328,6 +363,15 @@ def _model_from_signature(
 
 
 def _validate_model(name: str, model: type[BaseModel], arguments: dict[str, Any]) -> dict[str, Any]:
+    if model.model_config.get("extra") in (None, "ignore"):  # would drop unknown keys silently
+        known = set(model.model_fields)
+        known.update(f.alias for f in model.model_fields.values() if f.alias)
+        unknown = sorted(k for k in arguments if k not in known)
+        if unknown:
+            raise ToolCallError(
+                f"invalid arguments for tool {name!r}: unknown argument(s) "
+                f"{', '.join(map(repr, unknown))}; expected: {', '.join(sorted(known)) or 'none'}"
+            )
     try:
         inst = model.model_validate(arguments)
     except ValidationError as exc:
@@ -338,7 +382,13 @@ def _validate_model(name: str, model: type[BaseModel], arguments: dict[str, Any]
         raise ToolCallError(
             f"invalid arguments for tool {name!r}: " + "; ".join(problems)
         ) from None
-    return {k: getattr(inst, k) for k in type(inst).model_fields}
+    result = {k: getattr(inst, k) for k in type(inst).model_fields}
+    result.update(inst.model_extra or {})  # kept only where the model says extra="allow"
+    return result
+
+
+#: schema keywords whose values are data (a default, enum members), not subschemas
+_LITERAL_KEYS = frozenset({"default", "enum", "const", "examples"})
 
 
 def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -347,7 +397,9 @@ def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
     def walk(node: Any, in_properties: bool = False) -> Any:
         if isinstance(node, dict):
             return {
-                k: walk(v, k == "properties" and not in_properties)
+                k: v
+                if k in _LITERAL_KEYS and not in_properties
+                else walk(v, k == "properties" and not in_properties)
                 for k, v in node.items()
                 if in_properties or k != "title"
             }

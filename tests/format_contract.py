@@ -110,7 +110,7 @@ class FormatContract:
                 cuts = [rng.randrange(len(text) + 1) for _ in range(rng.randrange(1, 12))]
                 stream(self.fmt, split_at(text, cuts))
 
-    @settings(max_examples=150, deadline=None, suppress_health_check=_SUPPRESS)
+    @settings(deadline=None, suppress_health_check=_SUPPRESS)
     @given(calls=calls_st, content=plain_content, cuts=st.lists(st.integers(0, 10**6)))
     def test_render_parse_round_trip(self, calls: list[ToolCall], content: str, cuts: list[int]):
         text = self.fmt.render_calls(calls, content)
@@ -122,13 +122,13 @@ class FormatContract:
             (c.name, c.arguments) for c in calls
         ]
 
-    @settings(max_examples=300, deadline=None, suppress_health_check=_SUPPRESS)
+    @settings(deadline=None, suppress_health_check=_SUPPRESS)
     @given(text=st.text(max_size=200), cuts=st.lists(st.integers(0, 10**6), max_size=6),
            finish=st.sampled_from(["stop", "length"]))
     def test_parse_never_raises_on_random_text(self, text: str, cuts: list[int], finish: str):
         stream(self.fmt, split_at(text, cuts), finish)
 
-    @settings(max_examples=300, deadline=None, suppress_health_check=_SUPPRESS)
+    @settings(deadline=None, suppress_health_check=_SUPPRESS)
     @given(data=st.data())
     def test_parse_never_raises_on_mangled_examples(self, data: st.DataObject) -> None:
         text = data.draw(st.sampled_from(self.examples))

@@ -62,7 +62,9 @@ def test_single_tool_call_then_answer_streams_events_in_order():
 
 def test_chat_returns_answer_and_messages():
     llm = ScriptedLLM([call_text("multiply", a=2, b=21), "It is 42."])
-    answer, messages, reason = Agent(llm=llm, tools=[multiply]).chat("2*21?")
+    result = Agent(llm=llm, tools=[multiply]).chat("2*21?")
+    answer, messages = result
+    reason = result.stop_reason
     assert answer == "It is 42."
     assert reason == "answer"
     assert messages[0] == Message(role="user", content="2*21?")
@@ -80,7 +82,7 @@ def test_parallel_calls_run_concurrently():
 
     text = "\n".join(call_text("meet", i=i) for i in range(3))
     llm = ScriptedLLM([text, "All met."])
-    answer, messages, _ = Agent(llm=llm, tools=[meet]).chat("go")
+    answer, messages = Agent(llm=llm, tools=[meet]).chat("go")
     assert answer == "All met."
     results = [m.text for m in messages if m.role == "tool"]
     assert results == ["met 0", "met 1", "met 2"]  # in call order
@@ -96,7 +98,7 @@ def test_async_tools_run_concurrently_too():
     text = "\n".join(call_text("nap", i=i) for i in range(4))
     agent = Agent(llm=ScriptedLLM([text, "done"]), tools=[nap])
     start = time.monotonic()
-    _, messages, _ = agent.chat("go")
+    _, messages = agent.chat("go")
     elapsed = time.monotonic() - start
     assert [m.text for m in messages if m.role == "tool"] == [f"slept {i}" for i in range(4)]
     assert elapsed < 1.0  # four 0.3 s naps one after another would take 1.2 s
@@ -104,7 +106,7 @@ def test_async_tools_run_concurrently_too():
 
 def test_tool_error_becomes_observation_without_host_traceback():
     llm = ScriptedLLM([call_text("explode", reason="disk"), "The tool failed."])
-    answer, messages, _ = Agent(llm=llm, tools=[explode]).chat("go")
+    answer, messages = Agent(llm=llm, tools=[explode]).chat("go")
     assert answer == "The tool failed."
     obs = llm.prompts[1][-1].text
     assert "Error: tool 'explode' failed: RuntimeError: boom: disk" in obs
@@ -114,7 +116,7 @@ def test_tool_error_becomes_observation_without_host_traceback():
 def test_unknown_tool_and_bad_arguments_are_reported_to_the_model():
     text = call_text("nope", x=1) + "\n" + call_text("multiply", a="seven")
     llm = ScriptedLLM([text, "Sorry."])
-    _, messages, _ = Agent(llm=llm, tools=[multiply]).chat("go")
+    _, messages = Agent(llm=llm, tools=[multiply]).chat("go")
     tool_msgs = [m.text for m in messages if m.role == "tool"]
     assert tool_msgs[0] == "Error: there is no tool named 'nope'; available tools: multiply"
     assert tool_msgs[1].startswith("Error: invalid arguments for tool 'multiply': a: ")
@@ -124,7 +126,7 @@ def test_unknown_tool_and_bad_arguments_are_reported_to_the_model():
 def test_malformed_call_is_an_observation_and_the_loop_goes_on():
     llm = ScriptedLLM(["<tool_call>\n{not json}\n</tool_call>", call_text("multiply", a=1, b=2),
                        "2"])
-    answer, messages, _ = Agent(llm=llm, tools=[multiply]).chat("go")
+    answer, messages = Agent(llm=llm, tools=[multiply]).chat("go")
     assert answer == "2"
     assert llm.calls == 3
     second_prompt = llm.prompts[1][-1].text
@@ -140,7 +142,7 @@ def test_tool_timeout_becomes_observation():
 
     agent = Agent(llm=ScriptedLLM([call_text("hang"), "gave up"]), tools=[hang])
     start = time.monotonic()
-    answer, messages, _ = agent.chat("go")
+    answer, messages = agent.chat("go")
     assert time.monotonic() - start < 2
     assert answer == "gave up"
     assert messages[2].text == "Error: tool 'hang' timed out after 0.2 s"
@@ -152,13 +154,14 @@ def test_garbage_result_becomes_observation():
         """Returns something unprintable."""
         return object()
 
-    _, messages, _ = Agent(llm=ScriptedLLM([call_text("weird"), "ok"]), tools=[weird]).chat("go")
+    _, messages = Agent(llm=ScriptedLLM([call_text("weird"), "ok"]), tools=[weird]).chat("go")
     assert messages[2].text.startswith("Error: tool 'weird' returned a value that cannot be shown")
 
 
 def test_max_steps_bounds_the_loop_with_a_clear_message():
     llm = ScriptedLLM([call_text("multiply", a=1, b=1)])  # cycles: calls forever
-    answer, messages, reason = Agent(llm=llm, tools=[multiply], max_steps=3).chat("loop")
+    result = Agent(llm=llm, tools=[multiply], max_steps=3).chat("loop")
+    answer, messages, reason = result.answer, result.messages, result.stop_reason
     assert llm.calls == 3
     assert reason == "max_steps"
     assert answer == "I stopped after 3 steps without reaching a final answer."
@@ -176,7 +179,7 @@ def test_cut_off_call_is_not_executed():
 
     llm = ScriptedLLM([call_text("record", note="a long note"), "fine"])
     agent = Agent(llm=llm, tools=[record], generation={"max_tokens": 30})
-    _, messages, _ = agent.chat("go")
+    _, messages = agent.chat("go")
     assert ran == []
     assert "cut off by the token limit" in messages[2].text
 
@@ -187,7 +190,7 @@ def test_react_format_end_to_end_with_stop_word():
         "Thought: I now know the final answer\nFinal Answer: 42",
     ]
     llm = ScriptedLLM(react, chunk_size=3)
-    answer, messages, _ = Agent(llm=llm, tools=[multiply], format="react").chat("6*7?")
+    answer, messages = Agent(llm=llm, tools=[multiply], format="react").chat("6*7?")
     assert answer == "42"
     assert "Observation:" in llm.configs[0].stop
     trace = llm.prompts[1][-1]
@@ -199,7 +202,7 @@ def test_react_format_end_to_end_with_stop_word():
 def test_history_is_sent_and_extended():
     llm = ScriptedLLM(["Second answer."])
     history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
-    answer, messages, _ = Agent(llm=llm).chat("again", history=history)
+    answer, messages = Agent(llm=llm).chat("again", history=history)
     assert answer == "Second answer."
     assert [m.text for m in messages] == ["hi", "hello", "again", "Second answer."]
     assert [m.role for m in llm.prompts[0]] == ["system", "user", "assistant", "user"]
@@ -222,11 +225,11 @@ def test_class_based_tool_with_state_and_image_result():
 
     counter = Counter()
     llm = ScriptedLLM([call_text("counter", step=2) + "\n" + call_text("counter", step=3), "5"])
-    _, messages, _ = Agent(llm=llm, tools=[counter]).chat("count")
+    _, messages = Agent(llm=llm, tools=[counter]).chat("count")
     assert counter.total == 5
     assert isinstance(messages[2].content[1], ImageItem)
     bad = Agent(llm=ScriptedLLM([call_text("counter", step="x"), "no"]), tools=[counter])
-    _, messages, _ = bad.chat("count")
+    _, messages = bad.chat("count")
     assert messages[2].text.startswith("Error: invalid arguments for tool 'counter': step: ")
 
 
@@ -249,7 +252,7 @@ def test_plain_functions_are_accepted_as_tools():
         return a + b
 
     llm = ScriptedLLM([call_text("add", a=1, b=2), "3"])
-    _, messages, _ = Agent(llm=llm, tools=[add]).chat("1+2")
+    _, messages = Agent(llm=llm, tools=[add]).chat("1+2")
     assert messages[2].text == "3"
 
 

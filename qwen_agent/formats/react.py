@@ -64,7 +64,7 @@ class ReactParser(StreamParser):
         self._state = "thought"
         self._pending = ""
         self._midline = False
-        self._thought: list[str] = []
+        self._thought: list[str] = []  # pieces; a new line is added with a "\n" piece
         self._saw_label = False
         self._reasoned = False
         self._name: str | None = None
@@ -88,7 +88,7 @@ class ReactParser(StreamParser):
             body = "".join(self._body) + self._pending
             self._error(f"the Action Input is incomplete: {snippet(body)!r}{cut}; {_HINT}")
         if not self._saw_label:
-            text = "\n".join(self._thought).strip()
+            text = "".join(self._thought).strip()
             self._thought = []
             self._text(text)
         else:
@@ -108,8 +108,13 @@ class ReactParser(StreamParser):
         while step[self._state](final):
             pass
 
+    def _new_thought_line(self, text: str) -> None:
+        if self._thought:
+            self._thought.append("\n")
+        self._thought.append(text)
+
     def _flush_thought(self) -> None:
-        text = "\n".join(self._thought).strip()
+        text = "".join(self._thought).strip()
         self._thought = []
         if text:
             self._reasoning(("\n" if self._reasoned else "") + text)
@@ -120,7 +125,7 @@ class ReactParser(StreamParser):
         nl = p.find("\n")
         if self._midline:  # the rest of a line already known not to start with a label
             if self._state == "thought":
-                self._thought[-1] += p if nl < 0 else p[:nl]
+                self._thought.append(p if nl < 0 else p[:nl])
             self._pending = "" if nl < 0 else p[nl + 1 :]
             self._midline = nl < 0
             return nl >= 0
@@ -132,7 +137,8 @@ class ReactParser(StreamParser):
             self._enter(label, "")  # type: ignore[arg-type]
             return True
         if nl < 0 and not final:
-            if label != "Thought" and (label or len(line) < _MAX_LABEL_PREFIX):
+            thought_started = label == "Thought" and m.end() < len(line)  # type: ignore[union-attr]
+            if not thought_started and (label or len(line) < _MAX_LABEL_PREFIX):
                 return False  # a label may still be coming: wait for the line to end
             self._midline = True  # a thought line: consume it as it streams
         self._pending = "" if nl < 0 else p[nl + 1 :]
@@ -141,9 +147,9 @@ class ReactParser(StreamParser):
         elif self._state == "expect_input" and line.strip():
             self._error(f"Action {self._name!r} was not followed by 'Action Input:'; {_HINT}")
             self._state = "thought"
-            self._thought.append(line)
+            self._new_thought_line(line)
         elif self._state == "thought":
-            self._thought.append(line)
+            self._new_thought_line(line)
         return nl >= 0
 
     def _enter(self, label: str, rest: str) -> None:
@@ -151,7 +157,7 @@ class ReactParser(StreamParser):
             if self._state == "expect_input":
                 self._error(f"Action {self._name!r} was not followed by 'Action Input:'; {_HINT}")
                 self._state = "thought"
-            self._thought.append(rest)
+            self._new_thought_line(rest)
         elif label == "Action":
             self._saw_label = True
             self._flush_thought()
