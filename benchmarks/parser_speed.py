@@ -43,8 +43,10 @@ def main() -> None:
                 best = min(best, time.perf_counter() - t0)
             out = parser.result()
             assert len(out.calls) == 1, out.errors
-            print(f"{name:6s} {len(text):>9,d} chars in {args.chunk}-char chunks: "
-                  f"{best * 1e3:8.1f} ms  {len(text) / best / 1e6:6.2f} M chars/s")
+            print(
+                f"{name:6s} {len(text):>9,d} chars in {args.chunk}-char chunks: "
+                f"{best * 1e3:8.1f} ms  {len(text) / best / 1e6:6.2f} M chars/s"
+            )
 
 
 if __name__ == "__main__":

@@ -9,19 +9,16 @@ so does a malformed call. The loop makes at most ``max_steps`` model calls.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from time import monotonic
 from typing import Any, NamedTuple
 
 from qwen_agent.errors import ConfigError, ToolCallError
 from qwen_agent.events import (
-    CallParseError,
     Event,
     FinalEvent,
-    TextDelta,
-    ToolCallEvent,
     ToolResultEvent,
 )
 from qwen_agent.formats import ToolFormat, get_format
@@ -153,8 +150,9 @@ class Agent:
                 finish = delta.finish_reason
         yield from parser.finish(finish or "stop")
         out = parser.result()
-        message = Message(role="assistant", content=out.content, tool_calls=out.calls,
-                          reasoning=out.reasoning)
+        message = Message(
+            role="assistant", content=out.content, tool_calls=out.calls, reasoning=out.reasoning
+        )
         return _Reply(message, out.errors)
 
     # -- tools --------------------------------------------------------------------------
@@ -191,7 +189,8 @@ class Agent:
                     limit = self.tools[calls[i].name].timeout or self.tool_timeout
                     results[i] = ToolResult.error(
                         f"Error: tool {calls[i].name!r} timed out after {limit:g} s",
-                        call_id=calls[i].id, name=calls[i].name,
+                        call_id=calls[i].id,
+                        name=calls[i].name,
                     )
                     yield ToolResultEvent(results[i])
         return [r for r in results if r is not None]
@@ -219,7 +218,8 @@ def _result_of(fut: Future[Any], call: ToolCall) -> ToolResult:
     except Exception as exc:  # a tool's failure is an observation, not a crash
         return ToolResult.error(
             f"Error: tool {call.name!r} failed: {type(exc).__name__}: {exc}",
-            call_id=call.id, name=call.name,
+            call_id=call.id,
+            name=call.name,
         )
     return to_result(value, call_id=call.id, name=call.name)
 

@@ -8,7 +8,7 @@ Format parsers yield :class:`TextDelta`, :class:`ReasoningDelta`, :class:`ToolCa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 from qwen_agent.messages import Message, ToolCall, ToolResult
 
@@ -76,5 +76,5 @@ class FinalEvent:
     type: Literal["final"] = "final"
 
 
-ParserEvent = Union[TextDelta, ReasoningDelta, ToolCallEvent, CallParseError]
-Event = Union[TextDelta, ReasoningDelta, ToolCallEvent, CallParseError, ToolResultEvent, FinalEvent]
+ParserEvent = TextDelta | ReasoningDelta | ToolCallEvent | CallParseError
+Event = TextDelta | ReasoningDelta | ToolCallEvent | CallParseError | ToolResultEvent | FinalEvent

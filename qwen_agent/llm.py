@@ -110,9 +110,7 @@ def get_chat_model(spec: ChatModel | LLMConfig | dict[str, Any]) -> ChatModel:
         return cls.from_config(spec)
     if isinstance(spec, ChatModel):
         return spec
-    raise ConfigError(
-        f"llm must be a ChatModel, an LLMConfig or a dict, not {type(spec).__name__}"
-    )
+    raise ConfigError(f"llm must be a ChatModel, an LLMConfig or a dict, not {type(spec).__name__}")
 
 
 def drain(model: ChatModel, messages: list[Message], config: GenerationConfig) -> Delta:

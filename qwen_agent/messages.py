@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,7 +47,7 @@ class FileItem(BaseModel):
     name: str | None = None
 
 
-ContentItem = Annotated[Union[TextItem, ImageItem, FileItem], Field(discriminator="type")]
+ContentItem = Annotated[TextItem | ImageItem | FileItem, Field(discriminator="type")]
 
 
 def content_text(content: str | list[Any]) -> str:
@@ -116,6 +116,8 @@ class Message(BaseModel):
     @classmethod
     def from_tool_result(cls, result: ToolResult) -> Message:
         return cls(
-            role="tool", content=list(result.content), tool_call_id=result.call_id,
+            role="tool",
+            content=list(result.content),
+            tool_call_id=result.call_id,
             name=result.name,
         )

@@ -14,4 +14,5 @@ from hypothesis import settings
 settings.register_profile("default", max_examples=200)
 settings.register_profile("ci", max_examples=200, derandomize=True, database=None)
 settings.register_profile("thorough", max_examples=5000)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default"))
+_default = "ci" if os.environ.get("CI") else "default"
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or _default)

@@ -20,13 +20,34 @@ from qwen_agent.messages import ToolCall
 
 # JSON values with the characters that break naive parsers
 _tricky = st.sampled_from(
-    ["</tool_call>", "<tool_call>", "Action:", "\nObservation:", "}", "{", '"', "'", "\\",
-     "\n", "Final Answer:", "```", "<think>", "é", "数学", "🙂", "\u2028", "null"]
+    [
+        "</tool_call>",
+        "<tool_call>",
+        "Action:",
+        "\nObservation:",
+        "}",
+        "{",
+        '"',
+        "'",
+        "\\",
+        "\n",
+        "Final Answer:",
+        "```",
+        "<think>",
+        "é",
+        "数学",
+        "🙂",
+        "\u2028",
+        "null",
+    ]
 )
 _text = st.lists(st.one_of(st.text(max_size=12), _tricky), max_size=5).map("".join)
 _scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**53), 2**53),
-    st.floats(allow_nan=False, allow_infinity=False), _text,
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**53), 2**53),
+    st.floats(allow_nan=False, allow_infinity=False),
+    _text,
 )
 json_values = st.recursive(
     _scalars,
@@ -39,11 +60,10 @@ arguments = st.dictionaries(_text, json_values, max_size=5)
 tool_names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,20}", fullmatch=True)
 calls_st = st.lists(
     st.builds(lambda n, a: ToolCall(name=n, arguments=a), tool_names, arguments),
-    min_size=1, max_size=3,
+    min_size=1,
+    max_size=3,
 )
-plain_content = st.text(string.ascii_letters + string.digits + " ,.?!", max_size=40).map(
-    str.strip
-)
+plain_content = st.text(string.ascii_letters + string.digits + " ,.?!", max_size=40).map(str.strip)
 
 
 # each format class runs the same mixin methods: that is the point, not a flakiness risk
@@ -83,7 +103,9 @@ def stream(fmt: ToolFormat, pieces: list[str], finish: str = "stop") -> ParsedOu
         assert whole.reasoning.startswith(reasoning), (i, reasoning, whole.reasoning)
         assert [(c.name, c.arguments) for c in whole.calls][: len(calls)] == calls
     assert (text, calls, errors, reasoning) == (
-        whole.content, [(c.name, c.arguments) for c in whole.calls], whole.errors,
+        whole.content,
+        [(c.name, c.arguments) for c in whole.calls],
+        whole.errors,
         whole.reasoning,
     )
     result = parser.result()
@@ -123,8 +145,11 @@ class FormatContract:
         ]
 
     @settings(deadline=None, suppress_health_check=_SUPPRESS)
-    @given(text=st.text(max_size=200), cuts=st.lists(st.integers(0, 10**6), max_size=6),
-           finish=st.sampled_from(["stop", "length"]))
+    @given(
+        text=st.text(max_size=200),
+        cuts=st.lists(st.integers(0, 10**6), max_size=6),
+        finish=st.sampled_from(["stop", "length"]),
+    )
     def test_parse_never_raises_on_random_text(self, text: str, cuts: list[int], finish: str):
         stream(self.fmt, split_at(text, cuts), finish)
 

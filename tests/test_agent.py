@@ -124,8 +124,9 @@ def test_unknown_tool_and_bad_arguments_are_reported_to_the_model():
 
 
 def test_malformed_call_is_an_observation_and_the_loop_goes_on():
-    llm = ScriptedLLM(["<tool_call>\n{not json}\n</tool_call>", call_text("multiply", a=1, b=2),
-                       "2"])
+    llm = ScriptedLLM(
+        ["<tool_call>\n{not json}\n</tool_call>", call_text("multiply", a=1, b=2), "2"]
+    )
     answer, messages = Agent(llm=llm, tools=[multiply]).chat("go")
     assert answer == "2"
     assert llm.calls == 3
@@ -212,8 +213,11 @@ def test_class_based_tool_with_state_and_image_result():
     class Counter(Tool):
         name = "counter"
         description = "Counts calls and returns an image."
-        parameters = {"type": "object", "properties": {"step": {"type": "integer"}},
-                      "required": ["step"]}
+        parameters = {
+            "type": "object",
+            "properties": {"step": {"type": "integer"}},
+            "required": ["step"],
+        }
 
         def __init__(self):
             super().__init__()

@@ -73,6 +73,7 @@ class TestReactContract(FormatContract):
 
 # -- hermes ---------------------------------------------------------------------------------
 
+
 def test_hermes_parses_several_calls_and_content():
     out = HermesFormat().parse("Let me look.\n" + CALL + "\n" + CALL.replace("Paris", "Rome"))
     assert out.content == "Let me look."
@@ -96,7 +97,7 @@ def test_hermes_call_containing_closing_tag_in_code_is_not_cut_short():
 @pytest.mark.parametrize(
     "body, expected",
     [
-        ("```json\n{\"name\": \"f\", \"arguments\": {\"a\": 1}}\n```", {"a": 1}),
+        ('```json\n{"name": "f", "arguments": {"a": 1}}\n```', {"a": 1}),
         ("{'name': 'f', 'arguments': {'a': 1,}, /* c */}", {"a": 1}),
         ('{"name": "f", "arguments": "{\\"a\\": 1}"}', {"a": 1}),
         ('{"name": "f"}', {}),
@@ -186,6 +187,7 @@ def test_hermes_build_prompt_renders_calls_and_groups_tool_responses():
 
 # -- react ----------------------------------------------------------------------------------
 
+
 def test_react_action_and_final_answer():
     fmt = ReactFormat()
     out = fmt.parse('Thought: need it\nAction: get_weather\nAction Input: {"city": "Paris"}')
@@ -258,6 +260,7 @@ def test_react_prompt_and_trace():
 
 
 # -- registry -------------------------------------------------------------------------------
+
 
 def test_get_format_by_name_and_errors():
     assert isinstance(get_format("hermes"), HermesFormat)

@@ -261,10 +261,10 @@ def decode_call_json(body: str) -> tuple[str, dict[str, Any]] | str:
     except ValueError as exc:
         return f"the tool call is not valid JSON ({exc})"
     if not isinstance(obj, dict):
-        return "the tool call must be a JSON object with \"name\" and \"arguments\""
+        return 'the tool call must be a JSON object with "name" and "arguments"'
     name = obj.get("name")
     if not isinstance(name, str) or not name:
-        return "the tool call has no \"name\" string"
+        return 'the tool call has no "name" string'
     args = obj.get("arguments", obj.get("parameters", {}))
     return (name, args) if isinstance(args, dict) else _decode_args(name, args)
 
@@ -288,7 +288,7 @@ def _decode_args(name: str, args: Any) -> tuple[str, dict[str, Any]] | str:
         if isinstance(decoded, dict):
             return name, decoded
         return f"tool {name!r}: {decoded}"
-    return f"tool {name!r}: \"arguments\" must be a JSON object"
+    return f'tool {name!r}: "arguments" must be a JSON object'
 
 
 def strip_fence(body: str) -> str:

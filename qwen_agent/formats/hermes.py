@@ -46,9 +46,7 @@ For each function call, return a json object with function name and arguments wi
 </tool_call>"""
 
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?")
-_CALL_HINT = (
-    'write <tool_call>\n{"name": "<tool name>", "arguments": {...}}\n</tool_call>'
-)
+_CALL_HINT = 'write <tool_call>\n{"name": "<tool name>", "arguments": {...}}\n</tool_call>'
 
 
 class HermesParser(StreamParser):
@@ -218,8 +216,7 @@ class HermesParser(StreamParser):
         if idx >= 0:
             self._bad.append(p[:idx])
             self._error(
-                "the tool call is not a JSON object: "
-                f"{snippet(''.join(self._bad))!r}; {_CALL_HINT}"
+                f"the tool call is not a JSON object: {snippet(''.join(self._bad))!r}; {_CALL_HINT}"
             )
             self._pending, self._state = p[idx + len(CALL_CLOSE) :], "text"
             return True
@@ -263,16 +260,23 @@ class HermesFormat:
         self, messages: list[Message], tools: list[Any], instructions: str = ""
     ) -> list[Message]:
         system = [m.text for m in messages if m.role == "system"]
-        out = [Message(role="system", content=self.system_prompt(
-            tools, "\n\n".join(s for s in [instructions.strip(), *system] if s)))]
+        out = [
+            Message(
+                role="system",
+                content=self.system_prompt(
+                    tools, "\n\n".join(s for s in [instructions.strip(), *system] if s)
+                ),
+            )
+        ]
         for msg in messages:
             if msg.role == "system":
                 continue
             if msg.role == "tool":
                 _append_tool_response(out, msg)
             elif msg.role == "assistant":
-                out.append(Message(role="assistant",
-                                   content=self.render_calls(msg.tool_calls, msg.text)))
+                out.append(
+                    Message(role="assistant", content=self.render_calls(msg.tool_calls, msg.text))
+                )
             else:
                 out.append(Message(role=msg.role, content=msg.content))
         return out
@@ -290,8 +294,11 @@ class HermesFormat:
 def _append_tool_response(out: list[Message], msg: Message) -> None:
     """Tool results go in one user turn, a ``<tool_response>`` block each (Qwen's template)."""
     block = f"<tool_response>\n{msg.text}\n</tool_response>"
-    images = [i for i in msg.content if isinstance(i, ImageItem)] if isinstance(
-        msg.content, list) else []
+    images = (
+        [i for i in msg.content if isinstance(i, ImageItem)]
+        if isinstance(msg.content, list)
+        else []
+    )
     prev = out[-1]
     if prev.role == "user" and prev.name == "tool_responses":
         items = prev.content if isinstance(prev.content, list) else [TextItem(text=prev.content)]

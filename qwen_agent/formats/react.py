@@ -48,7 +48,9 @@ Final Answer: the final answer to the original input question
 
 Begin!"""
 
-_LABEL = re.compile(r"[ \t]*(Final Answer|Action Input|Action|Thought|Observation)[ \t]*[:：][ \t]?")
+_LABEL = re.compile(
+    r"[ \t]*(Final Answer|Action Input|Action|Thought|Observation)[ \t]*[:：][ \t]?"
+)
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?")
 _MAX_LABEL_PREFIX = 40  # a line this long without a label at its start has none
 _HINT = "write 'Action: <tool name>' then 'Action Input: {...}' with a JSON object"
@@ -78,8 +80,11 @@ class ReactParser(StreamParser):
 
     def _finish(self, finish_reason: str) -> None:
         self._run(final=True)
-        cut = " (cut off by the token limit, so it was not executed)" if (
-            finish_reason == "length") else ""
+        cut = (
+            " (cut off by the token limit, so it was not executed)"
+            if (finish_reason == "length")
+            else ""
+        )
         if self._state == "final":
             self._text(self._ws.push(self._pending))
         elif self._state == "expect_input":
@@ -263,7 +268,8 @@ class ReactFormat:
             return instructions.strip() or "You are a helpful assistant."
         descs = "\n\n".join(
             _TOOL_DESC.format(
-                name=s["name"], description=s.get("description", ""),
+                name=s["name"],
+                description=s.get("description", ""),
                 parameters=json.dumps(s.get("parameters", {}), ensure_ascii=False),
             )
             for s in specs
@@ -284,8 +290,14 @@ class ReactFormat:
         self, messages: list[Message], tools: list[Any], instructions: str = ""
     ) -> list[Message]:
         system = [m.text for m in messages if m.role == "system"]
-        out = [Message(role="system", content=self.system_prompt(
-            tools, "\n\n".join(s for s in [instructions.strip(), *system] if s)))]
+        out = [
+            Message(
+                role="system",
+                content=self.system_prompt(
+                    tools, "\n\n".join(s for s in [instructions.strip(), *system] if s)
+                ),
+            )
+        ]
         trace: list[str] = []
         for msg in messages:
             if msg.role == "user":
