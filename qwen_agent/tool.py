@@ -190,6 +190,8 @@ def register_tool(
     if isinstance(obj, type) and issubclass(obj, Tool):
         TOOLS.register(name or obj.name, obj, replace=replace)
         return
+    if name and not isinstance(obj, Tool) and callable(obj):
+        obj = FunctionTool(obj, name=name)  # the model sees the name it is registered under
     instance = as_tool(obj)
     TOOLS.register(name or instance.name, instance, replace=replace)
 

@@ -305,7 +305,10 @@ def snippet(text: str, limit: int = 200) -> str:
 
 def partial_suffix(text: str, tag: str) -> int:
     """Length of the longest suffix of ``text`` that is a proper prefix of ``tag``."""
-    for k in range(min(len(tag) - 1, len(text)), 0, -1):
-        if text.endswith(tag[:k]):
-            return k
+    first = tag[0]
+    i = text.find(first, max(0, len(text) - len(tag) + 1))
+    while i >= 0:
+        if tag.startswith(text[i:]):
+            return len(text) - i
+        i = text.find(first, i + 1)
     return 0

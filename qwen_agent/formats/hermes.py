@@ -54,6 +54,15 @@ class HermesParser(StreamParser):
 
     def __init__(self) -> None:
         super().__init__()
+        self._steps = {
+            "start": self._start,
+            "think": self._think,
+            "text": self._text_state,
+            "call_start": self._call_start,
+            "json": self._json,
+            "after": self._after,
+            "bad": self._bad_call,
+        }
         self._state = "start"
         self._pending = ""
         self._text_ws = WhitespaceHolder()
@@ -98,15 +107,7 @@ class HermesParser(StreamParser):
     # The state machine: each step consumes from self._pending and returns False when it
     # needs more text.
     def _run(self, final: bool) -> None:
-        step = {
-            "start": self._start,
-            "think": self._think,
-            "text": self._text_state,
-            "call_start": self._call_start,
-            "json": self._json,
-            "after": self._after,
-            "bad": self._bad_call,
-        }
+        step = self._steps
         while step[self._state](final):
             pass
 

@@ -63,6 +63,15 @@ class ReactParser(StreamParser):
 
     def __init__(self) -> None:
         super().__init__()
+        self._steps = {
+            "thought": self._lines,
+            "expect_input": self._lines,
+            "input": self._input,
+            "json": self._json,
+            "after": self._after,
+            "final": self._final,
+            "stopped": self._stopped,
+        }
         self._state = "thought"
         self._pending = ""
         self._midline = False
@@ -101,15 +110,7 @@ class ReactParser(StreamParser):
         self._pending = ""
 
     def _run(self, final: bool) -> None:
-        step = {
-            "thought": self._lines,
-            "expect_input": self._lines,
-            "input": self._input,
-            "json": self._json,
-            "after": self._after,
-            "final": self._final,
-            "stopped": self._stopped,
-        }
+        step = self._steps
         while step[self._state](final):
             pass
 

@@ -1,0 +1,130 @@
+"""The ``qwen-agent`` command, run as a real process against a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from qwen_agent.formats.hermes import HermesFormat
+from qwen_agent.messages import ToolCall
+from qwen_agent.server import OpenAIServer
+from qwen_agent.testing import ScriptedLLM
+
+ROOT = Path(__file__).resolve().parent.parent
+CALL = HermesFormat().render_calls([ToolCall(name="multiply", arguments={"a": 12, "b": 34})])
+
+
+def run_cli(*args: str, stdin: str = "", cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    return subprocess.run(
+        [sys.executable, "-m", "qwen_agent.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        env=env,
+    )
+
+
+@pytest.fixture
+def server():
+    llm = ScriptedLLM([CALL, "12*34 is 408."], chunk_size=3)
+    with OpenAIServer(llm, model_name="tiny").start() as srv:
+        srv.llm = llm
+        yield srv
+
+
+def test_one_shot_question_calls_the_tool_and_streams_the_answer(server):
+    proc = run_cli(
+        "chat",
+        "what is 12*34?",
+        "--base-url",
+        server.url,
+        "--model",
+        "tiny",
+        "--tool",
+        "tests.cli_tools:multiply",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "12*34 is 408."
+    assert '-> multiply({"a": 12, "b": 34})' in proc.stderr
+    assert "<- 408" in proc.stderr
+    # the model saw the tool in its system prompt and the result in the second turn
+    assert '"name": "multiply"' in server.llm.prompts[0][0].text
+    assert server.llm.prompts[1][-1].text == "<tool_response>\n408\n</tool_response>"
+
+
+def test_config_file_and_completion_mode(server, tmp_path):
+    cfg = tmp_path / "agent.toml"
+    cfg.write_text(
+        'tools = ["tests.cli_tools:multiply"]\ninstructions = "Be brief."\n'
+        f'[llm]\nbackend = "openai"\nmodel = "tiny"\nbase_url = "{server.url}"\n'
+        'mode = "completion"\n'
+    )
+    proc = run_cli("chat", "12*34?", "--config", str(cfg), "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "12*34 is 408."
+    assert proc.stderr == ""
+    assert server.llm.prompts[0][0].text.startswith("Be brief.")
+
+
+def test_interactive_session_keeps_history(server):
+    server.llm.responses[:] = ["Hello!", "You said hi before."]
+    proc = run_cli(
+        "chat",
+        "--base-url",
+        server.url,
+        "--model",
+        "tiny",
+        stdin="hi\n\n/bogus-looking text\n/exit\n",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("Hello!") == 1 and "You said hi before." in proc.stdout
+    second = server.llm.prompts[1]
+    assert [m.role for m in second] == ["system", "user", "assistant", "user"]
+    assert second[1].text == "hi" and second[3].text == "/bogus-looking text"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["chat", "q"], "no model configured"),
+        (
+            ["chat", "q", "--base-url", "http://127.0.0.1:9/v1", "--tool", "nomodule_xyz:f"],
+            "cannot import 'nomodule_xyz'",
+        ),
+        (
+            ["chat", "q", "--base-url", "http://127.0.0.1:9/v1", "--tool", "notaspec"],
+            "give MODULE:ATTR",
+        ),
+        (["chat", "q", "--config", "/nonexistent/agent.toml"], "cannot read config file"),
+    ],
+)
+def test_bad_configuration_exits_2_with_a_clear_message(args, message):
+    proc = run_cli(*args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_unknown_config_key_and_bad_json(tmp_path):
+    bad = tmp_path / "a.json"
+    bad.write_text(json.dumps({"llm": {}, "toolz": []}))
+    proc = run_cli("chat", "q", "--config", str(bad))
+    assert proc.returncode == 2 and "unknown keys ['toolz']" in proc.stderr
+    bad.write_text("{nope")
+    proc = run_cli("chat", "q", "--config", str(bad))
+    assert proc.returncode == 2 and "is not valid" in proc.stderr
+
+
+def test_unreachable_server_exits_1():
+    proc = run_cli("chat", "q", "--base-url", "http://127.0.0.1:9/v1", "--model", "m")
+    assert proc.returncode == 1
+    assert "BackendConnectionError" in proc.stderr and "127.0.0.1:9" in proc.stderr
+    assert "Traceback" not in proc.stderr
