@@ -1,0 +1,591 @@
+"""The OpenAI-compatible backend against real HTTP servers on 127.0.0.1.
+
+Most tests run :class:`OpenAIChatModel` against the project's own :class:`OpenAIServer`
+wrapping a :class:`ScriptedLLM`; a few use a tiny canned-response server to feed the client
+what other servers (vLLM, Ollama, DashScope) send, and a few speak raw HTTP to the server.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import pytest
+
+from qwen_agent.backends.openai import OpenAIChatModel
+from qwen_agent.chatml import render_chatml
+from qwen_agent.errors import BackendConnectionError, BackendResponseError, ConfigError
+from qwen_agent.llm import Delta, GenerationConfig, drain, get_chat_model
+from qwen_agent.messages import ImageItem, Message, TextItem
+from qwen_agent.server import OpenAIServer
+from qwen_agent.testing import ScriptedLLM
+
+pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
+
+MODES = ["chat", "completion"]
+GEN = GenerationConfig()
+
+
+# -- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def serve() -> Iterator:
+    """``serve(model, **kw)`` starts an OpenAIServer that is stopped after the test."""
+    servers: list[OpenAIServer] = []
+
+    def start(model, **kwargs) -> OpenAIServer:
+        server = OpenAIServer(model, **kwargs).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def client() -> Iterator:
+    """``client(base_url, **kw)`` builds an OpenAIChatModel that is closed after the test."""
+    models: list[OpenAIChatModel] = []
+
+    def make(base_url: str, **kwargs) -> OpenAIChatModel:
+        kwargs.setdefault("model", "qwen-agent")
+        model = OpenAIChatModel(base_url=base_url, **kwargs)
+        models.append(model)
+        return model
+
+    yield make
+    for model in models:
+        model.close()
+
+
+class _Canned(ThreadingHTTPServer):
+    """Answers every POST with one fixed response and records the requests."""
+
+    daemon_threads = True
+
+    def __init__(self, status: int, body: bytes, content_type: str) -> None:
+        super().__init__(("127.0.0.1", 0), _CannedHandler)
+        self.status, self.body, self.content_type = status, body, content_type
+        self.missing = 0  # > 0: announce that many bytes more than are sent, then hang up
+        self.requests: list[tuple[str, dict[str, str], dict]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+
+class _CannedHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.requests.append((self.path, dict(self.headers), body))
+        self.send_response(self.server.status)
+        self.send_header("Content-Type", self.server.content_type)
+        self.send_header("Content-Length", str(len(self.server.body) + self.server.missing))
+        self.end_headers()
+        self.wfile.write(self.server.body)
+        self.close_connection = self.server.missing > 0
+
+
+@pytest.fixture
+def canned() -> Iterator:
+    """``canned(body, status=200)`` starts a server that always sends ``body``."""
+    servers: list[_Canned] = []
+
+    def start(body: str | bytes, status: int = 200, content_type: str = "text/event-stream"):
+        data = body.encode() if isinstance(body, str) else body
+        server = _Canned(status, data, content_type)
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def sse(*chunks: dict | str) -> str:
+    return "".join(f"data: {c if isinstance(c, str) else json.dumps(c)}\n\n" for c in chunks)
+
+
+def chat_chunk(content: str | None = None, finish: str | None = None, **delta) -> dict:
+    if content is not None:
+        delta["content"] = content
+    return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+
+def collect(model: OpenAIChatModel, messages: list[Message], config=GEN) -> list[Delta]:
+    return list(model.stream(messages, config))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+USER = [Message(role="system", content="Be brief."), Message(role="user", content="Hi?")]
+
+
+# -- streaming through the project's own server ---------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_streamed_text_equals_the_script(serve, client, mode):
+    text = "Hello there, this is a streamed answer — 你好，世界 🌍."
+    server = serve(ScriptedLLM(text, chunk_size=3))
+    deltas = collect(client(server.url, mode=mode), USER)
+    assert "".join(d.text for d in deltas) == text
+    assert len(deltas) >= len(text) // 3  # really streamed, not one blob
+    assert [d.finish_reason for d in deltas].count(None) == len(deltas) - 1
+    assert deltas[-1].finish_reason == "stop"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_max_tokens_cuts_with_finish_reason_length(serve, client, mode):
+    llm = ScriptedLLM("abcdefghijklmnop")
+    server = serve(llm)
+    config = GenerationConfig(max_tokens=5, temperature=0.5, top_p=0.9, seed=7)
+    result = drain(client(server.url, mode=mode), USER, config)
+    assert (result.text, result.finish_reason) == ("abcde", "length")
+    got = llm.configs[-1]
+    assert (got.max_tokens, got.temperature, got.top_p, got.seed) == (5, 0.5, 0.9, 7)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stop_words_reach_the_server(serve, client, mode):
+    llm = ScriptedLLM("Thought: look it up\nObservation: 42")
+    server = serve(llm)
+    result = drain(client(server.url, mode=mode), USER, GenerationConfig(stop=["Observation:"]))
+    assert (result.text, result.finish_reason) == ("Thought: look it up\n", "stop")
+    # completion mode also stops at the end of the ChatML turn
+    expected = ["Observation:"] if mode == "chat" else ["Observation:", "<|im_end|>"]
+    assert llm.configs[-1].stop == expected
+
+
+def test_default_generation_is_merged_under_the_call_config(serve, client):
+    llm = ScriptedLLM("ok")
+    server = serve(llm)
+    defaults = GenerationConfig(temperature=0.1, max_tokens=64, stop=["A"])
+    model = client(server.url, generation=defaults)
+    drain(model, USER, GenerationConfig(temperature=0.7, stop=["B"]))
+    got = llm.configs[-1]
+    assert (got.temperature, got.max_tokens, got.top_p, got.stop) == (0.7, 64, None, ["A", "B"])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_server_receives_the_same_messages(serve, client, mode):
+    llm = ScriptedLLM("fine")
+    server = serve(llm)
+    messages = [
+        Message(role="system", content="You are terse."),
+        Message(role="user", content="line one\nline two"),
+        Message(role="assistant", content="An earlier answer."),
+        Message(role="user", content="And now?"),
+    ]
+    drain(client(server.url, mode=mode), messages, GEN)
+    got = llm.prompts[-1]
+    assert [(m.role, m.text) for m in got] == [(m.role, m.text) for m in messages]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_trailing_assistant_message_is_continued(serve, client, mode):
+    llm = ScriptedLLM(" 408.")
+    server = serve(llm)
+    messages = [Message(role="user", content="12*34?"), Message(role="assistant", content="It is")]
+    result = drain(client(server.url, mode=mode), messages, GEN)
+    assert result.text == " 408."
+    got = llm.prompts[-1]
+    assert [(m.role, m.text) for m in got] == [("user", "12*34?"), ("assistant", "It is")]
+
+
+def test_chat_mode_asks_the_server_to_continue_a_final_assistant_message(canned, client):
+    server = canned(sse(chat_chunk("x", "stop"), "[DONE]"))
+    model = client(server.url, model="qwen2.5-7b", extra_body={"top_k": 20})
+    drain(model, [Message(role="user", content="q"), Message(role="assistant", content="a")], GEN)
+    drain(model, [Message(role="user", content="q")], GenerationConfig(max_tokens=3))
+    (path, headers, first), (_, _, second) = server.requests
+    assert path == "/v1/chat/completions" and headers["Authorization"].startswith("Bearer ")
+    assert first["messages"] == [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": "a"},
+    ]
+    assert (first["continue_final_message"], first["add_generation_prompt"]) == (True, False)
+    assert first["model"] == "qwen2.5-7b" and first["stream"] is True and first["top_k"] == 20
+    assert "continue_final_message" not in second and "stop" not in second
+    assert second["max_tokens"] == 3 and "temperature" not in second  # None is omitted
+
+
+def test_completion_mode_sends_the_chatml_prompt(canned, client):
+    server = canned(sse({"choices": [{"text": "yes", "finish_reason": "stop"}]}))
+    assert drain(client(server.url, mode="completion"), USER, GEN).text == "yes"
+    path, _, body = server.requests[0]
+    assert path == "/v1/completions"
+    assert body["prompt"] == render_chatml(USER)
+    assert body["prompt"].endswith("<|im_start|>assistant\n")
+
+
+def test_images_are_sent_as_image_url_parts(canned, client, tmp_path):
+    png = tmp_path / "dot.png"
+    png.write_bytes(b"\x89PNG fake bytes")
+    server = canned(sse(chat_chunk("a cat", "stop")))
+    content = [
+        TextItem(text="What is this?"),
+        ImageItem(image=str(png)),
+        ImageItem(image="https://example.com/cat.jpg"),
+    ]
+    drain(client(server.url), [Message(role="user", content=content)], GEN)
+    parts = server.requests[0][2]["messages"][0]["content"]
+    assert parts[0] == {"type": "text", "text": "What is this?"}
+    assert parts[1] == {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64,iVBORyBmYWtlIGJ5dGVz"},
+    }
+    assert parts[2]["image_url"]["url"] == "https://example.com/cat.jpg"
+
+
+def test_one_model_streams_from_many_threads(serve, client):
+    llm = ScriptedLLM(["alpha beta gamma", "delta epsilon"], chunk_size=2)
+    model = client(serve(llm).url)
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        text = drain(model, USER, GEN).text
+        with lock:
+            results.append(text)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert sorted(results) == sorted(["alpha beta gamma", "delta epsilon"] * 4)
+    assert llm.calls == 8
+
+
+def test_registry_builds_the_backend(serve, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
+    server = serve(ScriptedLLM("via registry"))
+    spec = {
+        "backend": "openai",
+        "model": "qwen-agent",
+        "base_url": server.url,
+        "mode": "completion",
+        "generation": {"max_tokens": 3},
+        "extra_body": {"top_k": 20},
+    }
+    with get_chat_model(spec) as model:
+        assert isinstance(model, OpenAIChatModel)
+        assert (model.mode, model.api_key, model.extra_body) == (
+            "completion",
+            "sk-from-env",
+            {"top_k": 20},
+        )
+        assert drain(model, USER, GEN) == Delta("via", "length")
+
+
+def test_registry_rejects_bad_options():
+    with pytest.raises(ConfigError, match="needs base_url"):
+        get_chat_model({"backend": "openai", "model": "m"})
+    with pytest.raises(ConfigError, match="unknown option.*temprature"):
+        get_chat_model({"backend": "openai", "base_url": "http://x/v1", "temprature": 1})
+    with pytest.raises(ConfigError, match="http"):
+        OpenAIChatModel(model="m", base_url="127.0.0.1:8000/v1")
+
+
+def test_api_key_defaults(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert OpenAIChatModel(model="m", base_url="http://h/v1").api_key == "EMPTY"
+    assert OpenAIChatModel(model="m", base_url="http://h/v1", api_key="k").api_key == "k"
+
+
+# -- what other servers send ----------------------------------------------------------------
+
+
+def test_sse_comments_blank_lines_and_split_data_are_handled(canned, client):
+    body = (
+        ": keep-alive comment\n\n"
+        + sse(chat_chunk(role="assistant"))
+        + "\n\n"
+        + f"data: {json.dumps(chat_chunk('Hel'))}\n\n"
+        + 'event: message\ndata: {"choices": [{"delta": \n'  # one event, two data lines
+        + 'data: {"content": "lo"}, "finish_reason": null}]}\n\n'
+        + sse({"choices": [], "usage": {"completion_tokens": 2}})
+        + sse(chat_chunk(finish="length"), "[DONE]")
+        + sse(chat_chunk("after done"))
+    )
+    deltas = collect(client(canned(body).url), USER)
+    assert [(d.text, d.finish_reason) for d in deltas] == [
+        ("Hel", None),
+        ("lo", None),
+        ("", "length"),
+    ]
+
+
+def test_stream_without_finish_reason_or_done_ends_with_stop(canned, client):
+    deltas = collect(client(canned(sse(chat_chunk("partial"))).url), USER)
+    assert [(d.text, d.finish_reason) for d in deltas] == [("partial", None), ("", "stop")]
+
+
+def test_reasoning_content_comes_back_inside_think_tags(canned, client):
+    body = sse(
+        chat_chunk(reasoning_content="Let me "),
+        chat_chunk(reasoning_content="think."),
+        chat_chunk("Answer."),
+        chat_chunk(finish="stop"),
+    )
+    result = drain(client(canned(body).url), USER, GEN)
+    assert result.text == "<think>\nLet me think.\n</think>\n\nAnswer."
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ("data: {not json\n\n", "not JSON"),
+        (sse({"error": {"message": "KV cache exhausted", "code": 500}}), "KV cache exhausted"),
+        (sse({"choices": [{"delta": {"content": 5}}]}), "non-text"),
+    ],
+)
+def test_bad_stream_data_raises_response_error(canned, client, body, match):
+    with pytest.raises(BackendResponseError, match=match):
+        collect(client(canned(body).url), USER)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "match"),
+    [
+        (
+            '{"error": {"message": "bad key", "type": "auth"}}',
+            401,
+            "HTTP 401: bad key; check api_key",
+        ),
+        ('{"error": "model \\"qwen\\" not found"}', 404, 'HTTP 404: model "qwen" not found'),
+        ('{"detail": "Not Found"}', 404, "HTTP 404: Not Found; check base_url"),
+        ("upstream exploded", 502, "HTTP 502: upstream exploded"),
+    ],
+)
+def test_error_status_carries_the_server_message(canned, client, body, status, match):
+    server = canned(body, status=status, content_type="application/json")
+    with pytest.raises(BackendResponseError, match=match):
+        collect(client(server.url), USER)
+
+
+def test_connection_lost_mid_stream_is_a_connection_error(canned, client):
+    server = canned(sse(chat_chunk("half an ans")))
+    server.missing = 100
+    stream = client(server.url).stream(USER, GEN)
+    assert next(stream).text == "half an ans"
+    with pytest.raises(BackendConnectionError, match="connection to .* failed"):
+        next(stream)
+
+
+# -- errors through the project's own server ------------------------------------------------
+
+
+def test_connection_refused_is_a_connection_error(client):
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with pytest.raises(BackendConnectionError, match="cannot reach .*127.0.0.1.*is the server"):
+        collect(client(url), USER)
+
+
+def test_read_timeout_is_a_connection_error(client):
+    with socket.socket() as sock:  # accepts connections (backlog) but never answers
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+        start = time.monotonic()
+        with pytest.raises(BackendConnectionError, match="timed out after 0.3s"):
+            collect(client(url, timeout=0.3), USER)
+        assert time.monotonic() - start < 5
+
+
+def test_unknown_path_is_a_404_response_error(serve, client):
+    server = serve(ScriptedLLM("x"))
+    with pytest.raises(BackendResponseError, match="HTTP 404: no route POST /v1/v1/chat"):
+        collect(client(server.url + "/v1"), USER)
+
+
+def test_invalid_request_is_a_400_response_error(serve, client):
+    llm = ScriptedLLM("x")
+    server = serve(llm)
+    with pytest.raises(BackendResponseError, match="HTTP 400: only n=1 is supported"):
+        collect(client(server.url, extra_body={"n": 2}), USER)
+    with pytest.raises(BackendResponseError, match="HTTP 400: invalid generation .*max_tokens"):
+        collect(client(server.url, extra_body={"max_tokens": -1}), USER)
+    assert llm.calls == 0
+
+
+class FailingLLM:
+    """Yields ``before`` deltas, then raises."""
+
+    def __init__(self, before: int) -> None:
+        self.before = before
+
+    def stream(self, messages, config):
+        for _ in range(self.before):
+            yield Delta("tick ")
+        raise RuntimeError("GPU on fire")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_model_failure_before_output_is_a_500(serve, client, mode):
+    server = serve(FailingLLM(before=0))
+    with pytest.raises(BackendResponseError, match="HTTP 500: .*RuntimeError: GPU on fire"):
+        collect(client(server.url, mode=mode), USER)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_model_failure_mid_stream_is_reported_in_the_stream(serve, client, mode):
+    server = serve(FailingLLM(before=2))
+    stream = client(server.url, mode=mode).stream(USER, GEN)
+    assert next(stream).text == "tick "
+    with pytest.raises(BackendResponseError, match="mid-stream: .*GPU on fire"):
+        list(stream)
+
+
+class EndlessLLM:
+    """Streams forever until its generator is closed; records that it was closed."""
+
+    def __init__(self) -> None:
+        self.closed = threading.Event()
+
+    def stream(self, messages, config):
+        try:
+            while True:
+                yield Delta("more ")
+                time.sleep(0.001)
+        finally:
+            self.closed.set()
+
+
+def test_closing_the_stream_early_closes_the_response(serve, client):
+    llm = EndlessLLM()
+    server = serve(llm)
+    model = client(server.url)
+    stream = model.stream(USER, GEN)
+    assert [next(stream).text for _ in range(3)] == ["more "] * 3
+    start = time.monotonic()
+    stream.close()
+    assert time.monotonic() - start < 2
+    assert llm.closed.wait(10), "the server kept generating for a client that left"
+    # the same client still works afterwards
+    server.model = ScriptedLLM("still here")
+    assert drain(model, USER, GEN).text == "still here"
+
+
+# -- raw HTTP against the server ------------------------------------------------------------
+
+
+@pytest.fixture
+def raw(serve) -> Iterator:
+    llm = ScriptedLLM("The answer is 42.", chunk_size=5)
+    server = serve(llm, model_name="tiny-qwen", max_body_bytes=4096)
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        http.llm = llm
+        yield http
+
+
+def test_raw_models_endpoint(raw):
+    response = raw.get("/models")
+    assert response.status_code == 200
+    assert [m["id"] for m in response.json()["data"]] == ["tiny-qwen"]
+
+
+def test_raw_chat_completion_without_streaming(raw):
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}
+    ]
+    response = raw.post("/chat/completions", json={"messages": messages, "max_tokens": 6})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["object"], body["model"]) == ("chat.completion", "tiny-qwen")
+    assert body["choices"][0]["message"] == {"role": "assistant", "content": "The an"}
+    assert body["choices"][0]["finish_reason"] == "length"
+    assert raw.llm.prompts[-1][0].text == "a\nb"
+
+
+def test_raw_completion_without_streaming(raw):
+    prompt = "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nSure:"
+    response = raw.post("/completions", json={"prompt": prompt, "stop": "42"})
+    body = response.json()
+    assert (body["object"], body["choices"][0]["text"]) == ("text_completion", "The answer is ")
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert [(m.role, m.text) for m in raw.llm.prompts[-1]] == [
+        ("user", "Hi"),
+        ("assistant", "Sure:"),
+    ]
+    assert raw.llm.configs[-1].stop == ["42"]
+
+
+def test_raw_streaming_chat_chunks(raw):
+    response = raw.post(
+        "/chat/completions", json={"messages": [{"role": "user", "content": "q"}], "stream": True}
+    )
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = [line[len("data: ") :] for line in response.text.splitlines() if line]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert text == "The answer is 42."
+    assert [c["choices"][0]["finish_reason"] for c in chunks][-2:] == [None, "stop"]
+    assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "status", "match"),
+    [
+        ("/chat/completions", b"{not json", 400, "not valid JSON"),
+        ("/chat/completions", b"[1, 2]", 400, "must be a JSON object"),
+        ("/chat/completions", b"{}", 400, "'messages' must be a non-empty list"),
+        ("/chat/completions", b'{"messages": "hi"}', 400, "'messages' must be"),
+        ("/chat/completions", b'{"messages": [{"role": "robot"}]}', 400, r"messages\[0\]"),
+        ("/chat/completions", b'{"messages": [{"role": "user", "content": 3}]}', 400, "content"),
+        (
+            "/chat/completions",
+            b'{"messages": [{"role": "user"}], "temperature": "hot"}',
+            400,
+            "temperature",
+        ),
+        (
+            "/chat/completions",
+            b'{"messages": [{"role": "user"}], "stream": "yes"}',
+            400,
+            "'stream' must be a boolean",
+        ),
+        ("/completions", b'{"prompt": 7}', 400, "'prompt' must be a non-empty"),
+        ("/completions", b'{"prompt": "<|im_start|>assistant\\n"}', 400, "holds no message"),
+        ("/embeddings", b"{}", 404, "no route POST /v1/embeddings"),
+        ("/chat/completions", b" " * 5000, 413, "over 4096 bytes"),
+    ],
+)
+def test_raw_bad_requests(raw, path, content, status, match):
+    response = raw.post(path, content=content, headers={"Content-Type": "application/json"})
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert error["type"] == ("not_found" if status == 404 else "invalid_request_error")
+    assert re.search(match, error["message"]), error["message"]
+    assert raw.llm.calls == 0
+
+
+def test_server_stop_frees_the_port():
+    server = OpenAIServer(ScriptedLLM("x")).start()
+    port = server.port
+    assert server.url == f"http://127.0.0.1:{port}/v1"
+    server.stop()
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
