@@ -49,7 +49,7 @@ class Agent:
 
     Args:
         llm: a :class:`~qwen_agent.llm.ChatModel`, an :class:`~qwen_agent.llm.LLMConfig` or
-            a dict for one.
+            a dict for one; default: the bundled tiny model, offline on the CPU.
         tools: tools, ``@tool`` functions, plain typed functions or registered tool names.
         instructions: the system instructions.
         format: ``"hermes"`` (Qwen2.5/Qwen3 native function calling) or ``"react"``.
@@ -72,12 +72,7 @@ class Agent:
             raise ConfigError(f"max_steps must be >= 1, got {max_steps}")
         if tool_timeout <= 0:
             raise ConfigError(f"tool_timeout must be > 0, got {tool_timeout}")
-        if llm is None:
-            raise ConfigError(
-                "Agent needs an llm: pass a ChatModel, or a config such as "
-                "{'backend': 'openai', 'model': '...', 'base_url': 'http://127.0.0.1:8000/v1'}"
-            )
-        self.llm = get_chat_model(llm)
+        self.llm = get_chat_model(LLMConfig() if llm is None else llm)
         self.tools: dict[str, Tool] = {}
         for obj in tools:
             t = as_tool(obj)

@@ -1,6 +1,7 @@
 """The ``qwen-agent`` command.
 
-    qwen-agent chat "What is 12*34?" --base-url http://127.0.0.1:8000/v1 --model qwen2.5-7b
+    qwen-agent chat "What is 12 * 34?" --tool examples/quickstart.py:multiply  # bundled model
+    qwen-agent chat "..." --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
     qwen-agent chat --config agent.toml            # interactive when no question is given
 
 A config file (TOML or JSON) may hold ``llm`` (an LLMConfig table), ``tools`` (a list of
@@ -29,8 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="ask a question (or chat interactively) with tools")
     chat.add_argument("question", nargs="?", help="one-shot question; omit for a chat session")
     chat.add_argument("--config", type=Path, help="TOML or JSON file with agent settings")
-    chat.add_argument("--backend", help="backend name (default: openai)")
-    chat.add_argument("--model", help="model name or path")
+    chat.add_argument(
+        "--backend",
+        help="openai or transformers (default: openai with --base-url, else transformers)",
+    )
+    chat.add_argument(
+        "--model",
+        help="model directory, or the model name on the server (default: the bundled tiny model)",
+    )
     chat.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     chat.add_argument("--api-key", help="API key (default: $OPENAI_API_KEY)")
     chat.add_argument("--mode", choices=["chat", "completion"], help="server endpoint to use")
@@ -68,7 +75,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
+    import logging
+
     from qwen_agent.agent import Agent
+
+    if not args.quiet:  # show model loading progress
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("  %(message)s"))
+        logging.getLogger("qwen_agent").addHandler(handler)
+        logging.getLogger("qwen_agent").setLevel(logging.INFO)
 
     settings = _load_config(args.config) if args.config else {}
     llm = dict(settings.get("llm", {}))
@@ -81,11 +96,8 @@ def _chat(args: argparse.Namespace) -> int:
         generation["max_tokens"] = args.max_tokens
     if args.temperature is not None:
         generation["temperature"] = args.temperature
-    if not llm.get("base_url") and llm.get("backend", "openai") == "openai":
-        raise ConfigError(
-            "no model configured: give --base-url (and --model) of an OpenAI-compatible "
-            "server such as `vllm serve`, or a --config file with an [llm] table"
-        )
+    if generation:
+        llm["generation"] = generation
     tools = [_load_tool(spec) for spec in [*settings.get("tools", []), *args.tool]]
     agent = Agent(
         llm=llm,
@@ -93,7 +105,6 @@ def _chat(args: argparse.Namespace) -> int:
         instructions=args.instructions or settings.get("instructions", ""),
         format=args.format or settings.get("format", "hermes"),
         max_steps=args.max_steps or settings.get("max_steps", 8),
-        generation=generation,
     )
     if args.question:
         _answer(agent, args.question, [], args.quiet, sys.stdout)
@@ -184,17 +195,38 @@ def _load_tool(spec: str) -> Any:
         if spec in TOOLS:
             return spec
         raise ConfigError(f"tool {spec!r}: give MODULE:ATTR or a registered tool name")
-    module_name, _, attr = spec.partition(":")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # like `python -m`: tools next to you are importable
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"tool {spec!r}: cannot import {module_name!r}: {exc}") from None
+    module_name, _, attr = spec.rpartition(":")
+    if module_name.endswith(".py"):
+        module = _import_file(spec, Path(module_name))
+    else:
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())  # like `python -m`: tools next to you import
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ConfigError(f"tool {spec!r}: cannot import {module_name!r}: {exc}") from None
     try:
         return getattr(module, attr)
     except AttributeError:
         raise ConfigError(f"tool {spec!r}: {module_name!r} has no {attr!r}") from None
+
+
+def _import_file(spec: str, path: Path) -> Any:
+    import importlib.util
+
+    if not path.is_file():
+        raise ConfigError(f"tool {spec!r}: no such file {path}")
+    module_spec = importlib.util.spec_from_file_location(f"_qwen_agent_tools_{path.stem}", path)
+    if module_spec is None or module_spec.loader is None:
+        raise ConfigError(f"tool {spec!r}: cannot load {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:  # the user's file failed: say where, not a traceback
+        raise ConfigError(
+            f"tool {spec!r}: {path} failed to run: {type(exc).__name__}: {exc}"
+        ) from None
+    return module
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ turn (this is how a ReAct trace resumes after an observation).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -27,6 +28,7 @@ __all__ = [
     "BACKENDS",
     "register_backend",
     "get_chat_model",
+    "default_chat_model",
     "drain",
 ]
 
@@ -71,10 +73,17 @@ class ChatModel(Protocol):
 class LLMConfig(BaseModel):
     """How to build a chat model: ``backend`` names a registered backend; the other fields
     are passed to it. Example: ``LLMConfig(backend="openai", model="qwen2.5-7b-instruct",
-    base_url="http://127.0.0.1:8000/v1")``."""
+    base_url="http://127.0.0.1:8000/v1")``. ``LLMConfig()`` is the bundled tiny model run
+    by the transformers backend; ``LLMConfig(model="/models/Qwen2.5-7B-Instruct")`` a local
+    checkpoint."""
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend or ("openai" if self.base_url else "transformers")
 
     model_config = ConfigDict(extra="allow")
-    backend: str = "openai"
+    #: None: "openai" when ``base_url`` is set, else "transformers" (the bundled model)
+    backend: str | None = None
     model: str = ""
     base_url: str | None = None
     api_key: str | None = None
@@ -92,6 +101,7 @@ BACKENDS: LazyRegistry[Any] = LazyRegistry(
     "backend",
     {
         "openai": "qwen_agent.backends.openai:OpenAIChatModel",
+        "transformers": "qwen_agent.backends.transformers:TransformersChatModel",
     },
 )
 
@@ -106,11 +116,29 @@ def get_chat_model(spec: ChatModel | LLMConfig | dict[str, Any]) -> ChatModel:
     if isinstance(spec, dict):
         spec = LLMConfig.model_validate(spec)
     if isinstance(spec, LLMConfig):
-        cls = BACKENDS.get(spec.backend)
+        if spec == _DEFAULT:
+            return default_chat_model()
+        cls = BACKENDS.get(spec.backend_name)
         return cls.from_config(spec)
     if isinstance(spec, ChatModel):
         return spec
     raise ConfigError(f"llm must be a ChatModel, an LLMConfig or a dict, not {type(spec).__name__}")
+
+
+_DEFAULT = LLMConfig()
+_default_model: ChatModel | None = None
+_default_lock = threading.Lock()
+
+
+def default_chat_model() -> ChatModel:
+    """The bundled tiny agent model through the transformers backend, loaded once per
+    process and shared (generation is serialized by the backend)."""
+    global _default_model
+    with _default_lock:
+        if _default_model is None:
+            cls = BACKENDS.get("transformers")
+            _default_model = cls.from_config(_DEFAULT)
+        return _default_model
 
 
 def drain(model: ChatModel, messages: list[Message], config: GenerationConfig) -> Delta:

@@ -91,10 +91,26 @@ def test_interactive_session_keeps_history(server):
     assert second[1].text == "hi" and second[3].text == "/bogus-looking text"
 
 
+def test_tool_from_a_file_path(server, tmp_path):
+    tools = tmp_path / "my tools.py"
+    tools.write_text(
+        "from qwen_agent import tool\n\n@tool\ndef multiply(a: int, b: int) -> int:\n"
+        '    """Multiply."""\n    return a * b + 1\n'
+    )
+    proc = run_cli(
+        "chat", "12*34?", "--base-url", server.url, "--tool", f"{tools}:multiply", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "<- 409" in proc.stderr
+    bad = tmp_path / "bad.py"
+    bad.write_text("raise RuntimeError('nope')\n")
+    proc = run_cli("chat", "q", "--base-url", server.url, "--tool", f"{bad}:f")
+    assert proc.returncode == 2 and "failed to run: RuntimeError: nope" in proc.stderr
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["chat", "q"], "no model configured"),
         (
             ["chat", "q", "--base-url", "http://127.0.0.1:9/v1", "--tool", "nomodule_xyz:f"],
             "cannot import 'nomodule_xyz'",
@@ -121,6 +137,13 @@ def test_unknown_config_key_and_bad_json(tmp_path):
     bad.write_text("{nope")
     proc = run_cli("chat", "q", "--config", str(bad))
     assert proc.returncode == 2 and "is not valid" in proc.stderr
+
+
+def test_missing_model_directory_exits_1():
+    proc = run_cli("chat", "q", "--model", "/nonexistent/model")
+    assert proc.returncode == 1
+    assert "model directory /nonexistent/model does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_unreachable_server_exits_1():

@@ -1,0 +1,309 @@
+"""A :class:`~qwen_agent.llm.ChatModel` that runs a causal LM in-process with transformers.
+
+Loads any model directory with a tokenizer and a chat template (Qwen2, Qwen2.5, Qwen3 or the
+bundled ``qwen-tiny-agent``) on CPU or CUDA, streams text deltas, honours stop words and
+``max_tokens``, and drops the oldest history when the prompt would not fit the context
+window (with a warning on the ``qwen_agent`` logger).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from qwen_agent.chatml import render_chatml
+from qwen_agent.errors import BackendConnectionError, BackendResponseError, ConfigError
+from qwen_agent.llm import Delta, GenerationConfig, LLMConfig
+from qwen_agent.messages import Message
+
+__all__ = ["TransformersChatModel"]
+
+log = logging.getLogger("qwen_agent.backends.transformers")
+DEFAULT_MAX_TOKENS = 512
+
+
+class TransformersChatModel:
+    """Runs ``model`` (a local directory, or a hub name already in the local cache).
+
+    Args:
+        model: path of the model directory; empty for the bundled tiny agent model.
+        device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
+        dtype: ``"auto"`` (the checkpoint's dtype on GPU, float32 on CPU), ``"float32"``,
+            ``"bfloat16"`` or ``"float16"``.
+        max_context: context window in tokens; default: the model's
+            ``max_position_embeddings``.
+        generation: default sampling options.
+        threads: CPU threads for torch (default: torch's choice).
+    """
+
+    def __init__(
+        self,
+        model: str = "",
+        device: str = "auto",
+        dtype: str = "auto",
+        max_context: int | None = None,
+        generation: GenerationConfig | None = None,
+        threads: int | None = None,
+    ) -> None:
+        if dtype not in ("auto", "float32", "bfloat16", "float16"):
+            raise ConfigError(f"dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
+        if max_context is not None and max_context < 16:
+            raise ConfigError(f"max_context must be at least 16 tokens, got {max_context}")
+        try:
+            import torch
+            import transformers
+        except ImportError as exc:
+            raise BackendConnectionError(
+                "the transformers backend needs torch and transformers: "
+                "pip install 'qwen-agent-kit[local]'"
+            ) from exc
+        self._torch = torch
+        if threads:
+            torch.set_num_threads(threads)
+        path = model or str(bundled_model_path())
+        self.model_name = path
+        self.device = (
+            ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        )
+        self.generation = generation or GenerationConfig()
+        self._lock = threading.Lock()
+        start = time.perf_counter()
+        log.info("loading model %s on %s ...", path, self.device)
+        self.tokenizer, self.model = _load(transformers, torch, path, self.device, dtype)
+        self.load_seconds = time.perf_counter() - start
+        log.info("loaded %s in %.2f s", Path(path).name or path, self.load_seconds)
+        cfg_ctx = getattr(self.model.config, "max_position_embeddings", None) or 4096
+        self.max_context = max_context or int(cfg_ctx)
+        self._eos_ids = _eos_ids(self.model, self.tokenizer)
+
+    @classmethod
+    def from_config(cls, config: LLMConfig) -> TransformersChatModel:
+        extra = dict(config.model_extra or {})
+        known = {"device", "dtype", "max_context", "threads"}
+        unknown = set(extra) - known
+        if unknown:
+            raise ConfigError(
+                f"unknown options for the transformers backend: {sorted(unknown)}; "
+                f"known: {sorted(known)}"
+            )
+        return cls(model=config.model, generation=config.generation, **extra)
+
+    # -- prompts ------------------------------------------------------------------------
+    def render(self, messages: list[Message]) -> str:
+        """The prompt text: the tokenizer's chat template (ChatML when it has none)."""
+        if not messages:
+            raise ConfigError("no messages to send to the model")
+        if not getattr(self.tokenizer, "chat_template", None):
+            return render_chatml(messages)
+        cont = messages[-1].role == "assistant"
+        dicts = [{"role": m.role, "content": m.text} for m in messages]
+        return self.tokenizer.apply_chat_template(
+            dicts, tokenize=False, add_generation_prompt=not cont, continue_final_message=cont
+        )
+
+    def count_tokens(self, messages: list[Message]) -> int:
+        """Tokens the prompt for ``messages`` takes."""
+        return len(self._encode(self.render(messages)))
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def _fit(self, messages: list[Message], max_new: int) -> list[int]:
+        """Prompt ids, dropping the oldest turns until prompt + max_new fits the window."""
+        budget = self.max_context - max_new
+        msgs = list(messages)
+        dropped = 0
+        while True:
+            ids = self._encode(self.render(msgs))
+            if len(ids) <= budget:
+                break
+            keep_from = _first_droppable(msgs)
+            if keep_from is None:
+                raise BackendResponseError(
+                    f"the prompt takes {len(ids)} tokens but the context window of "
+                    f"{self.model_name} is {self.max_context} tokens with {max_new} kept for "
+                    "the answer; shorten the last message or the tool descriptions"
+                )
+            del msgs[keep_from]
+            dropped += 1
+        if dropped:
+            log.warning(
+                "dropped the %d oldest message(s) so the prompt fits the %d-token context window",
+                dropped,
+                self.max_context,
+            )
+        return ids
+
+    # -- generation ---------------------------------------------------------------------
+    def stream(self, messages: list[Message], config: GenerationConfig) -> Iterator[Delta]:
+        opts = _merge(self.generation, config)
+        max_new = opts.max_tokens or DEFAULT_MAX_TOKENS
+        if max_new >= self.max_context:
+            raise ConfigError(
+                f"max_tokens={max_new} leaves no room for the prompt in a "
+                f"{self.max_context}-token context window"
+            )
+        ids = self._fit(messages, max_new)
+        return self._generate(ids, opts, max_new)
+
+    def _generate(self, ids: list[int], opts: GenerationConfig, max_new: int) -> Iterator[Delta]:
+        import transformers
+
+        torch = self._torch
+        stop_flag = threading.Event()
+        streamer = transformers.TextIteratorStreamer(
+            self.tokenizer, skip_prompt=True, skip_special_tokens=True
+        )
+        criteria = transformers.StoppingCriteriaList([_FlagCriteria(stop_flag)])
+        kwargs: dict[str, Any] = dict(
+            input_ids=torch.tensor([ids], device=self.device),
+            attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=self.device),
+            max_new_tokens=max_new,
+            streamer=streamer,
+            stopping_criteria=criteria,
+            eos_token_id=self._eos_ids,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        if opts.temperature:
+            kwargs.update(do_sample=True, temperature=opts.temperature, top_p=opts.top_p or 1.0)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                with self._lock, torch.inference_mode():
+                    if opts.seed is not None:
+                        torch.manual_seed(opts.seed)
+                    out = self.model.generate(**kwargs)
+                    outcome["new"] = out[0, len(ids) :].tolist()
+            except Exception as exc:  # reported to the consumer below
+                outcome["error"] = exc
+                streamer.end()
+
+        thread = threading.Thread(target=work, name="qwen-agent-generate", daemon=True)
+        thread.start()
+        stops = [s for s in opts.stop if s]
+        text, sent = "", 0
+        try:
+            for piece in streamer:
+                text += piece
+                hit = min(
+                    (i for i in (text.find(s, max(0, sent - len(s))) for s in stops) if i >= 0),
+                    default=-1,
+                )
+                if hit >= 0:
+                    stop_flag.set()
+                    if hit > sent:
+                        yield Delta(text[sent:hit])
+                    sent = -1
+                    break
+                safe = len(text) - _held(text, stops)
+                if safe > sent:
+                    yield Delta(text[sent:safe])
+                    sent = safe
+        finally:
+            stop_flag.set()  # also when the consumer stops early
+            thread.join()
+        if "error" in outcome:
+            raise BackendResponseError(f"generation failed: {outcome['error']}") from outcome[
+                "error"
+            ]
+        if sent < 0:
+            yield Delta("", "stop")
+            return
+        new = outcome.get("new", [])
+        cut = len(new) >= max_new and not (new and new[-1] in self._eos_ids)
+        yield Delta(text[sent:], "length" if cut else "stop")
+
+
+class _FlagCriteria:
+    """Stops generation when the consumer saw a stop word or went away."""
+
+    def __init__(self, flag: threading.Event) -> None:
+        self.flag = flag
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        return torch.full(
+            (input_ids.shape[0],), self.flag.is_set(), dtype=torch.bool, device=input_ids.device
+        )
+
+
+def bundled_model_path() -> Path:
+    """Where the bundled ``qwen-tiny-agent`` model lies inside the installed package."""
+    from qwen_agent.bundled import TINY_AGENT
+
+    return TINY_AGENT
+
+
+def _load(transformers: Any, torch: Any, path: str, device: str, dtype: str) -> tuple[Any, Any]:
+    p = Path(path).expanduser()
+    local = p.exists()
+    if local and not (p / "config.json").is_file():
+        raise BackendConnectionError(f"{p} is not a model directory: config.json is missing")
+    if not local and (path.startswith((".", "/", "~")) or path.count("/") > 1):
+        raise BackendConnectionError(f"model directory {path} does not exist")
+    src = str(p) if local else path
+    if dtype == "auto":
+        torch_dtype = "auto" if device != "cpu" else torch.float32
+    else:
+        torch_dtype = getattr(torch, dtype)
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(src, local_files_only=True)
+        model = transformers.AutoModelForCausalLM.from_pretrained(
+            src, dtype=torch_dtype, local_files_only=True
+        )
+    except (OSError, ValueError, KeyError) as exc:
+        where = "directory" if local else "name (not in the local cache; no download is tried)"
+        raise BackendConnectionError(f"cannot load model {where} {path}: {exc}") from exc
+    model.to(device)
+    model.eval()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer, model
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    ids: set[int] = set()
+    for source in (getattr(model, "generation_config", None), model.config):
+        eos = getattr(source, "eos_token_id", None)
+        if isinstance(eos, int):
+            ids.add(eos)
+        elif eos:
+            ids.update(eos)
+    for tok in ("<|im_end|>", "<|endoftext|>"):
+        tid = tokenizer.convert_tokens_to_ids(tok)
+        if isinstance(tid, int) and tid != tokenizer.unk_token_id:
+            ids.add(tid)
+    return sorted(ids)
+
+
+def _first_droppable(msgs: list[Message]) -> int | None:
+    """Index of the oldest message that may go: not system, not the last user turn or after."""
+    last_user = max((i for i, m in enumerate(msgs) if m.role == "user"), default=len(msgs))
+    for i, m in enumerate(msgs[:last_user]):
+        if m.role != "system":
+            return i
+    return None
+
+
+def _held(text: str, stops: list[str]) -> int:
+    """How many trailing characters could still become a stop word."""
+    held = 0
+    for s in stops:
+        for k in range(min(len(s) - 1, len(text)), held, -1):
+            if text.endswith(s[:k]):
+                held = k
+                break
+    return held
+
+
+def _merge(default: GenerationConfig, config: GenerationConfig) -> GenerationConfig:
+    merged = default.model_copy(update=config.model_dump(exclude_unset=True, exclude={"stop"}))
+    return merged.with_stop(config.stop)

@@ -1,0 +1,78 @@
+"""Load time, first-token latency and generation speed of a model on this machine.
+
+    python benchmarks/generation_speed.py [--model DIR] [--tokens 200] [--runs 5]
+
+Default: the bundled tiny model through the transformers backend, greedy decoding, a
+tool-use prompt like the agent's (system prompt with two tools, one question).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from qwen_agent.formats.hermes import HermesFormat
+from qwen_agent.llm import GenerationConfig, LLMConfig, get_chat_model
+from qwen_agent.messages import Message
+from qwen_agent.tool import tool
+
+
+@tool
+def multiply(a: int, b: int) -> int:
+    """Multiply two integers."""
+    return a * b
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Get the weather in a city."""
+    return "sunny"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="")
+    ap.add_argument("--tokens", type=int, default=200)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+
+    t0 = time.perf_counter()
+    llm = get_chat_model(LLMConfig(backend="transformers", model=args.model))
+    load = time.perf_counter() - t0
+    prompt = HermesFormat().build_prompt(
+        [Message(role="user", content="Write a long story about the weather in Paris.")],
+        [multiply, get_weather],
+    )
+    n_prompt = llm.count_tokens(prompt)
+    # ignore end of turn: measure a fixed number of new tokens
+    cfg = GenerationConfig(max_tokens=args.tokens)
+    firsts, rates, counts = [], [], []
+    for _ in range(args.runs + 1):
+        start = time.perf_counter()
+        first = None
+        text = ""
+        for delta in llm.stream(prompt, cfg):
+            if first is None and delta.text:
+                first = time.perf_counter() - start
+            text += delta.text
+        total = time.perf_counter() - start
+        n = len(llm.tokenizer(text, add_special_tokens=False)["input_ids"])
+        firsts.append(first or total)
+        rates.append(n / total)
+        counts.append(n)
+    firsts, rates, counts = firsts[1:], rates[1:], counts[1:]  # the first run warms up
+    print(f"model: {llm.model_name} on {llm.device}")
+    print(f"load time:            {load:6.2f} s   (goal < 2 s)")
+    print(f"prompt:               {n_prompt} tokens")
+    print(
+        f"first-token latency:  {statistics.median(firsts) * 1e3:6.1f} ms (median of {args.runs})"
+    )
+    print(
+        f"generation speed:     {statistics.median(rates):6.0f} tokens/s "
+        f"(median, {statistics.median(counts):.0f} new tokens per run, prefill included)"
+    )
+
+
+if __name__ == "__main__":
+    main()

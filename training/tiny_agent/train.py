@@ -1,0 +1,221 @@
+"""Train the bundled tiny agent model from scratch on CPU: data -> tokenizer -> model.
+
+    python -m training.tiny_agent.train --out /tmp/qwen-tiny-agent --steps 2000 \\
+        2>&1 | tee /tmp/train.log
+
+Writes a Hugging Face model directory (Qwen2ForCausalLM, safetensors, a byte-level BPE
+tokenizer with Qwen's special tokens and a ChatML chat template that carries the hermes tool
+format). Copy it to ``qwen_agent/bundled/qwen-tiny-agent/`` to ship it. Deterministic for a
+given seed and thread count. Not run by CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+from training.tiny_agent.data import dialogues
+
+SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+ADDED = [
+    "<tool_call>",
+    "</tool_call>",
+    "<tool_response>",
+    "</tool_response>",
+    "<think>",
+    "</think>",
+    "<tools>",
+    "</tools>",
+]
+CHAT_TEMPLATE = (Path(__file__).parent / "chat_template.jinja").read_text()
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def train_tokenizer(texts: list[str], vocab_size: int, out: Path):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL + ADDED,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=None,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        unk_token=None,
+        additional_special_tokens=["<|im_start|>"],
+        model_max_length=1024,
+        clean_up_tokenization_spaces=False,
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    fast.save_pretrained(out)
+    return fast
+
+
+def encode(tokenizer, texts: list[str], max_len: int):
+    """Token ids and a loss mask that is 1 on assistant turns (their text and <|im_end|>)."""
+    enc = tokenizer(texts, return_offsets_mapping=True, add_special_tokens=False)
+    start_tag = "<|im_start|>assistant\n"
+    rows = []
+    for text, ids, offsets in zip(texts, enc["input_ids"], enc["offset_mapping"], strict=True):
+        spans, pos = [], 0
+        while (i := text.find(start_tag, pos)) >= 0:
+            begin = i + len(start_tag)
+            end = text.find("<|im_end|>", begin)
+            end = len(text) if end < 0 else end + len("<|im_end|>")
+            spans.append((begin, end))
+            pos = end
+        mask = [int(any(b <= s and e <= end for b, end in spans)) for s, e in offsets]
+        rows.append((ids[:max_len], mask[:max_len]))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--dialogues", type=int, default=40_000)
+    ap.add_argument("--vocab", type=int, default=4096)
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--hidden", type=int, default=256)
+    ap.add_argument("--layers", type=int, default=6)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--kv-heads", type=int, default=2)
+    ap.add_argument("--intermediate", type=int, default=768)
+    ap.add_argument("--max-len", type=int, default=768)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+
+    import torch
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    log(f"generating {args.dialogues} dialogues (seed {args.seed})")
+    data = dialogues(args.dialogues, seed=args.seed, split="train")
+    texts = [d.text() for d in data]
+    kinds: dict[str, int] = {}
+    for d in data:
+        kinds[d.kind] = kinds.get(d.kind, 0) + 1
+    log(f"kinds: {kinds}")
+
+    log(f"training a byte-level BPE tokenizer, vocab {args.vocab}")
+    tokenizer = train_tokenizer(texts[:20_000], args.vocab, args.out)
+    rows = encode(tokenizer, texts, args.max_len)
+    lengths = sorted(len(r[0]) for r in rows)
+    log(f"tokens per dialogue: median {lengths[len(lengths) // 2]}, max {lengths[-1]}")
+
+    config = Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=args.hidden,
+        intermediate_size=args.intermediate,
+        num_hidden_layers=args.layers,
+        num_attention_heads=args.heads,
+        num_key_value_heads=args.kv_heads,
+        max_position_embeddings=1024,
+        rope_theta=10000.0,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+        pad_token_id=tokenizer.pad_token_id,
+        use_sliding_window=False,
+    )
+    model = Qwen2ForCausalLM(config)
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"model: {n_params / 1e6:.2f}M parameters, head_dim {args.hidden // args.heads}")
+
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.05)
+    warmup = max(1, args.steps // 20)
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return args.lr * (step + 1) / warmup
+        progress = (step - warmup) / max(1, args.steps - warmup)
+        return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    rng = random.Random(args.seed)
+    order = list(range(len(rows)))
+    rng.shuffle(order)
+    model.train()
+    t0 = time.time()
+    ema = None
+    pad = tokenizer.pad_token_id
+    for step in range(args.steps):
+        batch = [rows[order[(step * args.batch + i) % len(order)]] for i in range(args.batch)]
+        # pad to a multiple of 64: few distinct shapes keep torch's per-shape caches small
+        width = min(args.max_len, -(-max(len(ids) for ids, _ in batch) // 64) * 64)
+        ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        att = torch.zeros((len(batch), width), dtype=torch.long)
+        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        for i, (tok_ids, mask) in enumerate(batch):
+            n = len(tok_ids)
+            ids[i, :n] = torch.tensor(tok_ids)
+            att[i, :n] = 1
+            labels[i, :n] = torch.tensor(
+                [t if m else -100 for t, m in zip(tok_ids, mask, strict=True)]
+            )
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = model(input_ids=ids, attention_mask=att, labels=labels).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
+        if step % 25 == 0 or step == args.steps - 1:
+            el = time.time() - t0
+            eta = el / (step + 1) * (args.steps - step - 1)
+            log(
+                f"step {step + 1}/{args.steps} loss {ema:.4f} lr {lr_at(step):.2e} "
+                f"{el / (step + 1):.2f}s/step eta {eta / 60:.1f} min"
+            )
+        if (step + 1) % 500 == 0 and step + 1 < args.steps:
+            save(model, tokenizer, args.out, args, step + 1)
+    save(model, tokenizer, args.out, args, args.steps)
+    log(f"done in {(time.time() - t0) / 60:.1f} min -> {args.out}")
+    _ = GenerationConfig  # imported for save()
+
+
+def save(model, tokenizer, out: Path, args: argparse.Namespace, step: int) -> None:
+    from transformers import GenerationConfig
+
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+        pad_token_id=tokenizer.pad_token_id,
+        do_sample=False,
+    )
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    meta = {
+        "step": step,
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "trained_with": sys.version.split()[0],
+    }
+    (out / "training.json").write_text(json.dumps(meta, indent=2))
+    log(f"saved checkpoint at step {step}")
+
+
+if __name__ == "__main__":
+    main()
