@@ -259,7 +259,7 @@ def _load(transformers: Any, torch: Any, path: str, device: str, dtype: str) -> 
         model = transformers.AutoModelForCausalLM.from_pretrained(
             src, dtype=torch_dtype, local_files_only=True
         )
-    except (OSError, ValueError, KeyError) as exc:
+    except Exception as exc:  # OSError, ValueError, SafetensorError, ...: all mean unloadable
         where = "directory" if local else "name (not in the local cache; no download is tried)"
         raise BackendConnectionError(f"cannot load model {where} {path}: {exc}") from exc
     model.to(device)

@@ -17,6 +17,7 @@ __all__ = [
     "JsonObjectScanner",
     "decode_call_json",
     "tool_specs",
+    "all_instructions",
     "WhitespaceHolder",
 ]
 
@@ -46,6 +47,9 @@ class StreamParser:
         self.finished = False
         #: calls are numbered ``{id_prefix}{n}``; the agent sets a prefix unique per turn
         self.id_prefix = "call_"
+        self._pending = ""  # text received but not yet consumed
+        self._scanner = JsonObjectScanner()
+        self._body: list[str] = []  # pieces of the JSON object being read
 
     def feed(self, delta: str) -> list[ParserEvent]:
         if self.finished:
@@ -60,6 +64,12 @@ class StreamParser:
             self.finished = True
             self._finish(finish_reason or "stop")
         return self._flush()
+
+    def run(self, text: str, finish_reason: str = "stop") -> ParsedOutput:
+        """Parse a whole text at once (what ``ToolFormat.parse`` does)."""
+        self.feed(text)
+        self.finish(finish_reason)
+        return self.result()
 
     def result(self) -> ParsedOutput:
         out = ParsedOutput()
@@ -78,6 +88,40 @@ class StreamParser:
         return out
 
     # -- for subclasses ---------------------------------------------------------------
+    def _json_begin(self, final: bool) -> str:
+        """Skip whitespace and an opening code fence before a JSON object in ``_pending``.
+
+        Returns ``"json"`` (the object starts; the scanner is reset), ``"wait"`` (more text
+        is needed to tell) or ``"bad"`` (what follows is not a JSON object).
+        """
+        s = self._pending.lstrip()
+        self._pending = s
+        if not s:
+            return "wait"
+        if s[0] == "{":
+            self._scanner = JsonObjectScanner()
+            self._body = []
+            return "json"
+        if s.startswith("```"):
+            m = _FENCE_LINE.match(s)
+            if m and (m.end() < len(s) or s.endswith("\n") or final):
+                self._pending = s[m.end() :]
+                return self._json_begin(final)
+            return "wait"
+        return "wait" if "```".startswith(s) and not final else "bad"
+
+    def _json_collect(self) -> str | None:
+        """Scan ``_pending`` as JSON; the whole object's text once it closed, else None."""
+        p = self._pending
+        end = self._scanner.feed(p)
+        if end < 0:
+            self._body.append(p)
+            self._pending = ""
+            return None
+        self._body.append(p[:end])
+        self._pending = p[end:]
+        return "".join(self._body)
+
     def _feed(self, delta: str) -> None:
         raise NotImplementedError
 
@@ -134,6 +178,12 @@ class ToolFormat(Protocol):
     def parse(self, text: str, finish_reason: str = "stop") -> ParsedOutput:
         """Parse a whole output (never raises)."""
         ...
+
+
+def all_instructions(messages: list[Message], instructions: str) -> str:
+    """The agent's instructions followed by the text of any system messages."""
+    system = [m.text for m in messages if m.role == "system"]
+    return "\n\n".join(s for s in [instructions.strip(), *system] if s)
 
 
 def tool_specs(tools: list[Any]) -> list[dict[str, Any]]:
@@ -237,6 +287,7 @@ def _next_in_string(piece: str, start: int, quote: str) -> int:
 
 
 _FENCE_OPEN = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*")
+_FENCE_LINE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?")
 
 
 def loads_lenient(text: str) -> Any:

@@ -9,14 +9,13 @@ block at the start is reasoning, and a ``<tool_call>`` inside it is not a call.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from qwen_agent.formats.base import (
-    JsonObjectScanner,
     ParsedOutput,
     StreamParser,
     WhitespaceHolder,
+    all_instructions,
     decode_call_json,
     partial_suffix,
     snippet,
@@ -45,7 +44,6 @@ For each function call, return a json object with function name and arguments wi
 {{"name": <function-name>, "arguments": <args-json-object>}}
 </tool_call>"""
 
-_FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?")
 _CALL_HINT = 'write <tool_call>\n{"name": "<tool name>", "arguments": {...}}\n</tool_call>'
 
 
@@ -64,11 +62,8 @@ class HermesParser(StreamParser):
             "bad": self._bad_call,
         }
         self._state = "start"
-        self._pending = ""
         self._text_ws = WhitespaceHolder()
         self._think_ws = WhitespaceHolder()
-        self._scanner = JsonObjectScanner()
-        self._body: list[str] = []
         self._decoded: tuple[str, dict[str, Any]] | str = ""
         self._bad: list[str] = []
 
@@ -141,7 +136,7 @@ class HermesParser(StreamParser):
             self._text(self._text_ws.push(_drop_stray_close(p[:idx])))
             self._text_ws.drop()
             self._pending, self._state = p[idx + len(CALL_OPEN) :], "call_start"
-            self._body, self._bad = [], []
+            self._bad = []
             return True
         if final:
             return False  # _finish flushes the rest
@@ -156,35 +151,17 @@ class HermesParser(StreamParser):
         return False
 
     def _call_start(self, final: bool) -> bool:
-        s = self._pending.lstrip()
-        self._pending = s
-        if not s:
+        begin = self._json_begin(final)
+        if begin == "wait":
             return False
-        if s[0] == "{":
-            self._scanner = JsonObjectScanner()
-            self._state = "json"
-            return True
-        if s.startswith("```"):
-            m = _FENCE.match(s)
-            if m and (m.end() < len(s) or s.endswith("\n") or final):
-                self._pending = s[m.end() :]
-                return True
-            return False
-        if "```".startswith(s) and not final:
-            return False
-        self._state = "bad"
+        self._state = begin  # "json" or "bad"
         return True
 
     def _json(self, final: bool) -> bool:
-        p = self._pending
-        end = self._scanner.feed(p)
-        if end < 0:
-            self._body.append(p)
-            self._pending = ""
+        body = self._json_collect()
+        if body is None:
             return False
-        self._body.append(p[:end])
-        self._pending = p[end:]
-        self._decoded = decode_call_json("".join(self._body))
+        self._decoded = decode_call_json(body)
         self._state = "after"
         return True
 
@@ -260,13 +237,10 @@ class HermesFormat:
     def build_prompt(
         self, messages: list[Message], tools: list[Any], instructions: str = ""
     ) -> list[Message]:
-        system = [m.text for m in messages if m.role == "system"]
         out = [
             Message(
                 role="system",
-                content=self.system_prompt(
-                    tools, "\n\n".join(s for s in [instructions.strip(), *system] if s)
-                ),
+                content=self.system_prompt(tools, all_instructions(messages, instructions)),
             )
         ]
         for msg in messages:
@@ -286,10 +260,7 @@ class HermesFormat:
         return HermesParser()
 
     def parse(self, text: str, finish_reason: str = "stop") -> ParsedOutput:
-        p = HermesParser()
-        p.feed(text)
-        p.finish(finish_reason)
-        return p.result()
+        return self.parser().run(text, finish_reason)
 
 
 def _append_tool_response(out: list[Message], msg: Message) -> None:

@@ -13,10 +13,10 @@ import re
 from typing import Any
 
 from qwen_agent.formats.base import (
-    JsonObjectScanner,
     ParsedOutput,
     StreamParser,
     WhitespaceHolder,
+    all_instructions,
     decode_args,
     snippet,
     tool_specs,
@@ -51,7 +51,6 @@ Begin!"""
 _LABEL = re.compile(
     r"[ \t]*(Final Answer|Action Input|Action|Thought|Observation)[ \t]*[:：][ \t]?"
 )
-_FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?")
 _MAX_LABEL_PREFIX = 40  # a line this long without a label at its start has none
 _HINT = "write 'Action: <tool name>' then 'Action Input: {...}' with a JSON object"
 
@@ -73,14 +72,11 @@ class ReactParser(StreamParser):
             "stopped": self._stopped,
         }
         self._state = "thought"
-        self._pending = ""
         self._midline = False
         self._thought: list[str] = []  # pieces; a new line is added with a "\n" piece
         self._saw_label = False
         self._reasoned = False
         self._name: str | None = None
-        self._scanner = JsonObjectScanner()
-        self._body: list[str] = []
         self._ws = WhitespaceHolder()
 
     def _feed(self, delta: str) -> None:
@@ -184,24 +180,13 @@ class ReactParser(StreamParser):
             self._state = "stopped"
 
     def _input(self, final: bool) -> bool:
-        s = self._pending.lstrip()
-        self._pending = s
-        if not s:
-            return False
-        if s[0] == "{":
-            self._scanner = JsonObjectScanner()
+        begin = self._json_begin(final)
+        if begin == "json":
             self._state = "json"
             return True
-        if s.startswith("```"):
-            m = _FENCE.match(s)
-            if m and (m.end() < len(s) or s.endswith("\n") or final):
-                self._pending = s[m.end() :]
-                return True
-            return False
-        if "```".startswith(s) and not final:
-            return False
+        s = self._pending
         nl = s.find("\n")
-        if nl < 0 and not final:
+        if begin == "wait" or (nl < 0 and not final):
             return False
         bad = s if nl < 0 else s[:nl]
         self._pending = "" if nl < 0 else s[nl + 1 :]
@@ -210,15 +195,9 @@ class ReactParser(StreamParser):
         return True
 
     def _json(self, final: bool) -> bool:
-        p = self._pending
-        end = self._scanner.feed(p)
-        if end < 0:
-            self._body.append(p)
-            self._pending = ""
+        body = self._json_collect()
+        if body is None:
             return False
-        self._body.append(p[:end])
-        self._pending = p[end:]
-        body = "".join(self._body)
         args = decode_args(body)
         if self._name is None:
             self._error(f"'Action Input:' without an 'Action:' line; {_HINT}")
@@ -290,13 +269,10 @@ class ReactFormat:
     def build_prompt(
         self, messages: list[Message], tools: list[Any], instructions: str = ""
     ) -> list[Message]:
-        system = [m.text for m in messages if m.role == "system"]
         out = [
             Message(
                 role="system",
-                content=self.system_prompt(
-                    tools, "\n\n".join(s for s in [instructions.strip(), *system] if s)
-                ),
+                content=self.system_prompt(tools, all_instructions(messages, instructions)),
             )
         ]
         trace: list[str] = []
@@ -319,10 +295,7 @@ class ReactFormat:
         return ReactParser()
 
     def parse(self, text: str, finish_reason: str = "stop") -> ParsedOutput:
-        p = ReactParser()
-        p.feed(text)
-        p.finish(finish_reason)
-        return p.result()
+        return self.parser().run(text, finish_reason)
 
 
 def _question(msg: Message) -> str | list[Any]:
