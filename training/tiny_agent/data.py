@@ -238,6 +238,61 @@ VALUES: dict[str, list[str]] = {
 }
 
 
+_ONSETS = [
+    "b",
+    "c",
+    "d",
+    "f",
+    "g",
+    "h",
+    "j",
+    "k",
+    "l",
+    "m",
+    "n",
+    "p",
+    "r",
+    "s",
+    "t",
+    "v",
+    "w",
+    "z",
+    "br",
+    "cl",
+    "dr",
+    "fl",
+    "gr",
+    "pl",
+    "st",
+    "tr",
+    "sh",
+    "ch",
+    "th",
+    "qu",
+]
+_VOWELS = ["a", "e", "i", "o", "u", "ai", "ea", "io", "ou", "y"]
+_CODAS = ["", "", "n", "r", "s", "t", "l", "m", "x", "ck", "nd", "st"]
+
+
+def pseudo_word(rng: random.Random) -> str:
+    """A made-up word: the model must copy it, it cannot have memorized it."""
+    return "".join(
+        rng.choice(_ONSETS) + rng.choice(_VOWELS) + rng.choice(_CODAS)
+        for _ in range(rng.randrange(1, 4))
+    )
+
+
+def random_value(rng: random.Random) -> str:
+    r = rng.random()
+    if r < 0.4:
+        return pseudo_word(rng).capitalize()
+    if r < 0.6:
+        return pseudo_word(rng)
+    if r < 0.8:
+        return f"{pseudo_word(rng)} {pseudo_word(rng)}"
+    return str(rng.randrange(1, 10_000))
+
+
 @dataclass
 class Subject:
     """A made-up tool domain: the phrase users say, the parameters and value kinds."""
@@ -580,9 +635,12 @@ def math_tool(op: tuple[Any, ...], rng: random.Random) -> tuple[dict[str, Any], 
 
 
 class Generator:
-    def __init__(self, seed: int, split: str = "train") -> None:
+    def __init__(self, seed: int, split: str = "train", random_rate: float = 0.5) -> None:
         self.rng = random.Random(seed)
         self.split = split
+        #: share of lookups (and of their results) made of made-up words; 0 gives the data
+        #: of the first training stage
+        self.random_rate = random_rate
         held_out = split == "eval"
         self.subjects = EVAL_SUBJECTS if held_out else TRAIN_SUBJECTS
         self.pairs = EVAL_PAIRS if held_out else TRAIN_PAIRS
@@ -648,14 +706,31 @@ class Generator:
             ]
         return Dialogue(kind, tools, instructions, msgs)
 
+    def random_subject(self, two: bool) -> Subject:
+        """A subject made of made-up words, so names, keys and values must be copied."""
+        rng = self.rng
+        phrase = " ".join(pseudo_word(rng) for _ in range(rng.randrange(1, 3)))
+        preps = rng.sample(["of", "for", "in", "from", "to", "about", "on"], 2)
+        keys = [pseudo_word(rng) for _ in range(2 if two else 1)]
+        if two and keys[0] == keys[1]:
+            keys[1] += "2"
+        params = [(k, "random", preps[i]) for i, k in enumerate(keys)]
+        return Subject(phrase, params, [random_value(rng) for _ in range(3)])
+
     def lookup(self) -> Dialogue:
         rng = self.rng
         two = rng.random() < 0.3
-        subject = rng.choice(self.pairs if two else self.subjects)
+        if self.random_rate and self.split == "train" and rng.random() < self.random_rate:
+            subject = self.random_subject(two)
+        else:
+            subject = rng.choice(self.pairs if two else self.subjects)
         tool = make_tool(subject, rng)
         tools = self.toolset(tool, rng.randrange(0, 4), exclude=subject)
         values = []
         for _, kind, _ in subject.params:
+            if kind == "random":
+                values.append(random_value(rng))
+                continue
             choices = [v for v in VALUES[kind] if v not in values]
             values.append(rng.choice(choices))
         p, v = subject.phrase, rng.choice(VERBS[:4])
@@ -664,7 +739,11 @@ class Generator:
             fields.update(prep2=subject.params[1][2], y=values[1])
         user = rng.choice(Q_TWO if two else Q_ONE).format(**fields)
         args = {key: val for (key, _, _), val in zip(subject.params, values, strict=True)}
-        result = rng.choice(subject.result)
+        if self.random_rate:
+            r = rng.random()
+            result = rng.choice(subject.result) if r < 1 - self.random_rate else random_value(rng)
+        else:
+            result = rng.choice(subject.result)
         x = values[0] if not two else f"{values[0]} {subject.params[1][2]} {values[1]}"
         answer = rng.choice(ANSWERS).format(
             p=p, P=p.capitalize(), prep=subject.params[0][2], x=x, r=result
@@ -754,8 +833,12 @@ class Generator:
             thing, color = rng.choice(COLORS)
             user, answer = f"What color is {thing}?", f"{thing.capitalize()} is {color}."
         else:  # a lookup that no listed tool can do
-            subject = rng.choice(self.subjects + self.pairs)
-            x = rng.choice(VALUES[subject.params[0][1]])
+            if self.random_rate and self.split == "train" and rng.random() < self.random_rate:
+                subject = self.random_subject(False)
+                x = random_value(rng)
+            else:
+                subject = rng.choice(self.subjects + self.pairs)
+                x = rng.choice(VALUES[subject.params[0][1]])
             user = rng.choice(Q_ONE).format(
                 p=subject.phrase,
                 P=subject.phrase.capitalize(),
@@ -793,8 +876,8 @@ class Generator:
         )
 
 
-def dialogues(n: int, seed: int, split: str = "train") -> list[Dialogue]:
-    gen = Generator(seed, split)
+def dialogues(n: int, seed: int, split: str = "train", random_rate: float = 0.5) -> list[Dialogue]:
+    gen = Generator(seed, split, random_rate)
     return [gen.dialogue() for _ in range(n)]
 
 

@@ -53,6 +53,7 @@ def train_tokenizer(texts: list[str], vocab_size: int, out: Path):
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer)
+    tok = mark_tags_not_special(tok)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token=None,
@@ -66,6 +67,18 @@ def train_tokenizer(texts: list[str], vocab_size: int, out: Path):
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(out)
     return fast
+
+
+def mark_tags_not_special(tok):
+    """Tool and think tags are single tokens but not special (as in Qwen's tokenizer), so
+    decoding with ``skip_special_tokens=True`` keeps them in the text."""
+    from tokenizers import Tokenizer
+
+    data = json.loads(tok.to_str())
+    for entry in data["added_tokens"]:
+        if entry["content"] in ADDED:
+            entry["special"] = False
+    return Tokenizer.from_str(json.dumps(data))
 
 
 def encode(tokenizer, texts: list[str], max_len: int):
@@ -102,6 +115,13 @@ def main() -> None:
     ap.add_argument("--intermediate", type=int, default=768)
     ap.add_argument("--max-len", type=int, default=768)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init", type=Path, help="continue training this model directory")
+    ap.add_argument(
+        "--random-rate",
+        type=float,
+        default=0.5,
+        help="share of lookups made of made-up words (0 for stage 1)",
+    )
     args = ap.parse_args()
 
     import torch
@@ -113,15 +133,22 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     log(f"generating {args.dialogues} dialogues (seed {args.seed})")
-    data = dialogues(args.dialogues, seed=args.seed, split="train")
+    data = dialogues(args.dialogues, seed=args.seed, split="train", random_rate=args.random_rate)
     texts = [d.text() for d in data]
     kinds: dict[str, int] = {}
     for d in data:
         kinds[d.kind] = kinds.get(d.kind, 0) + 1
     log(f"kinds: {kinds}")
 
-    log(f"training a byte-level BPE tokenizer, vocab {args.vocab}")
-    tokenizer = train_tokenizer(texts[:20_000], args.vocab, args.out)
+    if args.init:
+        from transformers import AutoTokenizer
+
+        log(f"continuing from {args.init}")
+        tokenizer = AutoTokenizer.from_pretrained(args.init)
+        tokenizer.save_pretrained(args.out)
+    else:
+        log(f"training a byte-level BPE tokenizer, vocab {args.vocab}")
+        tokenizer = train_tokenizer(texts[:20_000], args.vocab, args.out)
     rows = encode(tokenizer, texts, args.max_len)
     lengths = sorted(len(r[0]) for r in rows)
     log(f"tokens per dialogue: median {lengths[len(lengths) // 2]}, max {lengths[-1]}")
@@ -141,7 +168,7 @@ def main() -> None:
         pad_token_id=tokenizer.pad_token_id,
         use_sliding_window=False,
     )
-    model = Qwen2ForCausalLM(config)
+    model = Qwen2ForCausalLM.from_pretrained(args.init) if args.init else Qwen2ForCausalLM(config)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params / 1e6:.2f}M parameters, head_dim {args.hidden // args.heads}")
 
