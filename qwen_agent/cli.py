@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -75,8 +76,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    import logging
-
     from qwen_agent.agent import Agent
 
     if not args.quiet:  # show model loading progress
@@ -98,7 +97,8 @@ def _chat(args: argparse.Namespace) -> int:
         generation["temperature"] = args.temperature
     if generation:
         llm["generation"] = generation
-    tools = [_load_tool(spec) for spec in [*settings.get("tools", []), *args.tool]]
+    specs = [*settings.get("tools", []), *args.tool]
+    tools = [_load_tool(spec) for spec in specs] if specs else _default_tools()
     agent = Agent(
         llm=llm,
         tools=tools,
@@ -164,6 +164,17 @@ def _interactive(agent: Any, quiet: bool) -> int:
             history = []
             continue
         history = _answer(agent, line, history, quiet, sys.stdout)
+
+
+def _default_tools() -> list[Any]:
+    """The sandboxed code interpreter when it can run here; else no tools, with a note."""
+    from qwen_agent.tool import get_tool
+
+    try:
+        return [get_tool("code_interpreter")]
+    except QwenAgentError as exc:
+        logging.getLogger("qwen_agent").info("running without the code interpreter: %s", exc)
+        return []
 
 
 def _load_config(path: Path) -> dict[str, Any]:

@@ -172,7 +172,12 @@ def tool(
 # -- registry -----------------------------------------------------------------------------
 
 #: name -> Tool instance, Tool subclass or "module:attr" (imported on first use).
-TOOLS: LazyRegistry[Any] = LazyRegistry("tool")
+TOOLS: LazyRegistry[Any] = LazyRegistry(
+    "tool",
+    {
+        "code_interpreter": "qwen_agent.tools.code_interpreter:CodeInterpreter",
+    },
+)
 
 
 def register_tool(

@@ -79,8 +79,11 @@ def test_stream_equals_drain_and_stop_words_cut_the_text(small):
     assert [d.finish_reason for d in deltas[:-1]] == [None] * (len(deltas) - 1)
     # a stop word from the middle of that text cuts it there, without the stop word
     text = whole.text
-    mid = next(i for i in range(len(text) // 3, len(text) - 3)
-               if text[i : i + 3].strip() and text.find(text[i : i + 3]) == i)
+    mid = next(
+        i
+        for i in range(len(text) // 3, len(text) - 3)
+        if text[i : i + 3].strip() and text.find(text[i : i + 3]) == i
+    )
     cut = drain(small, user("hello"), cfg.with_stop([text[mid : mid + 3]]))
     assert cut.text == text[:mid] and cut.finish_reason == "stop"
 

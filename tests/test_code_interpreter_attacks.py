@@ -1,0 +1,493 @@
+"""The attack suite: hostile code in a real sandboxed kernel is contained and reported, and
+the host and other sessions are untouched. No test sends traffic off this machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from qwen_agent.errors import SandboxError
+from tests.sandbox_helpers import (
+    SECRET_ENV,
+    SECRET_VALUE,
+    assert_nothing_left,
+    host_ip,
+    host_listener,
+    requires_sandbox,
+    small_config,
+)
+
+pytestmark = [requires_sandbox, pytest.mark.timeout(120)]
+REPO = str(Path(__file__).resolve().parent.parent)
+
+
+@pytest.fixture(scope="module")
+def pool():
+    from qwen_agent.tools.code_interpreter import KernelPool
+
+    old = os.environ.get(SECRET_ENV)
+    os.environ[SECRET_ENV] = SECRET_VALUE  # in the host's environment while kernels start
+    p = KernelPool(small_config(), size=2, max_sessions=12)
+    try:
+        yield p
+    finally:
+        p.shutdown()
+        if old is None:
+            os.environ.pop(SECRET_ENV, None)
+        else:
+            os.environ[SECRET_ENV] = old
+    assert_nothing_left(p)
+
+
+@pytest.fixture
+def sid(pool):
+    session_id = f"atk-{uuid.uuid4().hex[:8]}"
+    yield session_id
+    pool.close_session(session_id)
+
+
+def run_json(pool, sid, code):
+    res = pool.execute(sid, code + "\nimport json as _j\nprint(_j.dumps(R))")
+    assert res.ok, res.text
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+# -- network ------------------------------------------------------------------------------
+
+
+def test_network_egress_is_blocked(pool, sid):
+    abstract = socket.socket(socket.AF_UNIX)
+    name = f"qwen-ci-test-{uuid.uuid4().hex[:8]}"
+    abstract.bind("\0" + name)
+    abstract.listen(1)
+    ip = host_ip()
+    with host_listener() as listener:
+        code = f"""
+import socket
+R = {{}}
+R["ifaces"] = [n for _, n in socket.if_nameindex()]
+R["routes"] = open("/proc/net/route").read().strip().splitlines()[1:]
+R["routes6"] = [l.split()[-1] for l in open("/proc/net/ipv6_route").read().splitlines()]
+def attempt(family, addr):
+    s = socket.socket(family)
+    s.settimeout(3)
+    try:
+        s.connect(addr)
+        return "connected"
+    except OSError as e:
+        return type(e).__name__
+    finally:
+        s.close()
+R["loopback"] = attempt(socket.AF_INET, ("127.0.0.1", {listener.port}))
+R["host_ip"] = attempt(socket.AF_INET, ({ip!r}, {listener.port})) if {ip!r} else "none"
+R["abstract"] = attempt(socket.AF_UNIX, "\\0{name}")
+"""
+        r = run_json(pool, sid, code)
+        time.sleep(0.3)
+        accepted = listener.accepted
+    abstract.close()
+    assert r["ifaces"] == ["lo"]
+    assert r["routes"] == []
+    assert set(r["routes6"]) <= {"lo"}
+    assert r["loopback"] == "ConnectionRefusedError"  # the sandbox's own, empty loopback
+    assert r["host_ip"] in ("OSError", "none")  # ENETUNREACH: no route at all
+    assert r["abstract"] == "ConnectionRefusedError"
+    assert accepted == 0
+
+
+# -- reading the host ---------------------------------------------------------------------
+
+
+def test_cannot_read_shadow_home_project_or_pool_files(pool, sid):
+    code = f"""
+import os
+R = {{}}
+for p in ["/etc/shadow", "/etc/gshadow", "/root/.bashrc", "/root/.ssh/id_rsa", "/etc/hostname",
+          {REPO!r} + "/pyproject.toml", {pool.root!r}]:
+    try:
+        with open(p, "rb") as f:
+            R[p] = "READ " + f.read(40).decode(errors="replace")
+    except OSError as e:
+        R[p] = type(e).__name__
+R["uid"] = os.getuid()
+R["root_ls"] = sorted(os.listdir("/"))
+R["home_ls"] = sorted(os.listdir("/home"))
+R["root_home_ls"] = sorted(os.listdir("/root")) if os.path.isdir("/root") else []
+"""
+    r = run_json(pool, sid, code)
+    for key, value in r.items():
+        if key.startswith("/"):
+            assert not str(value).startswith("READ"), (key, value)
+    assert r["uid"] >= pool.config.uid_base
+    assert r["home_ls"] == ["user"]
+    assert set(r["root_home_ls"]) <= {".pyenv"}  # only the Python install, when it lives there
+    assert "work" not in r["root_ls"] and "shadow" not in json.dumps(r["root_ls"])
+
+
+def test_host_environment_does_not_reach_the_kernel(pool, sid):
+    assert os.environ[SECRET_ENV] == SECRET_VALUE
+    code = """
+import os
+R = {"env": sorted(os.environ), "procs": {}}
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        try:
+            R["procs"][pid] = open(f"/proc/{pid}/environ", "rb").read().decode(errors="replace")
+        except OSError as e:
+            R["procs"][pid] = type(e).__name__
+"""
+    r = run_json(pool, sid, code)
+    assert SECRET_ENV not in r["env"]
+    assert SECRET_VALUE not in json.dumps(r)
+    assert len(r["procs"]) <= 4  # only the sandbox's own processes are visible
+
+
+def test_other_sessions_are_invisible_and_unreachable(pool, sid):
+    other = sid + "-victim"
+    marker = "victim-secret-" + uuid.uuid4().hex
+    try:
+        pool.execute(other, f"open('secret.txt', 'w').write({marker!r}); alive = 'yes'")
+        victim_work = pool.working_dir(other)
+        code = f"""
+import os
+R = {{"found": [], "open": None}}
+for top in ["/home", "/tmp", "/run", "/dev/shm"]:
+    for root, dirs, files in os.walk(top):
+        for f in files:
+            try:
+                if {marker!r} in open(os.path.join(root, f), errors="ignore").read(200):
+                    R["found"].append(os.path.join(root, f))
+            except OSError:
+                pass
+try:
+    R["open"] = open({victim_work!r} + "/secret.txt").read()
+except OSError as e:
+    R["open"] = type(e).__name__
+R["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+"""
+        r = run_json(pool, sid, code)
+        assert r["found"] == [] and r["open"] == "FileNotFoundError"
+        # kill(-1) signals every process it may, but itself: in its sandbox there are none
+        res = pool.execute(sid, "import os, signal; os.kill(-1, signal.SIGKILL)")
+        assert res.error is not None and res.error.ename == "ProcessLookupError", res.text
+        assert len(r["pids"]) <= 3  # bwrap's init and the kernel (and a helper at most)
+        assert pool.execute(other, "alive").result == "'yes'"
+        assert pool.read_file(other, "secret.txt").decode() == marker
+    finally:
+        pool.close_session(other)
+
+
+def test_cannot_write_outside_the_working_directory(pool, sid):
+    tag = uuid.uuid4().hex[:8]
+    targets = ["/", "/usr/lib", "/etc", "/root", sys.prefix, "/home", "/dev", "/proc",
+               "/run", "/usr/local/bin"]  # fmt: skip
+    code = f"""
+import os
+R = {{}}
+for d in {targets!r}:
+    p = os.path.join(d, "pwned-{tag}")
+    try:
+        open(p, "w").write("x")
+        R[p] = "WROTE"
+    except OSError as e:
+        R[p] = type(e).__name__
+for p in ["/proc/sys/kernel/hostname", "/proc/sysrq-trigger", "/etc/passwd"]:
+    try:
+        open(p, "w").write("x")
+        R[p] = "WROTE"
+    except OSError as e:
+        R[p] = type(e).__name__
+open("/tmp/pwned-{tag}", "w").write("private tmp")
+open("/home/user/ok-{tag}", "w").write("fine")
+R["ok"] = True
+"""
+    r = run_json(pool, sid, code)
+    assert r.pop("ok") is True
+    assert all(v != "WROTE" for v in r.values()), r
+    for d in [*targets, "/tmp", tempfile_dir()]:
+        assert not os.path.exists(os.path.join(d, f"pwned-{tag}")), d
+    assert pool.read_file(sid, f"ok-{tag}") == b"fine"
+
+
+def tempfile_dir() -> str:
+    import tempfile
+
+    return tempfile.gettempdir()
+
+
+# -- resource exhaustion ------------------------------------------------------------------
+
+
+def test_fork_bomb_is_contained(pool, sid):
+    from qwen_agent.tools.code_interpreter.uids import uid_processes
+
+    code = """
+import os, time
+n, err = 0, None
+try:
+    while n < 5000:
+        if os.fork() == 0:
+            time.sleep(60)
+            os._exit(0)
+        n += 1
+except OSError as e:
+    err = e.errno
+print("forked", n, "errno", err)
+"""
+    res = pool.execute(sid, code)
+    assert "errno 11" in res.stdout, res.text  # EAGAIN: the process limit
+    forked = int(res.stdout.split()[1])
+    assert 10 < forked < pool.config.max_processes
+    uid = os.stat(pool.working_dir(sid)).st_uid
+    assert len(uid_processes(uid)) <= pool.config.max_processes
+    other = sid + "-b"
+    try:
+        assert pool.execute(other, "1 + 1").result == "2"  # other sessions still work
+    finally:
+        pool.close_session(other)
+    pool.close_session(sid)
+    assert uid_processes(uid) == []
+
+
+def test_classic_fork_bomb_is_contained(pool, sid):
+    res = pool.execute(sid, "import os\nwhile True:\n    os.fork()", timeout=4)
+    assert res.error is not None or res.timed_out or res.kernel_restarted, res.text
+    assert pool.execute(sid, "2 + 2").result == "4"
+
+
+def test_memory_bomb_is_contained(pool, sid):
+    res = pool.execute(sid, "x = bytearray(2**40)")
+    assert res.error is not None and res.error.ename == "MemoryError"
+    res = pool.execute(sid, "a = []\nwhile len(a) < 400:\n    a.append(b'x' * 10**7)")
+    contained = (res.error is not None and res.error.ename == "MemoryError") or (
+        res.kernel_restarted and "out of memory" in res.text
+    )
+    assert contained, res.text
+    assert pool.execute(sid, "1 + 1").result == "2"
+    cg = f"/sys/fs/cgroup/memory/qwen-agent/u{os.stat(pool.working_dir(sid)).st_uid}"
+    if os.path.isdir(cg):  # cgroup v1 here: the limit is set and was never exceeded
+        limit = int(Path(cg, "memory.limit_in_bytes").read_text())
+        assert limit == pool.config.memory_mb * 2**20
+        assert int(Path(cg, "memory.max_usage_in_bytes").read_text()) <= limit
+
+
+def test_infinite_loop_is_interrupted_and_state_kept(pool, sid):
+    pool.execute(sid, "kept = 41")
+    t0 = time.monotonic()
+    res = pool.execute(sid, "while True:\n    pass", timeout=2)
+    assert time.monotonic() - t0 < 6
+    assert res.timed_out and not res.kernel_restarted
+    assert res.error is not None and res.error.ename == "KeyboardInterrupt"
+    assert "timed out after 2 s and was interrupted" in res.text
+    assert pool.execute(sid, "kept + 1").result == "42"
+
+
+def test_uninterruptible_loop_is_killed_and_restarted(pool, sid):
+    code = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    res = pool.execute(sid, code, timeout=2)
+    assert res.timed_out and res.kernel_restarted
+    assert "did not stop after the interrupt" in res.text and "variables" in res.text
+    assert pool.execute(sid, "1 + 1").result == "2"
+
+
+def test_cpu_time_limit_kills_a_busy_kernel():
+    from qwen_agent.tools.code_interpreter import KernelPool
+
+    with KernelPool(small_config(cpu_seconds=4), size=0) as p:
+        res = p.execute("cpu", "while True:\n    pass", timeout=30)
+        assert res.kernel_restarted and "kernel died" in res.text, res.text
+        assert p.execute("cpu", "1 + 1").result == "2"
+    assert_nothing_left(p)
+
+
+@pytest.mark.parametrize("width", [100, 100_000])
+def test_output_flood_is_cut_and_reported(pool, sid, width):
+    res = pool.execute(sid, f"while True:\n    print('x' * {width})", timeout=8)
+    assert len(res.text) < 40_000
+    if res.kernel_restarted:  # a flood can exhaust the kernel's own buffers first
+        assert "out of memory" in res.text or "kernel died" in res.text, res.text
+    else:
+        assert not res.timed_out and res.truncated
+        assert "output was flooding" in res.text and "output truncated" in res.text
+    assert pool.execute(sid, "1 + 1").result == "2"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import os; os._exit(3)",
+        "import ctypes; ctypes.string_at(0)",
+        "import os, signal; os.kill(os.getpid(), signal.SIGKILL)",
+    ],
+    ids=["os_exit", "segfault", "sigkill"],
+)
+def test_kernel_crash_is_reported_and_next_call_works(pool, sid, code):
+    pool.execute(sid, "open('kept.txt', 'w').write('k')")
+    res = pool.execute(sid, code)
+    assert res.kernel_restarted and "the kernel died" in res.text, res.text
+    assert "new kernel was started" in res.text
+    assert pool.execute(sid, "open('kept.txt').read()").result == "'k'"
+
+
+def test_disk_fill_is_capped(pool, sid):
+    before = os.statvfs("/")
+    code = """
+import errno
+R = {}
+try:
+    with open("big.bin", "wb") as f:
+        for _ in range(100):
+            f.write(b"x" * 2**20)
+except OSError as e:
+    R["big"] = e.errno
+n = 0
+try:
+    for i in range(200):
+        with open(f"fill{i}.bin", "wb") as f:
+            for _ in range(8):
+                f.write(b"x" * 2**20)
+        n += 8
+except OSError as e:
+    R["fill"] = e.errno
+R["mb"] = n
+"""
+    r = run_json(pool, sid, code)
+    assert r["big"] == 27  # EFBIG: larger than max_file_mb
+    assert r["fill"] == 28  # ENOSPC: the session's tmpfs is full
+    assert r["mb"] <= pool.config.disk_mb
+    after = os.statvfs("/")
+    lost = (before.f_bavail - after.f_bavail) * after.f_frsize
+    assert lost < 48 * 2**20  # the host's disk did not take the writes
+    with pytest.raises(SandboxError, match="upload"):
+        pool.upload(sid, "more.bin", b"y" * 2**20)
+    res = pool.execute(sid, "import glob, os\nfor p in glob.glob('*.bin'): os.remove(p)")
+    assert res.ok
+    pool.upload(sid, "more.bin", b"y" * 2**20)
+
+
+def test_inode_exhaustion_is_capped(pool, sid):
+    code = "n = 0\ntry:\n    for n in range(100000):\n        open(f'e{n}', 'w').close()\n"
+    code += "except OSError as e:\n    print('stopped', n, e.errno)"
+    res = pool.execute(sid, code)
+    words = res.stdout.split()
+    assert words[0] == "stopped" and words[2] == "28", res.text  # ENOSPC: out of inodes
+    assert int(words[1]) <= pool.config.max_inodes
+
+
+# -- the host reading what the code planted ------------------------------------------------
+
+
+def test_planted_symlinks_do_not_escape_on_download_or_upload(pool, sid, tmp_path):
+    canary = tmp_path / "canary.txt"
+    canary.write_text("host only")
+    code = f"""
+import os
+os.symlink({str(canary)!r}, "leak.txt")
+os.symlink("/etc", "etc")
+os.symlink({str(tmp_path)!r}, "hostdir")
+os.mkfifo("fifo")
+R = {{}}
+try:
+    os.link("/etc/passwd", "hard")
+    R["hard"] = "linked"
+except OSError as e:
+    R["hard"] = type(e).__name__
+for p in ["/run/jupyter/k-1", "/run/jupyter/kernel.json"]:
+    try:
+        os.unlink(p)
+        R[p] = "removed"
+    except OSError as e:
+        R[p] = type(e).__name__
+"""
+    r = run_json(pool, sid, code)
+    assert r["hard"] != "linked"
+    assert r["/run/jupyter/k-1"] == "PermissionError"  # the host's sockets stay its own
+    for bad in ("leak.txt", "etc/shadow", "etc/passwd", "hostdir/canary.txt", "fifo", "hard"):
+        t0 = time.monotonic()
+        with pytest.raises(SandboxError):
+            pool.read_file(sid, bad)
+        assert time.monotonic() - t0 < 2  # a FIFO does not block the host
+    assert [f.path for f in pool.list_files(sid)] == []
+    pool.upload(sid, "leak.txt", b"replaced")
+    assert canary.read_text() == "host only"
+    assert pool.read_file(sid, "leak.txt") == b"replaced"
+    assert pool.execute(sid, "1 + 1").result == "2"  # the kernel's sockets still work
+
+
+def test_path_traversal_in_uploaded_names(pool, sid):
+    names = ["../../escape.txt", "/etc/cron.d/evil", "..", "a/../../b.txt",
+             "..\\..\\win.txt", ".bashrc", "x\x00y.txt", "sub/dir/", "ok name.csv"]  # fmt: skip
+    slot_dir = os.path.dirname(pool.working_dir(sid))
+    before = sorted(os.listdir(slot_dir))
+    inside = [pool.upload(sid, n, n.encode("utf-8", "replace")) for n in names]
+    for p in inside:
+        rest = p.removeprefix("/home/user/")
+        assert p.startswith("/home/user/") and "/" not in rest and rest not in ("", ".", "..")
+    assert sorted(os.listdir(slot_dir)) == before
+    listed = pool.execute(sid, "import os; sorted(os.listdir('.'))").result
+    for p in inside:
+        assert repr(p.removeprefix("/home/user/")) in listed
+    assert not os.path.exists("/etc/cron.d/evil")
+
+
+# -- the kernel's attack surface -----------------------------------------------------------
+
+SYSCALLS = r"""
+import ctypes, os, platform
+libc = ctypes.CDLL(None, use_errno=True)
+X86 = platform.machine() == "x86_64"
+NR = {"unshare": 272 if X86 else 97, "ptrace": 101 if X86 else 117, "bpf": 321 if X86 else 280,
+      "io_uring_setup": 425, "keyctl": 250 if X86 else 219, "clone3": 435}
+def call(nr, *args):
+    r = libc.syscall(nr, *args)
+    return "ok" if r >= 0 else os.strerror(ctypes.get_errno())
+R = {}
+r, w = os.pipe()
+if os.fork() == 0:  # single-threaded, as creating a user namespace requires
+    os.write(w, call(NR["unshare"], 0x10000000).encode())
+    os._exit(0)
+os.wait()
+R["userns"] = os.read(r, 100).decode()
+"""
+OTHERS = r"""
+R["ptrace"] = call(NR["ptrace"], 0, 0, 0, 0)
+R["bpf"] = call(NR["bpf"], 0, 0, 0)
+R["io_uring"] = call(NR["io_uring_setup"], 1, 0)
+R["keyctl"] = call(NR["keyctl"], 0, 0)
+R["clone3"] = call(NR["clone3"], 0, 0)
+if X86:
+    R["x32"] = call(0x40000000 | 39)
+import subprocess, threading
+t = threading.Thread(target=lambda: None)
+t.start()
+t.join()
+R["subprocess"] = subprocess.run(["true"]).returncode
+"""
+
+
+def test_seccomp_blocks_user_namespaces_and_risky_syscalls(pool, sid):
+    r = run_json(pool, sid, SYSCALLS + OTHERS)
+    assert r["userns"] == "Operation not permitted"
+    for name in ("ptrace", "bpf", "io_uring", "keyctl", "x32"):
+        assert r.get(name, "Operation not permitted") == "Operation not permitted", (name, r)
+    assert r["clone3"] == "Function not implemented"  # the C library falls back to clone
+    assert r["subprocess"] == 0  # threads, fork and subprocesses still work
+
+
+def test_without_seccomp_the_same_probe_creates_a_user_namespace():
+    """The control: the probe above does detect a missing filter (where the host allows
+    unprivileged user namespaces at all)."""
+    from qwen_agent.tools.code_interpreter import KernelPool
+
+    with KernelPool(small_config(seccomp=False), size=0) as p:
+        r = run_json(p, "ctl", SYSCALLS)
+    assert_nothing_left(p)
+    if r["userns"] != "ok":
+        pytest.skip(f"this host forbids unprivileged user namespaces anyway: {r['userns']}")

@@ -1,0 +1,249 @@
+"""Parts of the code interpreter that need no sandbox: safe names and host-side file access
+on a real directory full of planted links, output collection, configuration and refusal."""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+
+import pytest
+
+from qwen_agent.errors import QwenAgentError, SandboxError
+from qwen_agent.tools.code_interpreter import files as ci_files
+from tests.sandbox_helpers import requires_jupyter
+
+
+def ci():
+    import qwen_agent.tools.code_interpreter as m
+
+    return m
+
+
+# -- names and files ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("data.csv", "data.csv"),
+        ("../../etc/passwd", "passwd"),
+        ("/etc/shadow", "shadow"),
+        ("..", "upload"),
+        (".", "upload"),
+        ("a/../../b.txt", "b.txt"),
+        ("..\\..\\windows\\win.ini", "win.ini"),
+        (".bashrc", "bashrc"),
+        ("...", "upload"),
+        ("na\x00me.txt", "na_me.txt"),
+        ("new\nline.txt", "new_line.txt"),
+        ("what?*|<>.txt", "what_____.txt"),
+        ("résumé 2024 (v2).pdf", "résumé 2024 (v2).pdf"),
+        ("dir/", "dir"),
+        ("", "upload"),
+        ("///", "upload"),
+    ],
+)
+def test_safe_name(name, expected):
+    assert ci_files.safe_name(name) == expected
+
+
+def test_safe_name_limits_length_and_keeps_the_extension():
+    out = ci_files.safe_name("x" * 1000 + ".csv")
+    assert len(out.encode()) <= 200 and out.endswith(".csv")
+    assert len(ci_files.safe_name("é" * 300).encode()) <= 200
+
+
+def test_safe_name_rejects_non_strings():
+    with pytest.raises(SandboxError):
+        ci_files.safe_name(b"x")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def planted(tmp_path):
+    """A working directory where hostile code planted links to a host canary."""
+    work = tmp_path / "work"
+    work.mkdir()
+    canary = tmp_path / "canary.txt"
+    canary.write_text("host secret")
+    (work / "ok.txt").write_text("fine")
+    (work / "sub").mkdir()
+    (work / "sub" / "deep.txt").write_text("deep")
+    os.symlink(canary, work / "leak.txt")
+    os.symlink(tmp_path, work / "hostdir")
+    os.symlink("../canary.txt", work / "rel.txt")
+    os.mkfifo(work / "pipe")
+    return work, canary
+
+
+def test_read_file_refuses_symlinks_fifos_and_traversal(planted):
+    work, canary = planted
+    files = ci_files
+    assert files.read_file(str(work), "ok.txt") == b"fine"
+    assert files.read_file(str(work), "sub/deep.txt") == b"deep"
+    for bad in ("leak.txt", "rel.txt", "hostdir/canary.txt", "../canary.txt", "/etc/passwd",
+                "sub/../../canary.txt", "pipe", "sub", "", "a\x00b"):  # fmt: skip
+        with pytest.raises(SandboxError):
+            files.read_file(str(work), bad)
+
+
+def test_list_files_skips_links_and_special_files(planted):
+    work, _ = planted
+    assert [f.path for f in ci_files.list_files(str(work))] == ["ok.txt", "sub/deep.txt"]
+
+
+def test_upload_replaces_a_planted_symlink_instead_of_following_it(planted):
+    work, canary = planted
+    name = ci_files.write_upload(str(work), "leak.txt", b"uploaded", owner=-1)
+    assert name == "leak.txt"
+    assert canary.read_text() == "host secret"
+    assert not os.path.islink(work / "leak.txt")
+    assert (work / "leak.txt").read_bytes() == b"uploaded"
+
+
+def test_upload_from_a_host_path_and_traversal_names(planted, tmp_path):
+    work, _ = planted
+    src = tmp_path / "src.bin"
+    src.write_bytes(b"\x00\x01" * 1000)
+    assert ci_files.write_upload(str(work), "../../../x.bin", src, owner=-1) == "x.bin"
+    assert (work / "x.bin").read_bytes() == src.read_bytes()
+    assert not (tmp_path / "x.bin").exists()
+    with pytest.raises(SandboxError, match="not a regular file"):
+        ci_files.write_upload(str(work), "d", tmp_path, owner=-1)
+    with pytest.raises(SandboxError, match="upload"):
+        ci_files.write_upload(str(work), "sub", b"x", owner=-1)  # a directory is there
+    assert not [n for n in os.listdir(work) if n.startswith(".upload-")]
+
+
+# -- outputs ------------------------------------------------------------------------------
+
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20).decode()
+
+
+def msg(kind, **content):
+    return {"msg_type": kind, "content": content}
+
+
+def test_collector_text_result_error_and_images(tmp_path):
+    from qwen_agent.tools.code_interpreter.config import OutputLimits
+    from qwen_agent.tools.code_interpreter.outputs import OutputCollector
+
+    col = OutputCollector(OutputLimits(max_images=2), str(tmp_path), "p")
+    col.add(msg("stream", name="stdout", text="hello\n"))
+    col.add(msg("stream", name="stderr", text="warn\n"))
+    col.add(msg("display_data", data={"image/png": PNG, "text/plain": "<Figure size 1x1>"}))
+    col.add(msg("display_data", data={"image/png": base64.b64encode(b"GIF89a").decode()}))
+    col.add(msg("display_data", data={"image/png": PNG}))
+    col.add(msg("display_data", data={"image/png": PNG}))
+    col.add(msg("display_data", data={"text/html": "<b>x</b>"}))
+    col.add(msg("execute_result", data={"text/plain": "42"}))
+    col.add(
+        msg("error", ename="ValueError", evalue="bad", traceback=["\x1b[31mValueError\x1b[0m: bad"])
+    )
+    res = col.result()
+    assert res.stdout == "hello\n[output of type text/html not shown]\n"
+    assert res.stderr == "warn\n" and res.result == "42"
+    assert res.error.traceback == "ValueError: bad"
+    assert res.images == [str(tmp_path / "p-1.png"), str(tmp_path / "p-2.png")]
+    assert (tmp_path / "p-2.png").read_bytes() == base64.b64decode(PNG)
+    assert "an image that is not a PNG was not kept" in res.text
+    assert "1 more image(s) not kept" in res.text
+    assert not res.ok
+
+
+def test_collector_truncates_and_flags_a_flood(tmp_path):
+    from qwen_agent.tools.code_interpreter.config import OutputLimits
+    from qwen_agent.tools.code_interpreter.outputs import OutputCollector
+
+    col = OutputCollector(OutputLimits(max_chars=1000, flood_chars=10_000), None, "p")
+    for i in range(2000):
+        col.add(msg("stream", name="stdout", text=f"line {i:05d}\n"))
+        if col.flooded:
+            break
+    assert col.flooded
+    res = col.result()
+    assert res.truncated and len(res.stdout) < 1100
+    assert res.stdout.startswith("line 00000") and "characters of output cut" in res.stdout
+    assert "output truncated" in res.text
+
+
+def test_nothing_printed_says_so():
+    from qwen_agent.tools.code_interpreter.outputs import ExecutionResult
+
+    assert ExecutionResult().text == "(no output)"
+
+
+# -- configuration, refusal and the import boundary ----------------------------------------
+
+
+def test_config_validates_limits():
+    from pydantic import ValidationError
+
+    cfg = ci().SandboxConfig
+    with pytest.raises(ValidationError):
+        cfg(memory_mb=1)
+    with pytest.raises(ValidationError):
+        cfg(mode="docker")
+    with pytest.raises(ValidationError):
+        cfg(timeout=0)
+    assert cfg(memory_mb=256).address_space_bytes == (256 + 1024) * 2**20
+
+
+def test_refuses_to_start_without_bwrap_unless_unsandboxed_is_asked_for(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on it
+    reason = ci().sandbox_unavailable_reason()
+    assert reason and "bubblewrap" in reason and "unsandboxed" in reason
+    with pytest.raises(SandboxError, match="bubblewrap"):
+        ci().CodeInterpreter()
+    with pytest.raises(SandboxError, match="bubblewrap"):
+        ci().KernelPool()
+    assert issubclass(SandboxError, QwenAgentError)
+
+
+def test_tool_spec_matches_the_training_data():
+    class NoPool:
+        def execute(self, session_id, code, timeout=None):
+            raise AssertionError("not called")
+
+        def close_session(self, session_id):
+            pass
+
+    tool = ci().CodeInterpreter(session_id="x", pool=NoPool())
+    spec = tool.spec()
+    assert spec["name"] == "code_interpreter"
+    assert spec["parameters"]["required"] == ["code"]
+    assert spec["parameters"]["properties"]["code"]["type"] == "string"
+    assert tool.timeout > 60  # the run, an interrupt and a restart fit in the agent's limit
+    assert ci().CodeInterpreter(pool=NoPool()).session_id.startswith("session-")
+
+
+def test_importing_the_package_imports_nothing_heavy():
+    code = (
+        "import sys, qwen_agent.tools.code_interpreter as m\n"
+        "m.SandboxConfig; m.CodeInterpreter; m.KernelPool; m.GatewayPool\n"
+        "bad = [x for x in ('jupyter_client', 'zmq', 'ipykernel', 'tornado') if x in sys.modules]\n"
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@requires_jupyter
+def test_unsandboxed_mode_is_explicit_and_still_clears_the_environment(monkeypatch):
+    monkeypatch.setenv("QWEN_CI_UNSANDBOXED_SECRET", "leak")
+    with ci().KernelPool(ci().SandboxConfig(mode="unsandboxed", timeout=10), size=0) as p:
+        res = p.execute("s", "import os; 'QWEN_CI_UNSANDBOXED_SECRET' in os.environ, 6 * 7")
+        assert res.result == "(False, 42)"
+        assert p.upload("s", "a.txt", b"1").endswith("/work/a.txt")
+        assert p.read_file("s", "a.txt") == b"1"
+    assert not os.path.exists(p.root)
+
+
+def test_seccomp_program_shape():
+    from qwen_agent.tools.code_interpreter.seccomp import DENIED, filter_program
+
+    for machine in ("x86_64", "aarch64"):
+        prog = filter_program(machine)
+        assert prog is not None and len(prog) % 8 == 0 and 30 < len(prog) // 8 < 255
+    assert filter_program("sparc") is None
+    assert {"ptrace", "bpf", "setns", "io_uring_setup", "keyctl"} <= set(DENIED)
