@@ -49,7 +49,8 @@ class Agent:
 
     Args:
         llm: a :class:`~qwen_agent.llm.ChatModel`, an :class:`~qwen_agent.llm.LLMConfig` or
-            a dict for one; default: the bundled tiny model, offline on the CPU.
+            a dict for one; default: the bundled tiny model where the build ships one
+            (this one does not yet: a clear ConfigError says what to pass instead).
         tools: tools, ``@tool`` functions, plain typed functions or registered tool names.
         instructions: the system instructions.
         format: ``"hermes"`` (Qwen2.5/Qwen3 native function calling) or ``"react"``.

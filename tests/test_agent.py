@@ -238,6 +238,8 @@ def test_class_based_tool_with_state_and_image_result():
 
 
 def test_bad_configuration_is_rejected_clearly():
+    with pytest.raises(ConfigError, match="no model is bundled with this build yet: pass llm="):
+        Agent()
     with pytest.raises(ConfigError, match="max_steps"):
         Agent(llm=ScriptedLLM("x"), max_steps=0)
     with pytest.raises(ConfigError, match="two tools are named 'multiply'"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 
@@ -11,12 +10,13 @@ import pytest
 pytest.importorskip("torch", reason="the [local] extra (torch, transformers) is not installed")
 
 from qwen_agent import Agent, tool  # noqa: E402
-from qwen_agent.backends.transformers import TransformersChatModel, bundled_model_path  # noqa: E402
+from qwen_agent.backends.transformers import TransformersChatModel  # noqa: E402
 from qwen_agent.errors import BackendConnectionError, BackendResponseError, ConfigError  # noqa: E402
-from qwen_agent.llm import GenerationConfig, default_chat_model, drain, get_chat_model  # noqa: E402
+from qwen_agent.events import FinalEvent  # noqa: E402
+from qwen_agent.llm import GenerationConfig, drain, get_chat_model  # noqa: E402
 from qwen_agent.messages import Message  # noqa: E402
-
-BUNDLED = bundled_model_path()
+from training.tiny_agent.data import dialogues  # noqa: E402
+from training.tiny_agent.train import train_tokenizer  # noqa: E402
 
 
 @tool
@@ -27,13 +27,15 @@ def multiply(a: int, b: int) -> int:
 
 @pytest.fixture(scope="module")
 def small_model_dir(tmp_path_factory):
-    """A randomly initialised Qwen2 with the bundled tokenizer and a 96-token window."""
+    """A small randomly initialised Qwen2 checkpoint with a 96-token window and a byte-level
+    BPE tokenizer trained here by the project's own training code (ChatML template)."""
     import torch
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+    from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("small-qwen2")
-    tok = AutoTokenizer.from_pretrained(BUNDLED)
+    texts = [d.text() for d in dialogues(300, seed=3)]
+    tok = train_tokenizer(texts, 600, out)
     cfg = Qwen2Config(
         vocab_size=len(tok),
         hidden_size=64,
@@ -46,7 +48,6 @@ def small_model_dir(tmp_path_factory):
         eos_token_id=tok.convert_tokens_to_ids("<|im_end|>"),
     )
     Qwen2ForCausalLM(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
     return out
 
 
@@ -57,17 +58,6 @@ def small(small_model_dir):
 
 def user(text):
     return [Message(role="user", content=text)]
-
-
-def test_bundled_model_is_small_safetensors_with_chatml_template():
-    files = {p.name: p.stat().st_size for p in BUNDLED.iterdir()}
-    assert "model.safetensors" in files and files["model.safetensors"] < 30 * 2**20
-    cfg = json.loads((BUNDLED / "config.json").read_text())
-    assert cfg["architectures"] == ["Qwen2ForCausalLM"]
-    assert cfg["hidden_size"] // cfg["num_attention_heads"] >= 32  # vLLM CPU needs >= 32
-    template = json.loads((BUNDLED / "tokenizer_config.json").read_text()).get("chat_template")
-    template = template or (BUNDLED / "chat_template.jinja").read_text()
-    assert "<|im_start|>" in template and "<tool_call>" in template
 
 
 def test_stream_equals_drain_and_stop_words_cut_the_text(small):
@@ -133,33 +123,36 @@ def test_registry_builds_the_backend_from_config(small_model_dir):
     assert llm.max_context == 96
 
 
-# -- the bundled model, end to end ------------------------------------------------------------
+def test_agent_runs_end_to_end_on_a_local_checkpoint(small_model_dir):
+    """The whole loop on a real (random) Qwen2 checkpoint: prompt with the tool list in,
+    some text out, a final event, no crash."""
+    llm = get_chat_model({"model": str(small_model_dir), "threads": 1, "max_context": 1024})
+    agent = Agent(llm=llm, tools=[multiply], generation={"max_tokens": 16})
+    events = list(agent.run("What is 12 * 34?"))
+    assert isinstance(events[-1], FinalEvent)
+    assert events[-1].messages[0].text == "What is 12 * 34?"
+    prompt = llm.render(agent.format.build_prompt(events[-1].messages[:1], agent._specs))
+    assert prompt.startswith("<|im_start|>system\nYou are a helpful assistant.\n\n# Tools")
+    assert '"name": "multiply"' in prompt and prompt.endswith("<|im_start|>assistant\n")
 
 
-def test_default_agent_uses_the_bundled_model_and_calls_a_custom_tool():
-    agent = Agent(tools=[multiply])
-    assert agent.llm is default_chat_model()
-    answer, messages = agent.chat("What is 12 * 34?")
-    call = messages[1].tool_calls[0]
-    assert (call.name, call.arguments) == ("multiply", {"a": 12, "b": 34})
-    assert messages[2].text == "408"
-    assert "408" in answer
+def test_chat_template_with_tools_matches_the_hermes_format(small_model_dir):
+    from transformers import AutoTokenizer
 
+    from qwen_agent.formats.hermes import HermesFormat
 
-def test_bundled_model_answers_directly_when_no_tool_fits():
-    answer, messages = Agent(tools=[multiply]).chat("What is the capital of France?")
-    assert [m.role for m in messages] == ["user", "assistant"]
-    assert messages[1].tool_calls == []
-    assert "Paris" in answer
-
-
-def test_bundled_model_picks_among_several_tools_and_copies_arguments():
-    @tool
-    def get_weather(city: str) -> str:
-        """Get the weather in a city."""
-        return "sunny, 24 C"
-
-    answer, messages = Agent(tools=[multiply, get_weather]).chat("What is the weather in Oslo?")
-    call = messages[1].tool_calls[0]
-    assert (call.name, call.arguments) == ("get_weather", {"city": "Oslo"})
-    assert "sunny, 24 C" in answer
+    tok = AutoTokenizer.from_pretrained(small_model_dir)
+    msgs = [{"role": "user", "content": "hi"}]
+    text = tok.apply_chat_template(
+        msgs, tools=[multiply.spec()], tokenize=False, add_generation_prompt=True
+    )
+    system = HermesFormat().system_prompt([multiply])
+    assert text == (
+        f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n"
+        "<|im_start|>assistant\n"
+    )
+    # tool tags are single tokens that decoding keeps (not special), like Qwen's tokenizer
+    ids = tok("<tool_call>\n{}\n</tool_call>", add_special_tokens=False)["input_ids"]
+    assert tok.decode(ids, skip_special_tokens=True) == "<tool_call>\n{}\n</tool_call>"
+    assert ids[0] == tok.convert_tokens_to_ids("<tool_call>")
+    assert ids[-1] == tok.convert_tokens_to_ids("</tool_call>")

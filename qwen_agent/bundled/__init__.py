@@ -1,4 +1,8 @@
-"""Data shipped with the package: the bundled ``qwen-tiny-agent`` model (no code)."""
+"""Data shipped with the package: the bundled ``qwen-tiny-agent`` model (no code).
+
+The model is not part of this build yet (its training, ``training/tiny_agent/``, has not
+reached its goals); :func:`qwen_agent.llm.default_chat_model` says so when asked for it.
+"""
 
 from pathlib import Path
 

@@ -116,6 +116,8 @@ def main() -> None:
     ap.add_argument("--max-len", type=int, default=768)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--init", type=Path, help="continue training this model directory")
+    ap.add_argument("--fp32", action="store_true", help="train without bf16 autocast")
+    ap.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps")
     ap.add_argument(
         "--random-rate",
         type=float,
@@ -204,7 +206,7 @@ def main() -> None:
             )
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not args.fp32):
             loss = model(input_ids=ids, attention_mask=att, labels=labels).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -218,7 +220,7 @@ def main() -> None:
                 f"step {step + 1}/{args.steps} loss {ema:.4f} lr {lr_at(step):.2e} "
                 f"{el / (step + 1):.2f}s/step eta {eta / 60:.1f} min"
             )
-        if (step + 1) % 500 == 0 and step + 1 < args.steps:
+        if (step + 1) % args.save_every == 0 and step + 1 < args.steps:
             save(model, tokenizer, args.out, args, step + 1)
     save(model, tokenizer, args.out, args, args.steps)
     log(f"done in {(time.time() - t0) / 60:.1f} min -> {args.out}")
