@@ -120,6 +120,7 @@ R["uid"] = os.getuid()
 R["root_ls"] = sorted(os.listdir("/"))
 R["home_ls"] = sorted(os.listdir("/home"))
 R["root_home_ls"] = sorted(os.listdir("/root")) if os.path.isdir("/root") else []
+R["repo_visible"] = os.path.exists({REPO!r})
 """
     r = run_json(pool, sid, code)
     for key, value in r.items():
@@ -128,7 +129,11 @@ R["root_home_ls"] = sorted(os.listdir("/root")) if os.path.isdir("/root") else [
     assert r["uid"] >= pool.config.uid_base
     assert r["home_ls"] == ["user"]
     assert set(r["root_home_ls"]) <= {".pyenv"}  # only the Python install, when it lives there
-    assert "work" not in r["root_ls"] and "shadow" not in json.dumps(r["root_ls"])
+    assert r["repo_visible"] is False
+    assert "shadow" not in json.dumps(r["root_ls"])
+    top = "/" + REPO.strip("/").split("/")[0] + "/"
+    if not (sys.prefix + "/").startswith(top) and not (sys.base_prefix + "/").startswith(top):
+        assert top.strip("/") not in r["root_ls"]  # shown only when the Python install is there
 
 
 def test_host_environment_does_not_reach_the_kernel(pool, sid):
