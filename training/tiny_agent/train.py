@@ -127,7 +127,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+    from transformers import Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(args.seed)
     random.seed(args.seed)
@@ -224,7 +224,6 @@ def main() -> None:
             save(model, tokenizer, args.out, args, step + 1)
     save(model, tokenizer, args.out, args, args.steps)
     log(f"done in {(time.time() - t0) / 60:.1f} min -> {args.out}")
-    _ = GenerationConfig  # imported for save()
 
 
 def save(model, tokenizer, out: Path, args: argparse.Namespace, step: int) -> None:
