@@ -44,15 +44,8 @@ class UidAllocator:
                 self._next = (self._next + 1) % self.count
                 if uid in self._held or _uid_exists(uid):
                     continue
-                fd = os.open(
-                    os.path.join(self.lock_dir, str(uid)),
-                    os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                    0o600,
-                )
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except OSError:
-                    os.close(fd)
+                fd = self._lock_uid(uid)
+                if fd is None:
                     continue
                 self._held[uid] = fd
                 self.ever_used.add(uid)
@@ -65,18 +58,25 @@ class UidAllocator:
         with self._lock:
             if uid in self._held:
                 return False
-            fd = os.open(
-                os.path.join(self.lock_dir, str(uid)),
-                os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                0o600,
-            )
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(fd)
+            fd = self._lock_uid(uid)
+            if fd is None:
                 return False
             self._held[uid] = fd
             return True
+
+    def _lock_uid(self, uid: int) -> int | None:
+        """An exclusive lock on ``uid``'s lock file (shared with other processes), or None."""
+        fd = os.open(
+            os.path.join(self.lock_dir, str(uid)),
+            os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+        )
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+        return fd
 
     def release(self, uid: int) -> None:
         with self._lock:
