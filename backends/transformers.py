@@ -3,7 +3,9 @@
 Loads any model directory with a tokenizer and a chat template (Qwen2, Qwen2.5, Qwen3 or the
 bundled ``qwen-tiny-agent``) on CPU or CUDA, streams text deltas, honours stop words and
 ``max_tokens``, and drops the oldest history when the prompt would not fit the context
-window (with a warning on the ``qwen_agent`` logger).
+window (with a warning on the ``qwen_agent`` logger). When the prompt lists tools in a
+hermes ``<tools>`` block, tool calls are decoded under the tool guard
+(:mod:`qwen_agent.formats.guard`): names and argument keys come from the listed tools.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ class TransformersChatModel:
             ``max_position_embeddings``.
         generation: default sampling options.
         threads: CPU threads for torch (default: torch's choice).
+        tool_guard: constrain tool-call names and argument keys to the tools the prompt
+            lists (default on; values stay the model's own).
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class TransformersChatModel:
         max_context: int | None = None,
         generation: GenerationConfig | None = None,
         threads: int | None = None,
+        tool_guard: bool = True,
     ) -> None:
         if dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ConfigError(f"dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
@@ -70,6 +75,8 @@ class TransformersChatModel:
             ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         )
         self.generation = generation or GenerationConfig()
+        self.tool_guard = tool_guard
+        self._vocab: list[str] | None = None
         self._lock = threading.Lock()
         start = time.perf_counter()
         log.info("loading model %s on %s ...", path, self.device)
@@ -83,7 +90,7 @@ class TransformersChatModel:
     @classmethod
     def from_config(cls, config: LLMConfig) -> TransformersChatModel:
         extra = dict(config.model_extra or {})
-        known = {"device", "dtype", "max_context", "threads"}
+        known = {"device", "dtype", "max_context", "threads", "tool_guard"}
         unknown = set(extra) - known
         if unknown:
             raise ConfigError(
@@ -148,9 +155,30 @@ class TransformersChatModel:
                 f"{self.max_context}-token context window"
             )
         ids = self._fit(messages, max_new)
-        return self._generate(ids, opts, max_new)
+        guard = None
+        if self.tool_guard:
+            from qwen_agent.formats.guard import ToolGuard
 
-    def _generate(self, ids: list[int], opts: GenerationConfig, max_new: int) -> Iterator[Delta]:
+            system = "\n".join(m.text for m in messages if m.role == "system")
+            guard = ToolGuard.from_prompt(system)
+        prefix = messages[-1].text if messages[-1].role == "assistant" else ""
+        return self._generate(ids, opts, max_new, guard, prefix)
+
+    def vocab(self) -> list[str]:
+        """The decoded text of every token id (computed once)."""
+        if self._vocab is None:
+            n = len(self.tokenizer)
+            self._vocab = self.tokenizer.batch_decode([[i] for i in range(n)])
+        return self._vocab
+
+    def _generate(
+        self,
+        ids: list[int],
+        opts: GenerationConfig,
+        max_new: int,
+        guard: Any = None,
+        prefix: str = "",
+    ) -> Iterator[Delta]:
         import transformers
 
         torch = self._torch
@@ -168,6 +196,9 @@ class TransformersChatModel:
             eos_token_id=self._eos_ids,
             pad_token_id=self.tokenizer.pad_token_id,
         )
+        if guard is not None:
+            processor = _GuardProcessor(guard, self.tokenizer, self.vocab(), len(ids), prefix)
+            kwargs["logits_processor"] = transformers.LogitsProcessorList([processor])
         if opts.temperature:
             kwargs.update(do_sample=True, temperature=opts.temperature, top_p=opts.top_p or 1.0)
         else:
@@ -233,6 +264,23 @@ class _FlagCriteria:
         return torch.full(
             (input_ids.shape[0],), self.flag.is_set(), dtype=torch.bool, device=input_ids.device
         )
+
+
+class _GuardProcessor:
+    """Masks the tokens the tool guard rules out at each step."""
+
+    def __init__(self, guard: Any, tokenizer: Any, vocab: list[str], start: int, prefix: str):
+        self.guard, self.tokenizer, self.vocab = guard, tokenizer, vocab
+        self.start, self.prefix = start, prefix
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        text = self.prefix + self.tokenizer.decode(input_ids[0, self.start :])
+        allowed = self.guard.allowed_ids(text, self.vocab)
+        if allowed is None:
+            return scores
+        masked = scores.new_full(scores.shape, float("-inf"))
+        masked[:, allowed] = scores[:, allowed]
+        return masked
 
 
 def bundled_model_path() -> Path:

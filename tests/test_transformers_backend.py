@@ -156,3 +156,38 @@ def test_chat_template_with_tools_matches_the_hermes_format(small_model_dir):
     assert tok.decode(ids, skip_special_tokens=True) == "<tool_call>\n{}\n</tool_call>"
     assert ids[0] == tok.convert_tokens_to_ids("<tool_call>")
     assert ids[-1] == tok.convert_tokens_to_ids("</tool_call>")
+
+
+@tool
+def get_weather(city: str, unit: str = "C") -> str:
+    """Weather in a city."""
+    return "sunny"
+
+
+def test_tool_guard_keeps_a_random_model_on_listed_names_and_keys(small_model_dir):
+    """A random model continuing a tool call names a listed tool and a listed key under
+    the guard, for several sampling seeds; without the guard it does not."""
+    from qwen_agent.formats.hermes import HermesFormat
+
+    guarded = TransformersChatModel(str(small_model_dir), threads=1, max_context=1024)
+    free = TransformersChatModel(
+        str(small_model_dir), threads=1, max_context=1024, tool_guard=False
+    )
+    system = HermesFormat().build_prompt([], [multiply, get_weather])
+    head = "<tool_call>\n" + '{"name": "'
+    names = ('multiply", "arguments": {', 'get_weather", "arguments": {')
+    for seed in range(4):
+        cfg = GenerationConfig(max_tokens=30, temperature=1.0, seed=seed)
+        msgs = [*system, Message(role="user", content="hi"), Message(role="assistant", content=head)]
+        out = drain(guarded, msgs, cfg).text
+        assert out.startswith(names), out
+        out = drain(free, msgs, cfg).text
+        assert not out.startswith(names), out
+    key_prefix = head + 'get_weather", "arguments": {"'
+    msgs[-1] = Message(role="assistant", content=key_prefix)
+    out = drain(guarded, msgs, GenerationConfig(max_tokens=4)).text
+    assert out.startswith(('city"', 'unit"')), out
+    # text outside a call is untouched: same output with and without the guard
+    cfg = GenerationConfig(max_tokens=12)
+    plain = [*system, Message(role="user", content="hi")]
+    assert drain(guarded, plain, cfg).text == drain(free, plain, cfg).text

@@ -793,7 +793,8 @@ class Generator:
         task = rng.choice(["average", "sum", "sort", "max", "min"])
         if task == "average":
             user = rng.choice([f"What is the average of {lst}?", f"Compute the mean of {lst}."])
-            code, value = f"print(sum([{lst}]) / {len(nums)})", str(sum(nums) / len(nums))
+            code = f"nums = [{lst}]\nprint(sum(nums) / len(nums))"
+            value = str(sum(nums) / len(nums))
         elif task == "sum":
             user = rng.choice([f"What is the sum of {lst}?", f"Add up {lst}."])
             code, value = f"print(sum([{lst}]))", str(sum(nums))

@@ -32,6 +32,10 @@ ADDED = [
     "<tools>",
     "</tools>",
 ]
+SPLIT_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
 CHAT_TEMPLATE = (Path(__file__).parent / "chat_template.jinja").read_text()
 
 
@@ -40,11 +44,18 @@ def log(msg: str) -> None:
 
 
 def train_tokenizer(texts: list[str], vocab_size: int, out: Path):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    # Qwen2's pre-tokenizer: transformers loads every qwen2 tokenizer with this pattern
+    # (single digits) whatever tokenizer.json says, so training must use it too
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(SPLIT_PATTERN), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -110,13 +121,16 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--layers", type=int, default=6)
-    ap.add_argument("--heads", type=int, default=4)
-    ap.add_argument("--kv-heads", type=int, default=2)
+    ap.add_argument("--heads", type=int, default=8)
+    ap.add_argument("--kv-heads", type=int, default=4)
     ap.add_argument("--intermediate", type=int, default=768)
     ap.add_argument("--max-len", type=int, default=768)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--init", type=Path, help="continue training this model directory")
     ap.add_argument("--fp32", action="store_true", help="train without bf16 autocast")
+    ap.add_argument(
+        "--prompt-weight", type=float, default=0.2, help="loss weight of non-assistant tokens"
+    )
     ap.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps")
     ap.add_argument(
         "--random-rate",
@@ -127,7 +141,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(args.seed)
     random.seed(args.seed)
@@ -143,18 +157,12 @@ def main() -> None:
     log(f"kinds: {kinds}")
 
     if args.init:
-        from transformers import AutoTokenizer
-
         log(f"continuing from {args.init}")
         tokenizer = AutoTokenizer.from_pretrained(args.init)
         tokenizer.save_pretrained(args.out)
     else:
         log(f"training a byte-level BPE tokenizer, vocab {args.vocab}")
         tokenizer = train_tokenizer(texts[:20_000], args.vocab, args.out)
-    rows = encode(tokenizer, texts, args.max_len)
-    lengths = sorted(len(r[0]) for r in rows)
-    log(f"tokens per dialogue: median {lengths[len(lengths) // 2]}, max {lengths[-1]}")
-
     config = Qwen2Config(
         vocab_size=len(tokenizer),
         hidden_size=args.hidden,
@@ -170,6 +178,14 @@ def main() -> None:
         pad_token_id=tokenizer.pad_token_id,
         use_sliding_window=False,
     )
+    if not args.init:
+        # train on the tokenizer exactly as transformers loads it for a qwen2 model
+        config.save_pretrained(args.out)
+        tokenizer = AutoTokenizer.from_pretrained(args.out)
+    rows = encode(tokenizer, texts, args.max_len)
+    lengths = sorted(len(r[0]) for r in rows)
+    log(f"tokens per dialogue: median {lengths[len(lengths) // 2]}, max {lengths[-1]}")
+
     model = Qwen2ForCausalLM.from_pretrained(args.init) if args.init else Qwen2ForCausalLM(config)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"model: {n_params / 1e6:.2f}M parameters, head_dim {args.hidden // args.heads}")
@@ -184,30 +200,36 @@ def main() -> None:
         return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     rng = random.Random(args.seed)
-    order = list(range(len(rows)))
-    rng.shuffle(order)
+    batches = length_batches(rows, args.batch, rng)
     model.train()
     t0 = time.time()
     ema = None
     pad = tokenizer.pad_token_id
     for step in range(args.steps):
-        batch = [rows[order[(step * args.batch + i) % len(order)]] for i in range(args.batch)]
-        # pad to a multiple of 64: few distinct shapes keep torch's per-shape caches small
-        width = min(args.max_len, -(-max(len(ids) for ids, _ in batch) // 64) * 64)
+        if step and step % len(batches) == 0:
+            batches = length_batches(rows, args.batch, rng)
+        batch = [rows[i] for i in batches[step % len(batches)]]
+        width = min(args.max_len, -(-max(len(ids) for ids, _ in batch) // 32) * 32)
         ids = torch.full((len(batch), width), pad, dtype=torch.long)
         att = torch.zeros((len(batch), width), dtype=torch.long)
-        labels = torch.full((len(batch), width), -100, dtype=torch.long)
+        weights = torch.zeros((len(batch), width))
         for i, (tok_ids, mask) in enumerate(batch):
             n = len(tok_ids)
             ids[i, :n] = torch.tensor(tok_ids)
             att[i, :n] = 1
-            labels[i, :n] = torch.tensor(
-                [t if m else -100 for t, m in zip(tok_ids, mask, strict=True)]
-            )
+            # assistant tokens count fully; the prompt's tokens a little, which teaches
+            # copying early (the "required" list repeats the keys, questions repeat the
+            # tools' phrases)
+            weights[i, :n] = torch.tensor(mask, dtype=torch.float).clamp(min=args.prompt_weight)
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not args.fp32):
-            loss = model(input_ids=ids, attention_mask=att, labels=labels).loss
+            logits = model(input_ids=ids, attention_mask=att).logits[:, :-1]
+        nll = torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.size(-1)), ids[:, 1:].reshape(-1), reduction="none"
+        )
+        w = weights[:, 1:].reshape(-1)
+        loss = (nll * w).sum() / w.sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -224,6 +246,18 @@ def main() -> None:
             save(model, tokenizer, args.out, args, step + 1)
     save(model, tokenizer, args.out, args, args.steps)
     log(f"done in {(time.time() - t0) / 60:.1f} min -> {args.out}")
+
+
+def length_batches(rows: list, size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar-length rows (less padding), in shuffled order."""
+    order = list(range(len(rows)))
+    rng.shuffle(order)
+    batches = []
+    for start in range(0, len(order), size * 64):
+        chunk = sorted(order[start : start + size * 64], key=lambda i: len(rows[i][0]))
+        batches += [chunk[i : i + size] for i in range(0, len(chunk), size)]
+    rng.shuffle(batches)
+    return batches
 
 
 def save(model, tokenizer, out: Path, args: argparse.Namespace, step: int) -> None:
