@@ -178,7 +178,11 @@ def test_tool_guard_keeps_a_random_model_on_listed_names_and_keys(small_model_di
     names = ('multiply", "arguments": {', 'get_weather", "arguments": {')
     for seed in range(4):
         cfg = GenerationConfig(max_tokens=30, temperature=1.0, seed=seed)
-        msgs = [*system, Message(role="user", content="hi"), Message(role="assistant", content=head)]
+        msgs = [
+            *system,
+            Message(role="user", content="hi"),
+            Message(role="assistant", content=head),
+        ]
         out = drain(guarded, msgs, cfg).text
         assert out.startswith(names), out
         out = drain(free, msgs, cfg).text
