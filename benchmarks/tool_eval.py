@@ -10,7 +10,10 @@ training. Metrics, as in Qwen's own tool-use evaluation:
 - unparseable: outputs the hermes parser cannot read (errors, or a call tag with no call);
 - answer uses the result: after the ``<tool_response>``, the answer contains the result.
 
-    python benchmarks/tool_eval.py [--model DIR] [--n 400] [--seed 777]
+By default the transformers backend decodes calls under the tool guard (names and argument
+keys limited to the listed tools, as users run it); ``--no-guard`` measures the raw model.
+
+    python benchmarks/tool_eval.py [--model DIR] [--n 400] [--seed 777] [--no-guard]
 """
 
 from __future__ import annotations
@@ -34,9 +37,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--seed", type=int, default=777)
     ap.add_argument("--split", default="eval", choices=["eval", "train"])
+    ap.add_argument("--no-guard", action="store_true", help="decode without the tool guard")
     args = ap.parse_args()
 
-    llm = get_chat_model(LLMConfig(backend="transformers", model=args.model))
+    llm = get_chat_model(
+        LLMConfig(backend="transformers", model=args.model, tool_guard=not args.no_guard)
+    )
     fmt = HermesFormat()
     cfg = GenerationConfig(max_tokens=160)
     data = dialogues(args.n, seed=args.seed, split=args.split)
@@ -82,7 +88,8 @@ def main() -> None:
     total: dict[str, int] = defaultdict(int)
     print(
         f"model: {getattr(llm, 'model_name', '?')}  split={args.split} seed={args.seed} "
-        f"n={len(data)}  ({time.perf_counter() - start:.0f} s)"
+        f"n={len(data)} guard={'off' if args.no_guard else 'on'} "
+        f"({time.perf_counter() - start:.0f} s)"
     )
     print(
         f"{'kind':10s} {'n':>5s} {'select':>8s} {'exact':>8s} {'false+':>8s} "

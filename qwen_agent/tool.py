@@ -414,6 +414,27 @@ def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
             return [walk(v) for v in node]
         return node
 
-    cleaned = walk(schema)
+    cleaned = _canonical(walk(schema))
+    if cleaned.get("additionalProperties") is False:  # enforced by validation; noise here
+        del cleaned["additionalProperties"]
     cleaned.setdefault("properties", {})
     return cleaned
+
+
+#: schema keys first in this order (as in Qwen's and OpenAI's examples); others follow
+_KEY_ORDER = {"type": 0, "description": 1, "properties": 2, "required": 3}
+
+
+def _canonical(node: Any, in_properties: bool = False) -> Any:
+    """The schema with ``type``, ``description``, ``properties`` and ``required`` first in
+    every subschema (the order models were trained on); property names keep their order."""
+    if isinstance(node, list):
+        return [_canonical(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if in_properties:
+        return {k: _canonical(v) for k, v in node.items()}
+    keys = sorted(node, key=lambda k: _KEY_ORDER.get(k, len(_KEY_ORDER)))
+    return {
+        k: node[k] if k in _LITERAL_KEYS else _canonical(node[k], k == "properties") for k in keys
+    }

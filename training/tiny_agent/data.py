@@ -597,6 +597,21 @@ def _camel(phrase: str) -> str:
     return "".join(w.capitalize() for w in phrase.split())
 
 
+def _param_schema(key: str, kind: str, rng: random.Random) -> dict[str, Any]:
+    """A string parameter described as users' ``@tool`` docstrings do (sometimes not at all,
+    sometimes with an example value, which the model must not copy instead of the user's)."""
+    words = key.replace("_", " ")
+    r = rng.random()
+    if r < 0.2:
+        return {"type": "string"}
+    if r < 0.5:
+        example = random_value(rng) if kind == "random" else rng.choice(VALUES[kind])
+        return {"type": "string", "description": f'the {words}, e.g. "{example}".'}
+    if r < 0.7:
+        return {"type": "string", "description": f"the {words}'s name."}
+    return {"type": "string", "description": f"the {words}"}
+
+
 def make_tool(subject: Subject, rng: random.Random) -> dict[str, Any]:
     v = rng.choice(VERBS)
     name = rng.choice(NAME_STYLES).format(v=v, s=_snake(subject.phrase), S=_camel(subject.phrase))
@@ -604,10 +619,7 @@ def make_tool(subject: Subject, rng: random.Random) -> dict[str, Any]:
     desc = rng.choice(DESC_STYLES).format(
         V=v.capitalize(), v=v, p=subject.phrase, prep=subject.params[0][2], k=k
     )
-    props = {
-        key: {"type": "string", "description": f"the {key.replace('_', ' ')}"}
-        for key, _, _ in subject.params
-    }
+    props = {key: _param_schema(key, kind, rng) for key, kind, _ in subject.params}
     return {
         "name": name,
         "description": desc,
