@@ -1,6 +1,6 @@
 """The ``qwen-agent`` command.
 
-    qwen-agent chat "What is 12 * 34?" --tool examples/quickstart.py:multiply  # bundled model
+    qwen-agent chat "What is 12 * 34?" --tool examples/tools.py:multiply  # bundled model
     qwen-agent chat "..." --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
     qwen-agent chat --config agent.toml            # interactive when no question is given
 

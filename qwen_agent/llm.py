@@ -133,7 +133,8 @@ _default_lock = threading.Lock()
 def default_chat_model() -> ChatModel:
     """The bundled tiny agent model through the transformers backend, loaded once per
     process and shared (generation is serialized by the backend). Raises
-    :class:`~qwen_agent.errors.ConfigError` where this build ships no bundled model."""
+    :class:`~qwen_agent.errors.ConfigError` when the model's files are missing from the
+    install."""
     from qwen_agent.bundled import TINY_AGENT
 
     global _default_model
@@ -141,9 +142,10 @@ def default_chat_model() -> ChatModel:
         if _default_model is None:
             if not (TINY_AGENT / "config.json").is_file():
                 raise ConfigError(
-                    "no model is bundled with this build yet: pass llm= (or --model / "
-                    "--base-url), e.g. a local checkpoint {'model': '/models/Qwen2.5-7B-Instruct'} "
-                    "or a server {'base_url': 'http://127.0.0.1:8000/v1', 'model': '...'}"
+                    f"the bundled model is missing from this install ({TINY_AGENT}): "
+                    "reinstall qwen-agent-kit, or pass llm= (or --model / --base-url), e.g. a "
+                    "local checkpoint {'model': '/models/Qwen2.5-7B-Instruct'} or a server "
+                    "{'base_url': 'http://127.0.0.1:8000/v1', 'model': '...'}"
                 )
             cls = BACKENDS.get("transformers")
             _default_model = cls.from_config(_DEFAULT)

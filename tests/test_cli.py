@@ -120,7 +120,6 @@ def test_tool_from_a_file_path(server, tmp_path):
             "give MODULE:ATTR",
         ),
         (["chat", "q", "--config", "/nonexistent/agent.toml"], "cannot read config file"),
-        (["chat", "q", "--tool", "tests.cli_tools:multiply"], "no model is bundled"),
     ],
 )
 def test_bad_configuration_exits_2_with_a_clear_message(args, message):

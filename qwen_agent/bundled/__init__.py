@@ -1,7 +1,9 @@
 """Data shipped with the package: the bundled ``qwen-tiny-agent`` model (no code).
 
-The model is not part of this build yet (its training, ``training/tiny_agent/``, has not
-reached its goals); :func:`qwen_agent.llm.default_chat_model` says so when asked for it.
+A small Qwen2 checkpoint (safetensors, its own byte-level BPE tokenizer with Qwen's special
+tokens, a ChatML chat template with the hermes tool format), trained from scratch by
+``training/tiny_agent/`` and loaded by the transformers backend when no ``llm`` is given.
+See ``qwen-tiny-agent/training.json`` for how it was trained.
 """
 
 from pathlib import Path

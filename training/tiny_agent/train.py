@@ -1,7 +1,12 @@
 """Train the bundled tiny agent model from scratch on CPU: data -> tokenizer -> model.
 
-    python -m training.tiny_agent.train --out /tmp/qwen-tiny-agent --steps 2000 \\
-        2>&1 | tee /tmp/train.log
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 \\
+        python -m training.tiny_agent.train --out /work/runs/tiny --steps 5000 \\
+        --dialogues 80000 2>&1 | tee /work/runs/tiny.log
+
+jemalloc (``apt-get install libjemalloc2``) is optional: with glibc's allocator the large
+per-step tensors are mmapped and zeroed afresh each step, and half the CPU time went to the
+kernel here (1.6-1.8 s per step instead of 1.17 s on 2 cores).
 
 Writes a Hugging Face model directory (Qwen2ForCausalLM, safetensors, a byte-level BPE
 tokenizer with Qwen's special tokens and a ChatML chat template that carries the hermes tool

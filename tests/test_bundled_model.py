@@ -1,0 +1,168 @@
+"""The bundled qwen-tiny-agent model, loaded for real and run with greedy decoding on fixed
+prompts: tool calls end to end (the README's example tools), and answers without tools."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch", reason="the [local] extra (torch, transformers) is not installed")
+
+from qwen_agent import Agent, tool  # noqa: E402
+from qwen_agent.bundled import TINY_AGENT  # noqa: E402
+from qwen_agent.llm import default_chat_model  # noqa: E402
+from tests.sandbox_helpers import requires_sandbox  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _example_tools():
+    spec = importlib.util.spec_from_file_location("example_tools", ROOT / "examples/tools.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+EXAMPLES = _example_tools()
+drawn: list[str] = []
+configs: list[dict] = []
+
+
+@tool
+def image_gen(prompt: str) -> str:
+    """Generate an image from a text description.
+
+    Args:
+        prompt: what the image shows
+    """
+    drawn.append(prompt)
+    return "image saved as image_1.png"
+
+
+@tool
+def update_agent_config(name: str, description: str, instructions: str) -> str:
+    """Update the agent being built: its name, description and instructions.
+
+    Args:
+        name: short name of the agent
+        description: one-line description
+        instructions: the agent's instructions
+    """
+    configs.append({"name": name, "description": description, "instructions": instructions})
+    return "ok"
+
+
+@pytest.fixture(scope="module")
+def llm():
+    return default_chat_model()
+
+
+def calls(messages):
+    return [(c.name, c.arguments) for m in messages for c in m.tool_calls]
+
+
+def test_the_bundled_model_is_a_small_qwen2_checkpoint():
+    config = json.loads((TINY_AGENT / "config.json").read_text())
+    assert config["architectures"] == ["Qwen2ForCausalLM"]
+    assert config["hidden_size"] // config["num_attention_heads"] >= 32  # vLLM on CPU
+    assert (TINY_AGENT / "model.safetensors").stat().st_size < 30 * 2**20
+    tokenizer = json.loads((TINY_AGENT / "tokenizer.json").read_text())
+    specials = {t["content"] for t in tokenizer["added_tokens"] if t["special"]}
+    assert {"<|im_start|>", "<|im_end|>", "<|endoftext|>"} <= specials
+
+
+def test_agent_without_llm_uses_the_bundled_model(llm):
+    assert Agent().llm is llm
+    assert Path(llm.model_name) == TINY_AGENT and llm.device == "cpu"
+
+
+def test_custom_tool_end_to_end(llm):
+    answer, messages = Agent(llm=llm, tools=[EXAMPLES.multiply]).chat("What is 12 * 34?")
+    assert calls(messages) == [("multiply", {"a": 12, "b": 34})]
+    assert messages[2].text == "408"
+    assert "408" in answer
+
+
+def test_picks_the_right_tool_of_two(llm):
+    agent = Agent(llm=llm, tools=[EXAMPLES.multiply, EXAMPLES.get_weather])
+    answer, messages = agent.chat("What is the weather in Oslo?")
+    assert calls(messages) == [("get_weather", {"city": "Oslo"})]
+    assert "24 C" in answer
+    answer, messages = agent.chat("What is 7 * 8?")
+    assert calls(messages) == [("multiply", {"a": 7, "b": 8})]
+    assert "56" in answer
+
+
+def test_answers_without_a_tool_when_none_is_needed(llm):
+    agent = Agent(llm=llm, tools=[EXAMPLES.multiply, EXAMPLES.get_weather])
+    answer, messages = agent.chat("What is the capital of France?")
+    assert calls(messages) == [] and "Paris" in answer
+    answer, messages = agent.chat("Hello!")
+    assert calls(messages) == [] and answer.strip()
+
+
+def test_draw_requests_call_image_gen_with_the_prompt(llm):
+    drawn.clear()
+    answer, messages = Agent(llm=llm, tools=[image_gen, EXAMPLES.multiply]).chat(
+        "Draw a red fox in the snow"
+    )
+    assert drawn == ["a red fox in the snow"]
+    assert calls(messages) == [("image_gen", {"prompt": "a red fox in the snow"})]
+
+
+def test_builder_request_updates_the_agent_config(llm):
+    from training.tiny_agent.data import BUILDER_SYSTEM
+
+    configs.clear()
+    agent = Agent(llm=llm, tools=[update_agent_config], instructions=BUILDER_SYSTEM)
+    agent.chat("Make an agent that gives tips on gardening.")
+    assert len(configs) == 1
+    assert "gardening" in configs[0]["name"].lower()
+    assert "gives tips on gardening" in configs[0]["description"]
+
+
+def test_readme_command_runs_offline_on_the_bundled_model():
+    """The README's run command: the bundled model calls the example tool; no network is
+    needed (the hub is switched off)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "qwen_agent.cli", "chat", "What is 12 * 34?"]
+        + ["--tool", "examples/tools.py:multiply"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "multiply" in proc.stderr and "<- 408" in proc.stderr
+    assert "408" in proc.stdout
+
+
+@requires_sandbox
+@pytest.mark.timeout(180)
+def test_arithmetic_goes_through_the_sandboxed_code_interpreter():
+    """`qwen-agent chat "What is 12 * 34?"` with no --tool: the bundled model writes Python,
+    a real sandboxed kernel runs it, the answer uses its output."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "qwen_agent.cli", "chat", "What is 12 * 34?"],
+        capture_output=True,
+        text=True,
+        timeout=150,
+        cwd=ROOT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "code_interpreter" in proc.stderr and "<- 408" in proc.stderr
+    assert "408" in proc.stdout
