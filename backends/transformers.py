@@ -275,11 +275,15 @@ class _GuardProcessor:
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         text = self.prefix + self.tokenizer.decode(input_ids[0, self.start :])
-        allowed = self.guard.allowed_ids(text, self.vocab)
-        if allowed is None:
+        found = self.guard.mask(text, self.vocab)
+        if found is None:
+            return scores
+        kind, ids = found
+        if kind == "ban":
+            scores[:, ids] = float("-inf")
             return scores
         masked = scores.new_full(scores.shape, float("-inf"))
-        masked[:, allowed] = scores[:, allowed]
+        masked[:, ids] = scores[:, ids]
         return masked
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -28,9 +29,12 @@ def multiply(a: int, b: int) -> int:
     return a * b
 
 
+REQUIRED = {"get_weather": ["city"], "get_time": ["city"], "multiply": ["a", "b"]}
+
+
 @pytest.fixture
 def guard():
-    return ToolGuard(TOOLS)
+    return ToolGuard(TOOLS, REQUIRED)
 
 
 def test_free_outside_calls(guard):
@@ -82,10 +86,29 @@ def test_allowed_ids_on_a_vocabulary(guard):
     assert guard.allowed_ids(OPEN + HEAD + '"', ["a", "b"]) is None
 
 
+def test_no_key_after_the_last_and_no_close_before_the_required_ones(guard):
+    vocab = ["1", ", ", ",", '"}', "}", "}}", ' "', '", "', "x", '"']
+    mult = OPEN + '{"name": "multiply", "arguments": {'
+    # "a" given, "b" required: the object may not close yet; a comma is fine
+    assert guard.mask(mult + '"a": 1', vocab) == ("ban", [4, 5])
+    # both given: no comma (another key) but closing is fine
+    assert guard.mask(mult + '"a": 1, "b": 2', vocab) == ("ban", [1, 2])
+    # inside a string value a comma or brace is text, but a token may close the string
+    assert guard.mask(mult + '"a": 1, "b": "x', vocab) == ("ban", [7])
+    # "unit" is optional: get_weather may close after "city"
+    assert guard.mask(OPEN + HEAD + '"city": "Oslo"', vocab) is None
+    assert guard.mask(OPEN + HEAD + '"city": "Oslo", "unit": "C"', vocab) == ("ban", [1, 2])
+    free = ToolGuard(TOOLS)  # without required lists only the extra-key rule applies
+    assert free.mask(mult + '"a": 1', vocab) is None
+    allowed = guard.allowed_ids(mult + '"a": 1', vocab)
+    assert allowed == [0, 1, 2, 3, 6, 7, 8, 9]
+
+
 def test_from_prompt_reads_the_rendered_hermes_tools():
     prompt = HermesFormat().build_prompt([Message(role="user", content="hi")], [get_weather])
     guard = ToolGuard.from_prompt(prompt[0].text)
     assert guard.tools == {"get_weather": ["city", "unit"]}
+    assert guard.required == {"get_weather": {"city"}}
     prompt = HermesFormat().build_prompt([], [get_weather, multiply])
     assert ToolGuard.from_prompt(prompt[0].text).tools == {
         "get_weather": ["city", "unit"],
@@ -98,27 +121,39 @@ def test_from_prompt_reads_the_rendered_hermes_tools():
 
 
 def test_a_guided_walk_always_yields_a_valid_call():
-    """Pick random allowed tokens from a character vocabulary: every finished call the
-    parser reads names a listed tool with listed keys."""
-    vocab = [chr(c) for c in range(32, 127)] + ["\n", '", "', '": "', '"}}\n</tool_call>']
+    """Pick random allowed tokens from a character vocabulary plus some JSON pieces: every
+    finished call the parser reads names a listed tool with its required keys and listed
+    keys only."""
+    free = ['"', ': "v"', ": 1", ", ", "}}\n</tool_call>"]
+    vocab = [chr(c) for c in range(32, 127)] + ["\n", *free]
     fmt = HermesFormat()
     rng = random.Random(0)
-    guard = ToolGuard(TOOLS)
+    guard = ToolGuard(TOOLS, REQUIRED)
     seen = 0
-    for _ in range(200):
+    for _ in range(300):
         text = "<tool_call>"
         for _ in range(120):
-            allowed = guard.allowed_ids(text, vocab)
-            if allowed is None:  # free: some JSON-ish text of the model's own
-                nxt = rng.choice(['"', ': "v"', ": 1", ", ", "}}\n</tool_call>"])
+            found = guard.mask(text, vocab)
+            if found and found[0] == "only":
+                nxt = vocab[rng.choice(found[1])]
+                text += nxt
+                continue
+            # the model's own JSON: open a key, give a value, or go on / close
+            if text.endswith(("{", ", ")):
+                options = ['"', "}}\n</tool_call>"]
+            elif re.search(r'(\{|, )"[^"]*"$', text):
+                options = [': "v"', ": 1"]
             else:
-                nxt = vocab[rng.choice(allowed)]
+                options = [", ", "}}\n</tool_call>"]
+            banned = found[1] if found else []
+            options = [o for o in options if vocab.index(o) not in banned] or options
+            nxt = rng.choice(options)
             text += nxt
             if text.endswith("</tool_call>"):
                 break
         parsed = fmt.parse(text, "stop")
         for call in parsed.calls:
             assert call.name in TOOLS
-            assert set(call.arguments) <= set(TOOLS[call.name])
+            assert set(REQUIRED[call.name]) <= set(call.arguments) <= set(TOOLS[call.name])
             seen += 1
     assert seen > 20

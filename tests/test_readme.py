@@ -25,6 +25,12 @@ def python_blocks() -> list[str]:
     return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
 
 
+def block(marker: str) -> str:
+    found = [b for b in python_blocks() if marker in b]
+    assert found, f"no python block with {marker!r} in the README"
+    return found[0]
+
+
 def run_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "snippet.py"
     script.write_text(code)
@@ -33,36 +39,44 @@ def run_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_quick_start_runs_and_calls_the_tool(tmp_path):
+def test_quick_start_runs_offline_on_the_bundled_model(tmp_path):
+    pytest.importorskip("torch", reason="the bundled model needs the [local] extra")
     quick = python_blocks()[0]
-    assert "@tool" in quick and "Agent(" in quick and ".chat(" in quick
+    assert "@tool" in quick and "Agent(tools=[multiply])" in quick and ".chat(" in quick
     assert len(quick.strip().splitlines()) <= 14
+    proc = run_python(quick, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "408" in proc.stdout
+
+
+def test_server_line_talks_to_an_openai_compatible_server(tmp_path):
+    quick = python_blocks()[0].split("agent = Agent(")[0]  # imports and the tool
+    line = next(b for b in python_blocks() if URL in b).split('\nagent = Agent(llm={"model"')[0]
     llm = ScriptedLLM([CALL, "12 * 34 = 408"])
     with OpenAIServer(llm).start() as server:
-        assert URL in quick, "the quick start must use the documented local URL"
-        proc = run_python(quick.replace(URL, server.url), tmp_path)
+        ask = "\nprint(agent.chat('What is 12 * 34?').answer)\n"
+        code = quick + line.replace(URL, server.url) + ask
+        proc = run_python(code, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "12 * 34 = 408"
     # the tool really ran: its result went back to the model
     assert llm.prompts[1][-1].text == "<tool_response>\n408\n</tool_response>"
 
 
-def test_streaming_example_runs(tmp_path):
-    quick, streaming = python_blocks()[:2]
-    llm = ScriptedLLM([CALL, "It is 408."])
-    with OpenAIServer(llm).start() as server:
-        setup = quick.replace(URL, server.url).split("answer, messages")[0]
-        proc = run_python(setup + streaming, tmp_path)
+def test_streaming_example_runs_on_the_bundled_model(tmp_path):
+    pytest.importorskip("torch", reason="the bundled model needs the [local] extra")
+    setup = python_blocks()[0].split("answer, messages")[0]
+    proc = run_python(setup + block("agent.run("), tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout == "\n-> multiply({'a': 12, 'b': 34})\n<- 408\nIt is 408."
+    assert "\n-> multiply({'a': 12, 'b': 34})\n<- 408\n" in proc.stdout
+    assert "408" in proc.stdout.split("<- 408\n", 1)[1]
 
 
 def test_code_interpreter_example_runs_in_the_sandbox(tmp_path):
     reason = sandbox_skip_reason()
     if reason:
         pytest.skip(reason)
-    snippet = python_blocks()[2]
-    assert "CodeInterpreter" in snippet
+    snippet = block("CodeInterpreter(")
     proc = run_python(snippet, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "408" in proc.stdout

@@ -1,16 +1,19 @@
 """Constrained decoding of hermes tool calls ("tool guard").
 
-A small model, or a large one on a bad day, may call a tool that does not exist or pass an
-argument the tool does not take. When the prompt lists tools in a hermes ``<tools>`` block,
-the guard tells a backend which text may come next inside a ``<tool_call>``:
+A small model, or a large one on a bad day, may call a tool that does not exist, pass an
+argument the tool does not take, or leave out a required one. When the prompt lists tools
+in a hermes ``<tools>`` block, the guard tells a backend which text may come next inside a
+``<tool_call>``, like the JSON-schema guided decoding of vLLM or OpenAI's strict mode:
 
 - the call's head is ``{"name": "<one of the listed names>", "arguments": {``;
-- each argument key is one of that tool's parameters, each at most once.
+- each argument key is one of that tool's parameters, each at most once;
+- the arguments object does not close while a required parameter is missing, and takes no
+  further key once every parameter is there.
 
-Everything else (values, whitespace, text outside calls) is left to the model. The guard is
-pure Python; :class:`ToolGuard.allowed_ids` turns its answer into token ids for a vocabulary
-given as decoded strings, so any tokenizer works. A backend applies it at every step of
-generation (see ``backends/transformers.py``).
+Argument values, whitespace and all text outside calls are left to the model. The guard is
+pure Python; :meth:`ToolGuard.mask` turns its answer into token ids for a vocabulary given
+as decoded strings, so any tokenizer works. A backend applies it at every step of generation
+(see ``backends/transformers.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
 
 __all__ = ["ToolGuard"]
 
@@ -26,17 +31,25 @@ _CALL_OPEN, _CALL_CLOSE = "<tool_call>", "</tool_call>"
 _TOOLS_BLOCK = re.compile(r"<tools>\n(.*?)\n</tools>", re.S)
 _HEAD = re.compile(r'\{"name": "([^"\\]*)", "arguments": \{')
 
+#: ("only", ids): just these tokens may come next; ("ban", ids): any token but these
+Mask = tuple[Literal["only", "ban"], list[int]]
+
 
 class ToolGuard:
-    """What may follow a partial generation, for the tools ``{name: [parameter keys]}``."""
+    """What may follow a partial generation, for the tools ``{name: [parameter keys]}``
+    (and, optionally, ``required``: ``{name: [keys that must be given]}``)."""
 
-    def __init__(self, tools: dict[str, list[str]]) -> None:
+    def __init__(
+        self, tools: dict[str, list[str]], required: dict[str, list[str]] | None = None
+    ) -> None:
         if not tools:
             raise ValueError("a tool guard needs at least one tool")
         self.tools = tools
+        self.required = {name: set((required or {}).get(name, ())) for name in tools}
         self._heads = [f'{{"name": "{name}", "arguments": {{' for name in tools]
-        self._by_first: dict[str, list[int]] | None = None
         self._vocab: Sequence[str] = ()
+        self._by_first: dict[str, list[int]] = {}
+        self._closers: list[int] = []  # tokens with a "," or a "}" in them
 
     @classmethod
     def from_prompt(cls, prompt: str) -> ToolGuard | None:
@@ -46,6 +59,7 @@ class ToolGuard:
         if not blocks:
             return None
         tools: dict[str, list[str]] = {}
+        required: dict[str, list[str]] = {}
         for line in blocks[-1].splitlines():
             try:
                 spec = json.loads(line)
@@ -57,94 +71,145 @@ class ToolGuard:
             params = fn.get("parameters") or {}
             props = params.get("properties") if isinstance(params, dict) else None
             tools[fn["name"]] = list(props) if isinstance(props, dict) else []
-        return cls(tools) if tools else None
+            req = params.get("required") if isinstance(params, dict) else None
+            if isinstance(req, list):
+                required[fn["name"]] = [k for k in req if k in tools[fn["name"]]]
+        return cls(tools, required) if tools else None
 
     # -- text level ---------------------------------------------------------------------
+    def _arguments(self, generated: str) -> tuple[str | None, _Args | None, str]:
+        """(tool name, lexer state inside its arguments, call body) for the open call."""
+        start = generated.rfind(_CALL_OPEN)
+        if start < 0 or _CALL_CLOSE in generated[start:]:
+            return None, None, ""
+        body = generated[start + len(_CALL_OPEN) :]
+        head = _HEAD.match(body.lstrip())
+        if head is None or head.group(1) not in self.tools:
+            return None, None, body
+        state = _Args()
+        state.feed(body.lstrip()[head.end() :])
+        return head.group(1), state, body
+
     def targets(self, generated: str) -> list[str] | None:
-        """The strings one of which the text must continue with, or None when the model is
-        free here. The next piece of text is allowed when it is a prefix of a target, or
-        starts with a whole target (and then runs on freely)."""
+        """The strings one of which the text must continue with, or None when no such
+        rule applies here. The next piece of text is allowed when it is a prefix of a
+        target, or starts with a whole target (and then runs on freely)."""
         start = generated.rfind(_CALL_OPEN)
         if start < 0 or _CALL_CLOSE in generated[start:]:
             return None
-        body = generated[start + len(_CALL_OPEN) :]
+        name, state, body = self._arguments(generated)
         stripped = body.lstrip()
-        if not stripped:  # right after the tag: one newline or space may come first
-            return self._heads + ([f"\n{h}" for h in self._heads] if not body else [])
-        head = _HEAD.match(stripped)
-        if head is None:
+        if name is None:
+            if not stripped:  # right after the tag: one newline or space may come first
+                return self._heads + ([f"\n{h}" for h in self._heads] if not body else [])
             rest = [h[len(stripped) :] for h in self._heads if h.startswith(stripped)]
             return rest or None  # None: not a call we can guide (the parser reports it)
-        keys = self.tools.get(head.group(1))
-        if keys is None:
+        assert state is not None
+        if not state.in_key():
             return None
-        state = _key_state(stripped[head.end() :])
-        if state is None:
-            return None
-        partial, used = state
-        rest = [k[len(partial) :] + '"' for k in keys if k.startswith(partial) and k not in used]
+        partial = "".join(state.buf)
+        keys = self.tools[name]
+        rest = [
+            k[len(partial) :] + '"' for k in keys if k.startswith(partial) and k not in state.used
+        ]
         return rest or None
 
     # -- token level --------------------------------------------------------------------
-    def allowed_ids(self, generated: str, vocab: Sequence[str]) -> list[int] | None:
-        """Token ids (indices into ``vocab``, the decoded text of each token) that may come
-        next, or None when any token may. Never an empty list: when no token fits, the
-        guard steps aside rather than block generation."""
+    def mask(self, generated: str, vocab: Sequence[str]) -> Mask | None:
+        """Which tokens (indices into ``vocab``, the decoded text of each token) may come
+        next: ``("only", ids)``, ``("ban", ids)``, or None when any token may. It never
+        rules out every token: where nothing fits, the guard steps aside."""
+        self._index(vocab)
         targets = self.targets(generated)
-        if targets is None:
+        if targets is not None:
+            allowed = []
+            for first in {t[0] for t in targets if t}:
+                for i in self._by_first.get(first, ()):
+                    piece = vocab[i]
+                    if any(t.startswith(piece) or piece.startswith(t) for t in targets):
+                        allowed.append(i)
+            return ("only", sorted(allowed)) if allowed else None
+        name, state, _ = self._arguments(generated)
+        if name is None or state is None or state.done:
             return None
-        if vocab is not self._vocab:
-            self._vocab = vocab
-            by_first: dict[str, list[int]] = defaultdict(list)
-            for i, piece in enumerate(vocab):
-                if piece:
-                    by_first[piece[0]].append(i)
-            self._by_first = by_first
-        assert self._by_first is not None
-        allowed = []
-        for first in {t[0] for t in targets if t}:
-            for i in self._by_first.get(first, ()):
-                piece = vocab[i]
-                if any(t.startswith(piece) or piece.startswith(t) for t in targets):
-                    allowed.append(i)
-        return sorted(allowed) or None
+        keys, required = set(self.tools[name]), self.required[name]
+        banned = []
+        for i in self._closers:
+            trial = replace(state, buf=list(state.buf), used=set(state.used))
+            trial.feed(vocab[i])
+            if trial.commas_at_top > state.commas_at_top and trial.used >= keys:
+                banned.append(i)  # another key, but every parameter is there
+            elif trial.done and not required <= trial.used:
+                banned.append(i)  # closing while a required parameter is missing
+        return ("ban", banned) if banned else None
+
+    def allowed_ids(self, generated: str, vocab: Sequence[str]) -> list[int] | None:
+        """The token ids that may come next, or None when any token may."""
+        found = self.mask(generated, vocab)
+        if found is None:
+            return None
+        kind, ids = found
+        if kind == "only":
+            return ids
+        banned = set(ids)
+        return [i for i in range(len(vocab)) if i not in banned]
+
+    def _index(self, vocab: Sequence[str]) -> None:
+        if vocab is self._vocab:
+            return
+        self._vocab = vocab
+        by_first: dict[str, list[int]] = defaultdict(list)
+        for i, piece in enumerate(vocab):
+            if piece:
+                by_first[piece[0]].append(i)
+        self._by_first = dict(by_first)
+        self._closers = [i for i, piece in enumerate(vocab) if "," in piece or "}" in piece]
 
 
-def _key_state(args: str) -> tuple[str, set[str]] | None:
-    """Inside the arguments object (``args`` is the text after its ``{``): when the text
-    ends inside a top-level key string, that key's text so far and the keys already used;
-    otherwise None."""
-    depth, in_str, escape, expect_key, is_key = 1, False, False, True, False
-    buf: list[str] = []
-    used: set[str] = set()
-    for ch in args:
-        if in_str:
-            if escape:
-                escape = False
-            elif ch == "\\":
-                escape = True
+@dataclass
+class _Args:
+    """A resumable lexer for the text after the arguments object's ``{``."""
+
+    depth: int = 1
+    in_str: bool = False
+    escape: bool = False
+    expect_key: bool = True
+    is_key: bool = False
+    done: bool = False  # the arguments object closed
+    commas_at_top: int = 0  # commas between arguments so far
+    buf: list[str] = field(default_factory=list)
+    used: set[str] = field(default_factory=set)
+
+    def in_key(self) -> bool:
+        return self.in_str and self.is_key and not self.escape and not self.done
+
+    def feed(self, text: str) -> None:
+        for ch in text:
+            if self.done:
+                return
+            if self.in_str:
+                if self.escape:
+                    self.escape = False
+                elif ch == "\\":
+                    self.escape = True
+                elif ch == '"':
+                    self.in_str = False
+                    if self.is_key:
+                        self.used.add("".join(self.buf))
+                        self.is_key = False
+                    continue
+                if self.is_key:
+                    self.buf.append(ch)
             elif ch == '"':
-                in_str = False
-                if is_key:
-                    used.add("".join(buf))
-                    is_key = False
-                continue
-            if is_key:
-                buf.append(ch)
-            continue
-        if ch == '"':
-            in_str = True
-            is_key = depth == 1 and expect_key
-            buf = []
-            expect_key = False
-        elif ch in "{[":
-            depth += 1
-        elif ch in "}]":
-            depth -= 1
-            if depth == 0:
-                return None  # the arguments object is closed
-        elif ch == "," and depth == 1:
-            expect_key = True
-    if in_str and is_key and not escape:
-        return "".join(buf), used
-    return None
+                self.in_str = True
+                self.is_key = self.depth == 1 and self.expect_key
+                self.buf = []
+                self.expect_key = False
+            elif ch in "{[":
+                self.depth += 1
+            elif ch in "}]":
+                self.depth -= 1
+                self.done = self.depth == 0
+            elif ch == "," and self.depth == 1:
+                self.expect_key = True
+                self.commas_at_top += 1
