@@ -534,6 +534,14 @@ BUILDER_ASKS = [
     "Please make an agent that {p}.",
 ]
 
+ECHO_ASKS = [
+    "Repeat after me: {x}",
+    "Say exactly this: {x}",
+    "Copy this text: {x}",
+    "Echo: {x}",
+    "Please repeat {x}",
+]
+
 CODE_TOOL = {
     "name": "code_interpreter",
     "description": "Run Python code in a sandboxed Jupyter kernel and return what it prints.",
@@ -647,12 +655,16 @@ def math_tool(op: tuple[Any, ...], rng: random.Random) -> tuple[dict[str, Any], 
 
 
 class Generator:
-    def __init__(self, seed: int, split: str = "train", random_rate: float = 0.5) -> None:
+    def __init__(
+        self, seed: int, split: str = "train", random_rate: float = 0.5, echo_rate: float = 0.0
+    ) -> None:
         self.rng = random.Random(seed)
         self.split = split
         #: share of lookups (and of their results) made of made-up words; 0 gives the data
         #: of the first training stage
         self.random_rate = random_rate
+        #: share of copy drills (training only): they teach copying text from the prompt
+        self.echo_rate = echo_rate if split == "train" else 0.0
         held_out = split == "eval"
         self.subjects = EVAL_SUBJECTS if held_out else TRAIN_SUBJECTS
         self.pairs = EVAL_PAIRS if held_out else TRAIN_PAIRS
@@ -681,6 +693,8 @@ class Generator:
         return unique
 
     def dialogue(self) -> Dialogue:
+        if self.echo_rate and self.rng.random() < self.echo_rate:
+            return self.echo()
         r = self.rng.random()
         if r < 0.40:
             return self.lookup()
@@ -865,6 +879,20 @@ class Generator:
         tools = self.toolset(None, rng.randrange(0, 4))
         return self._finish("chat", tools, user, None, "", answer)
 
+    def echo(self) -> Dialogue:
+        """A copy drill: the answer repeats made-up words and numbers from the question."""
+        rng = self.rng
+        items = [
+            str(rng.randrange(0, 10 ** rng.randrange(1, 6)))
+            if rng.random() < 0.4
+            else random_value(rng)
+            for _ in range(rng.randrange(1, 5))
+        ]
+        x = rng.choice([" ", ", "]).join(items)
+        user = rng.choice(ECHO_ASKS).format(x=x)
+        tools = self.toolset(None, rng.randrange(0, 2))
+        return self._finish("echo", tools, user, None, "", x)
+
     def builder(self) -> Dialogue:
         rng = self.rng
         topic = rng.choice(BUILDER_TOPICS)
@@ -889,8 +917,10 @@ class Generator:
         )
 
 
-def dialogues(n: int, seed: int, split: str = "train", random_rate: float = 0.5) -> list[Dialogue]:
-    gen = Generator(seed, split, random_rate)
+def dialogues(
+    n: int, seed: int, split: str = "train", random_rate: float = 0.5, echo_rate: float = 0.0
+) -> list[Dialogue]:
+    gen = Generator(seed, split, random_rate, echo_rate)
     return [gen.dialogue() for _ in range(n)]
 
 

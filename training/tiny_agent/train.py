@@ -133,6 +133,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--init", type=Path, help="continue training this model directory")
     ap.add_argument("--fp32", action="store_true", help="train without bf16 autocast")
+    ap.add_argument("--echo-rate", type=float, default=0.0, help="share of copy drills in the data")
     ap.add_argument(
         "--prompt-weight", type=float, default=0.2, help="loss weight of non-assistant tokens"
     )
@@ -154,7 +155,13 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     log(f"generating {args.dialogues} dialogues (seed {args.seed})")
-    data = dialogues(args.dialogues, seed=args.seed, split="train", random_rate=args.random_rate)
+    data = dialogues(
+        args.dialogues,
+        seed=args.seed,
+        split="train",
+        random_rate=args.random_rate,
+        echo_rate=args.echo_rate,
+    )
     texts = [d.text() for d in data]
     kinds: dict[str, int] = {}
     for d in data:
