@@ -676,13 +676,21 @@ class Generator:
         return [make_tool(s, self.rng) for s in self.rng.sample(pool, n)]
 
     def toolset(
-        self, main: dict[str, Any] | None, n_extra: int, exclude: Subject | None = None
+        self,
+        main: dict[str, Any] | None,
+        n_extra: int,
+        exclude: Subject | None = None,
+        math_ok: bool = True,
     ) -> list[dict[str, Any]]:
         tools = self.distractors(n_extra, exclude)
         if self.rng.random() < 0.3:
             tools.append(CODE_TOOL)
         if self.rng.random() < 0.2:
             tools.append(IMAGE_TOOL)
+        # a math tool listed beside the one that fits: listing multiply must not mean
+        # "call multiply" (off for arithmetic that code_interpreter should do)
+        if math_ok and self.rng.random() < 0.3:
+            tools.append(math_tool(self.rng.choice(MATH_OPS), self.rng)[0])
         if main is not None:
             tools.insert(self.rng.randrange(len(tools) + 1), main)
         names, unique = set(), []
@@ -803,10 +811,10 @@ class Generator:
         )
         if rng.random() < 0.5:  # a custom math tool is listed: use it
             tool, keys = math_tool(op, rng)
-            tools = self.toolset(tool, rng.randrange(0, 3))
+            tools = self.toolset(tool, rng.randrange(0, 3), math_ok=False)
             call = ToolCall(name=tool["name"], arguments={keys[0]: a, keys[1]: b})
         else:
-            tools = self.toolset(None, rng.randrange(0, 3))
+            tools = self.toolset(None, rng.randrange(0, 3), math_ok=False)
             if CODE_TOOL not in tools:
                 tools.insert(rng.randrange(len(tools) + 1), CODE_TOOL)
             call = ToolCall(name="code_interpreter", arguments={"code": f"print({expr})"})
@@ -830,7 +838,7 @@ class Generator:
         else:
             user = f"What is the {'largest' if task == 'max' else 'smallest'} of {lst}?"
             code, value = f"print({task}([{lst}]))", str(max(nums) if task == "max" else min(nums))
-        tools = self.toolset(None, rng.randrange(0, 3))
+        tools = self.toolset(None, rng.randrange(0, 3), math_ok=False)
         if CODE_TOOL not in tools:
             tools.insert(rng.randrange(len(tools) + 1), CODE_TOOL)
         call = ToolCall(name="code_interpreter", arguments={"code": code})
