@@ -38,10 +38,16 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=777)
     ap.add_argument("--split", default="eval", choices=["eval", "train"])
     ap.add_argument("--no-guard", action="store_true", help="decode without the tool guard")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = ap.parse_args()
 
     llm = get_chat_model(
-        LLMConfig(backend="transformers", model=args.model, tool_guard=not args.no_guard)
+        LLMConfig(
+            backend="transformers",
+            model=args.model,
+            tool_guard=not args.no_guard,
+            threads=args.threads,
+        )
     )
     fmt = HermesFormat()
     cfg = GenerationConfig(max_tokens=160)
