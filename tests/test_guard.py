@@ -64,6 +64,10 @@ def test_argument_keys_are_the_tools_parameters_once_each(guard):
     # nested values do not count as keys, and a used key is not offered again
     assert guard.targets(OPEN + HEAD + '"unit": {"a": [1, "x"], "b": 2}, "') == ['city"']
     assert guard.targets(OPEN + HEAD + '"unit": {"') is None
+    # after a key's closing quote only the colon may come
+    assert guard.targets(OPEN + HEAD + '"city"') == [":"]
+    assert guard.targets(OPEN + HEAD + '"city" ') == [":"]
+    assert guard.targets(OPEN + HEAD + '"city":') is None
     assert guard.targets(OPEN + HEAD + '"city": "x", "unit": "C", "') is None  # none left
     zero = ToolGuard({"now": []})
     assert zero.targets(OPEN + '{"name": "now", "arguments": {"') is None
@@ -141,6 +145,8 @@ def test_a_guided_walk_always_yields_a_valid_call():
             # the model's own JSON: open a key, give a value, or go on / close
             if text.endswith(("{", ", ")):
                 options = ['"', "}}\n</tool_call>"]
+            elif re.search(r'(\{|, )"[^"]*":$', text):
+                options = [' "v"', " 1"]
             elif re.search(r'(\{|, )"[^"]*"$', text):
                 options = [': "v"', ": 1"]
             else:

@@ -6,7 +6,7 @@ in a hermes ``<tools>`` block, the guard tells a backend which text may come nex
 ``<tool_call>``, like the JSON-schema guided decoding of vLLM or OpenAI's strict mode:
 
 - the call's head is ``{"name": "<one of the listed names>", "arguments": {``;
-- each argument key is one of that tool's parameters, each at most once;
+- each argument key is one of that tool's parameters, each at most once, followed by ``:``;
 - the arguments object does not close while a required parameter is missing, and takes no
   further key once every parameter is there.
 
@@ -105,6 +105,8 @@ class ToolGuard:
             rest = [h[len(stripped) :] for h in self._heads if h.startswith(stripped)]
             return rest or None  # None: not a call we can guide (the parser reports it)
         assert state is not None
+        if state.after_key:  # a key's closing quote: the colon comes next
+            return [":"]
         if not state.in_key():
             return None
         partial = "".join(state.buf)
@@ -176,6 +178,7 @@ class _Args:
     expect_key: bool = True
     is_key: bool = False
     done: bool = False  # the arguments object closed
+    after_key: bool = False  # a key just closed; no colon yet
     commas_at_top: int = 0  # commas between arguments so far
     buf: list[str] = field(default_factory=list)
     used: set[str] = field(default_factory=set)
@@ -187,6 +190,8 @@ class _Args:
         for ch in text:
             if self.done:
                 return
+            if self.after_key and not ch.isspace():
+                self.after_key = False
             if self.in_str:
                 if self.escape:
                     self.escape = False
@@ -197,6 +202,7 @@ class _Args:
                     if self.is_key:
                         self.used.add("".join(self.buf))
                         self.is_key = False
+                        self.after_key = True
                     continue
                 if self.is_key:
                     self.buf.append(ch)
