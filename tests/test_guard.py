@@ -128,7 +128,7 @@ def test_a_guided_walk_always_yields_a_valid_call():
     """Pick random allowed tokens from a character vocabulary plus some JSON pieces: every
     finished call the parser reads names a listed tool with its required keys and listed
     keys only."""
-    free = ['"', ': "v"', ": 1", ", ", "}}\n</tool_call>"]
+    free = ['"', ': "v"', ": 1", ' "v"', " 1", ", ", "}}\n</tool_call>"]
     vocab = [chr(c) for c in range(32, 127)] + ["\n", *free]
     fmt = HermesFormat()
     rng = random.Random(0)
