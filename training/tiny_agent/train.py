@@ -133,6 +133,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--init", type=Path, help="continue training this model directory")
     ap.add_argument("--fp32", action="store_true", help="train without bf16 autocast")
+    ap.add_argument(
+        "--stop-after",
+        type=int,
+        default=0,
+        help="stop (and save) after this many steps; the schedule still spans --steps",
+    )
     ap.add_argument("--echo-rate", type=float, default=0.0, help="share of copy drills in the data")
     ap.add_argument(
         "--prompt-weight", type=float, default=0.2, help="loss weight of non-assistant tokens"
@@ -217,7 +223,8 @@ def main() -> None:
     t0 = time.time()
     ema = None
     pad = tokenizer.pad_token_id
-    for step in range(args.steps):
+    last = min(args.steps, args.stop_after or args.steps)
+    for step in range(last):
         if step and step % len(batches) == 0:
             batches = length_batches(rows, args.batch, rng)
         batch = [rows[i] for i in batches[step % len(batches)]]
@@ -254,9 +261,9 @@ def main() -> None:
                 f"step {step + 1}/{args.steps} loss {ema:.4f} lr {lr_at(step):.2e} "
                 f"{el / (step + 1):.2f}s/step eta {eta / 60:.1f} min"
             )
-        if (step + 1) % args.save_every == 0 and step + 1 < args.steps:
+        if (step + 1) % args.save_every == 0 and step + 1 < last:
             save(model, tokenizer, args.out, args, step + 1)
-    save(model, tokenizer, args.out, args, args.steps)
+    save(model, tokenizer, args.out, args, last)
     log(f"done in {(time.time() - t0) / 60:.1f} min -> {args.out}")
 
 
