@@ -41,6 +41,10 @@ def run_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
 
 def test_quick_start_runs_offline_on_the_bundled_model(tmp_path):
     pytest.importorskip("torch", reason="the bundled model needs the [local] extra")
+    from qwen_agent.bundled import TINY_AGENT
+
+    if not (TINY_AGENT / "config.json").is_file():
+        pytest.skip("no bundled model in this build (issue 4)")
     quick = python_blocks()[0]
     assert "@tool" in quick and "Agent(tools=[multiply])" in quick and ".chat(" in quick
     assert len(quick.strip().splitlines()) <= 14
@@ -65,6 +69,10 @@ def test_server_line_talks_to_an_openai_compatible_server(tmp_path):
 
 def test_streaming_example_runs_on_the_bundled_model(tmp_path):
     pytest.importorskip("torch", reason="the bundled model needs the [local] extra")
+    from qwen_agent.bundled import TINY_AGENT
+
+    if not (TINY_AGENT / "config.json").is_file():
+        pytest.skip("no bundled model in this build (issue 4)")
     setup = python_blocks()[0].split("answer, messages")[0]
     proc = run_python(setup + block("agent.run("), tmp_path)
     assert proc.returncode == 0, proc.stderr
