@@ -197,7 +197,9 @@ class TransformersChatModel:
             pad_token_id=self.tokenizer.pad_token_id,
         )
         if guard is not None:
-            processor = _GuardProcessor(guard, self.tokenizer, self.vocab(), len(ids), prefix)
+            processor = _GuardProcessor(
+                guard, self.tokenizer, self.vocab(), len(ids), prefix, self._eos_ids
+            )
             kwargs["logits_processor"] = transformers.LogitsProcessorList([processor])
         if opts.temperature:
             kwargs.update(do_sample=True, temperature=opts.temperature, top_p=opts.top_p or 1.0)
@@ -269,13 +271,26 @@ class _FlagCriteria:
 class _GuardProcessor:
     """Masks the tokens the tool guard rules out at each step."""
 
-    def __init__(self, guard: Any, tokenizer: Any, vocab: list[str], start: int, prefix: str):
+    def __init__(
+        self,
+        guard: Any,
+        tokenizer: Any,
+        vocab: list[str],
+        start: int,
+        prefix: str,
+        ends: tuple[int, ...] | list[int] = (),
+    ):
         self.guard, self.tokenizer, self.vocab = guard, tokenizer, vocab
-        self.start, self.prefix = start, prefix
+        self.start, self.prefix, self.ends = start, prefix, list(ends)
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         text = self.prefix + self.tokenizer.decode(input_ids[0, self.start :])
         found = self.guard.mask(text, self.vocab)
+        if self.ends and self.guard.guiding(text):  # no end of text inside a call
+            if found is None:
+                found = ("ban", self.ends)
+            elif found[0] == "ban":
+                found = ("ban", [*found[1], *self.ends])
         if found is None:
             return scores
         kind, ids = found

@@ -8,7 +8,8 @@ training. Metrics, as in Qwen's own tool-use evaluation:
 - argument exact match: ... and its arguments equal the expected ones;
 - false positives: a call where no tool should be called;
 - unparseable: outputs the hermes parser cannot read (errors, or a call tag with no call);
-- answer uses the result: after the ``<tool_response>``, the answer contains the result.
+- answer uses the result: after the ``<tool_response>``, the answer contains the result
+  (for the dialogues whose reference answer quotes it).
 
 By default the transformers backend decodes calls under the tool guard (names and argument
 keys limited to the listed tools, as users run it); ``--no-guard`` measures the raw model.
@@ -54,6 +55,7 @@ def main() -> None:
     data = dialogues(args.n, seed=args.seed, split=args.split)
     stats: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     failures: list[str] = []
+    unreadable: list[str] = []
     start = time.perf_counter()
     for i, d in enumerate(data):
         out = drain(llm, d.prompt_messages(), cfg)
@@ -62,6 +64,8 @@ def main() -> None:
         s["n"] += 1
         bad = bool(parsed.errors) or ("<tool_call>" in out.text and not parsed.calls)
         s["unparseable"] += bad
+        if bad:
+            unreadable.append(f"[{d.kind}] {d.messages[0].text!r} -> {out.text!r}")
         want = d.expected_call
         if want is None:
             s["no_tool"] += 1
@@ -80,10 +84,11 @@ def main() -> None:
                 f"[{d.kind}] {d.messages[0].text!r} want {want.name}"
                 f"{want.arguments} -> {out.text!r}"
             )
-        # second turn: the answer after the tool's result
-        final = drain(llm, fmt.build_prompt(d.messages[:3], d.tools, d.instructions), cfg)
-        s["answered"] += 1
-        s["uses_result"] += d.messages[2].text in final.text
+        # second turn: the answer after the tool's result (where the reference quotes it)
+        if d.messages[2].text in d.messages[3].text:
+            final = drain(llm, fmt.build_prompt(d.messages[:3], d.tools, d.instructions), cfg)
+            s["answered"] += 1
+            s["uses_result"] += d.messages[2].text in final.text
         if (i + 1) % 50 == 0:
             print(
                 f"  {i + 1}/{len(data)} dialogues, {time.perf_counter() - start:.0f} s",
@@ -113,6 +118,10 @@ def main() -> None:
     print(f"false positives:     {_pct(total['false_positive'], total['no_tool'])}  (goal <= 5%)")
     print(f"unparseable:         {_pct(total['unparseable'], total['n'])}  (goal <= 1%)")
     print(f"answer uses result:  {_pct(total['uses_result'], total['answered'])}")
+    if unreadable:
+        print(f"\nunparseable outputs ({len(unreadable)}):")
+        for f in unreadable[:12]:
+            print("  " + f[:300])
     if failures:
         print(f"\nfirst failures ({len(failures)} in all):")
         for f in failures[:12]:

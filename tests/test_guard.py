@@ -91,21 +91,78 @@ def test_allowed_ids_on_a_vocabulary(guard):
 
 
 def test_no_key_after_the_last_and_no_close_before_the_required_ones(guard):
-    vocab = ["1", ", ", ",", '"}', "}", "}}", ' "', '", "', "x", '"']
+    vocab = ["1", ", ", ",", '"}', "}", "}}", ' "', '", "', "x", '"', "\n", ",}"]
+    pick = lambda text: [vocab[i] for i in guard.allowed_ids(text, vocab)]  # noqa: E731
     mult = OPEN + '{"name": "multiply", "arguments": {'
-    # "a" given, "b" required: the object may not close yet; a comma is fine
-    assert guard.mask(mult + '"a": 1', vocab) == ("ban", [4, 5])
+    # "a" given, "b" required: the object may not close yet; a comma (or a digit) is fine
+    assert pick(mult + '"a": 1') == ["1", ", ", ",", "\n"]
     # both given: no comma (another key) but closing is fine
-    assert guard.mask(mult + '"a": 1, "b": 2', vocab) == ("ban", [1, 2])
+    assert pick(mult + '"a": 1, "b": 2') == ["1", "}", "}}", "\n"]
     # inside a string value a comma or brace is text, but a token may close the string
-    assert guard.mask(mult + '"a": 1, "b": "x', vocab) == ("ban", [7])
+    assert '", "' not in pick(mult + '"a": 1, "b": "x')  # b is an integer: no string
+    assert pick(OPEN + HEAD + '"city": "Oslo", "unit": "x') == [
+        "1",
+        ", ",
+        ",",
+        '"}',
+        "}",
+        "}}",
+        ' "',
+        "x",
+        '"',
+        ",}",
+    ]
     # "unit" is optional: get_weather may close after "city"
-    assert guard.mask(OPEN + HEAD + '"city": "Oslo"', vocab) is None
-    assert guard.mask(OPEN + HEAD + '"city": "Oslo", "unit": "C"', vocab) == ("ban", [1, 2])
+    assert pick(OPEN + HEAD + '"city": "Oslo"') == [", ", ",", "}", "}}", "\n"]
+    # no trailing comma
+    assert pick(OPEN + HEAD + '"city": "Oslo",') == [' "', '"', "\n"]
     free = ToolGuard(TOOLS)  # without required lists only the extra-key rule applies
-    assert free.mask(mult + '"a": 1', vocab) is None
-    allowed = guard.allowed_ids(mult + '"a": 1', vocab)
-    assert allowed == [0, 1, 2, 3, 6, 7, 8, 9]
+    assert "}" in [vocab[i] for i in free.allowed_ids(mult + '"a": 1', vocab)]
+
+
+TYPED = ToolGuard(
+    {"f": ["n", "x", "s", "ok", "xs", "any"]},
+    {"f": ["n"]},
+    {"f": {"n": "integer", "x": "number", "s": "string", "ok": "boolean", "xs": "array"}},
+)
+F = OPEN + '{"name": "f", "arguments": {'
+
+
+@pytest.mark.parametrize(
+    ("tail", "good", "bad"),
+    [
+        ('"n": ', ["12", "-3", "0", "7,", " 4}"], ['"12"', "1.5", "true", "x", "[1]", "01"]),
+        ('"n": 12', ["3", ", ", "}", "\n"], [".5", "a", '"', "e3", "-"]),
+        ('"n": 1, "x": ', ["1.5", "-0.25", "3e8", "2", "1.", "1e"], ['"1"', ".5", "1.e", "--1"]),
+        ('"n": 1, "x": 1', [".5", "e3", "0", "."], ["..", "x", ".e"]),
+        ('"n": 1, "s": ', ['"Oslo"', '"', ' "a b'], ["Oslo", "12", "null", "{"]),
+        ('"n": 1, "s": "a', ["b", " c", "\\n", '"', '",', '"}}'], ["\n", '"x', '" x']),
+        ('"n": 1, "s": "a\\', ["n", '"', "\\", "u00e9"], ["x", "q"]),
+        ('"n": 1, "ok": ', ["true", "false", "tr", " f"], ["True", "1", '"true"', "nul"]),
+        ('"n": 1, "ok": tr', ["ue", "u", "ue}"], ["ee", "ue x"]),
+        ('"n": 1, "xs": ', ["[", '["a", ', "[1]"], ['"a"', "1", "{"]),
+        ('"n": 1, "xs": [1, "}', ["]", '", ', "2]", '"]}'], ["\n"]),
+        ('"n": 1, "any": ', ['"a"', "1", "[", "{", "null", "true"], ["x", "}"]),
+        ('"n": 1}', ["}", "}\n</tool_call>", "}</tool_call>"], ["]", "x", "}}", ", "]),
+        ('"n": 1}}', ["\n", "</tool", "\n</tool_call>"], ["x", " hi", "}"]),
+    ],
+)
+def test_values_follow_the_schema_type(tail, good, bad):
+    vocab = good + bad
+    allowed = TYPED.allowed_ids(F + tail, vocab)
+    assert allowed is not None
+    assert [vocab[i] for i in allowed] == good, tail
+
+
+def test_answers_are_cached_per_lexer_state_and_stay_right():
+    vocab = ['"', "a", ",", "}", "}}", "1", " "]
+    g = ToolGuard({"f": ["s", "t"]}, {"f": ["s", "t"]}, {"f": {"s": "string", "t": "string"}})
+    head = OPEN + '{"name": "f", "arguments": {'
+    assert g.mask(head + '"s": "abc', vocab) is None  # any token may come in a string
+    assert g.mask(head + '"s": "abcdef', vocab) is None
+    # the same phase with another key used: the answer differs
+    assert [vocab[i] for i in g.allowed_ids(head + '"s": "a"', vocab)] == [",", " "]
+    assert [vocab[i] for i in g.allowed_ids(head + '"s": "a", "t": "b"', vocab)] == ["}", "}}", " "]
 
 
 def test_from_prompt_reads_the_rendered_hermes_tools():
@@ -113,6 +170,7 @@ def test_from_prompt_reads_the_rendered_hermes_tools():
     guard = ToolGuard.from_prompt(prompt[0].text)
     assert guard.tools == {"get_weather": ["city", "unit"]}
     assert guard.required == {"get_weather": {"city"}}
+    assert guard.types == {"get_weather": {"city": "string", "unit": "string"}}
     prompt = HermesFormat().build_prompt([], [get_weather, multiply])
     assert ToolGuard.from_prompt(prompt[0].text).tools == {
         "get_weather": ["city", "unit"],

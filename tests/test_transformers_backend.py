@@ -195,3 +195,32 @@ def test_tool_guard_keeps_a_random_model_on_listed_names_and_keys(small_model_di
     cfg = GenerationConfig(max_tokens=12)
     plain = [*system, Message(role="user", content="hi")]
     assert drain(guarded, plain, cfg).text == drain(free, plain, cfg).text
+
+
+def test_guard_processor_bans_end_of_text_inside_a_call_only(small_model_dir):
+    """Inside a guided call the end-of-text token and raw newlines in a string value are
+    masked; after the call (and outside one) the model may end."""
+    import torch
+
+    from qwen_agent.backends.transformers import _GuardProcessor
+    from qwen_agent.formats.guard import ToolGuard
+    from qwen_agent.formats.hermes import HermesFormat
+
+    model = TransformersChatModel(str(small_model_dir), threads=1)
+    tok, vocab = model.tokenizer, model.vocab()
+    system = HermesFormat().build_prompt([], [get_weather])[0].text
+    guard = ToolGuard.from_prompt(system)
+    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    newline = [i for i, piece in enumerate(vocab) if "\n" in piece and '"' not in piece]
+    call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Os'
+
+    def masked(text):
+        proc = _GuardProcessor(guard, tok, vocab, 0, "", [eos])
+        ids = torch.tensor([tok.encode(text)])
+        out = proc(ids, torch.zeros(1, len(vocab)))
+        return {i for i in range(len(vocab)) if out[0, i] == float("-inf")}
+
+    inside = masked(call)
+    assert eos in inside and set(newline) <= inside
+    assert eos not in masked("The weather is fine.")
+    assert eos not in masked(call + 'lo"}}\n</tool_call>')

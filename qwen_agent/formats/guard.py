@@ -7,13 +7,18 @@ in a hermes ``<tools>`` block, the guard tells a backend which text may come nex
 
 - the call's head is ``{"name": "<one of the listed names>", "arguments": {``;
 - each argument key is one of that tool's parameters, each at most once, followed by ``:``;
+- each value is well-formed JSON of the parameter's schema type (``string``, ``integer``,
+  ``number``, ``boolean``, ``array``, ``object``; any JSON value when the schema gives no
+  single type): no raw newline inside a string, no ``"12"`` for an integer, no ``1.5``
+  for an integer, no text after a closed value but ``,`` or ``}``;
 - the arguments object does not close while a required parameter is missing, and takes no
-  further key once every parameter is there.
+  further key once every parameter is there; then ``}`` and ``</tool_call>`` follow.
 
-Argument values, whitespace and all text outside calls are left to the model. The guard is
-pure Python; :meth:`ToolGuard.mask` turns its answer into token ids for a vocabulary given
-as decoded strings, so any tokenizer works. A backend applies it at every step of generation
-(see ``backends/transformers.py``).
+What a string value says, whitespace, nested values and all text outside calls are left to
+the model. The guard is pure Python; :meth:`ToolGuard.mask` turns its answer into token ids
+for a vocabulary given as decoded strings, so any tokenizer works, and caches its answers
+per lexer state, so a long string value costs one look at the vocabulary. A backend
+applies it at every step of generation (see ``backends/transformers.py``).
 """
 
 from __future__ import annotations
@@ -37,19 +42,30 @@ Mask = tuple[Literal["only", "ban"], list[int]]
 
 class ToolGuard:
     """What may follow a partial generation, for the tools ``{name: [parameter keys]}``
-    (and, optionally, ``required``: ``{name: [keys that must be given]}``)."""
+    (and, optionally, ``required``: ``{name: [keys that must be given]}`` and ``types``:
+    ``{name: {key: JSON-schema type}}``; a key without a type takes any JSON value)."""
 
     def __init__(
-        self, tools: dict[str, list[str]], required: dict[str, list[str]] | None = None
+        self,
+        tools: dict[str, list[str]],
+        required: dict[str, list[str]] | None = None,
+        types: dict[str, dict[str, str]] | None = None,
     ) -> None:
         if not tools:
             raise ValueError("a tool guard needs at least one tool")
         self.tools = tools
         self.required = {name: set((required or {}).get(name, ())) for name in tools}
+        self.types = {
+            name: {k: t for k, t in (types or {}).get(name, {}).items() if t in _VALUE_STARTS}
+            for name in tools
+        }
         self._heads = [f'{{"name": "{name}", "arguments": {{' for name in tools]
         self._vocab: Sequence[str] = ()
         self._by_first: dict[str, list[int]] = {}
-        self._closers: list[int] = []  # tokens with a "," or a "}" in them
+        self._by_lead: dict[str, list[int]] = {}  # by the first character that is not blank
+        self._blank: list[int] = []  # whitespace-only tokens
+        self._special: list[int] = []  # tokens a string value cannot take as plain text
+        self._cache: dict[tuple[object, ...], Mask | None] = {}
 
     @classmethod
     def from_prompt(cls, prompt: str) -> ToolGuard | None:
@@ -60,6 +76,7 @@ class ToolGuard:
             return None
         tools: dict[str, list[str]] = {}
         required: dict[str, list[str]] = {}
+        types: dict[str, dict[str, str]] = {}
         for line in blocks[-1].splitlines():
             try:
                 spec = json.loads(line)
@@ -71,14 +88,20 @@ class ToolGuard:
             params = fn.get("parameters") or {}
             props = params.get("properties") if isinstance(params, dict) else None
             tools[fn["name"]] = list(props) if isinstance(props, dict) else []
+            types[fn["name"]] = {
+                k: v["type"]
+                for k, v in (props.items() if isinstance(props, dict) else ())
+                if isinstance(v, dict) and isinstance(v.get("type"), str)
+            }
             req = params.get("required") if isinstance(params, dict) else None
             if isinstance(req, list):
                 required[fn["name"]] = [k for k in req if k in tools[fn["name"]]]
-        return cls(tools, required) if tools else None
+        return cls(tools, required, types) if tools else None
 
     # -- text level ---------------------------------------------------------------------
     def _arguments(self, generated: str) -> tuple[str | None, _Args | None, str]:
-        """(tool name, lexer state inside its arguments, call body) for the open call."""
+        """(tool name, lexer state after its arguments' ``{``, call body) for the open
+        call; the name is None until the call's head is complete."""
         start = generated.rfind(_CALL_OPEN)
         if start < 0 or _CALL_CLOSE in generated[start:]:
             return None, None, ""
@@ -86,14 +109,20 @@ class ToolGuard:
         head = _HEAD.match(body.lstrip())
         if head is None or head.group(1) not in self.tools:
             return None, None, body
-        state = _Args()
+        name = head.group(1)
+        state = _Args(
+            keys=tuple(self.tools[name]),
+            types=self.types[name],
+            required=frozenset(self.required[name]),
+        )
         state.feed(body.lstrip()[head.end() :])
-        return head.group(1), state, body
+        return name, state, body
 
     def targets(self, generated: str) -> list[str] | None:
         """The strings one of which the text must continue with, or None when no such
-        rule applies here. The next piece of text is allowed when it is a prefix of a
-        target, or starts with a whole target (and then runs on freely)."""
+        rule applies here (inside values the lexer of :meth:`mask` decides). The next
+        piece of text is allowed when it is a prefix of a target, or starts with a whole
+        target (and then runs on)."""
         start = generated.rfind(_CALL_OPEN)
         if start < 0 or _CALL_CLOSE in generated[start:]:
             return None
@@ -105,14 +134,25 @@ class ToolGuard:
             rest = [h[len(stripped) :] for h in self._heads if h.startswith(stripped)]
             return rest or None  # None: not a call we can guide (the parser reports it)
         assert state is not None
-        if state.after_key:  # a key's closing quote: the colon comes next
+        if state.bad:
+            return None
+        if state.phase == "after_key":  # a key's closing quote: the colon comes next
             return [":"]
-        if not state.in_key():
+        if state.phase == "done":  # the call's closing brace, then the closing tag
+            tail = "".join(state.tail)
+            if not tail:
+                return ["}\n" + _CALL_CLOSE, "}" + _CALL_CLOSE]
+            rest = tail[1:].lstrip()
+            if not tail[1:]:
+                return ["\n" + _CALL_CLOSE, _CALL_CLOSE]
+            return [_CALL_CLOSE[len(rest) :]] if _CALL_CLOSE.startswith(rest) else None
+        if state.phase != "key":
             return None
         partial = "".join(state.buf)
-        keys = self.tools[name]
         rest = [
-            k[len(partial) :] + '"' for k in keys if k.startswith(partial) and k not in state.used
+            k[len(partial) :] + '"'
+            for k in state.keys
+            if k.startswith(partial) and k not in state.used
         ]
         return rest or None
 
@@ -122,8 +162,11 @@ class ToolGuard:
         next: ``("only", ids)``, ``("ban", ids)``, or None when any token may. It never
         rules out every token: where nothing fits, the guard steps aside."""
         self._index(vocab)
-        targets = self.targets(generated)
-        if targets is not None:
+        name, state, _ = self._arguments(generated)
+        if state is None or state.phase == "done" or state.bad:
+            targets = self.targets(generated)
+            if targets is None:
+                return None
             allowed = []
             for first in {t[0] for t in targets if t}:
                 for i in self._by_first.get(first, ()):
@@ -131,19 +174,50 @@ class ToolGuard:
                     if any(t.startswith(piece) or piece.startswith(t) for t in targets):
                         allowed.append(i)
             return ("only", sorted(allowed)) if allowed else None
-        name, state, _ = self._arguments(generated)
-        if name is None or state is None or state.done:
-            return None
-        keys, required = set(self.tools[name]), self.required[name]
-        banned = []
-        for i in self._closers:
-            trial = replace(state, buf=list(state.buf), used=set(state.used))
+        key = (name, state.signature())
+        if key not in self._cache:
+            self._cache[key] = self._arguments_mask(state, vocab)
+        return self._cache[key]
+
+    def _arguments_mask(self, state: _Args, vocab: Sequence[str]) -> Mask | None:
+        def fits(i: int) -> bool:
+            trial = state.copy()
             trial.feed(vocab[i])
-            if trial.commas_at_top > state.commas_at_top and trial.used >= keys:
-                banned.append(i)  # another key, but every parameter is there
-            elif trial.done and not required <= trial.used:
-                banned.append(i)  # closing while a required parameter is missing
-        return ("ban", banned) if banned else None
+            return not trial.bad
+
+        if state.phase in ("string", "nested") and not state.escape:
+            # most tokens are plain text here: test only those that quote, escape, bracket
+            banned = [i for i in self._special if not fits(i)]
+            return ("ban", banned) if banned else None
+        if state.phase in ("string", "nested"):  # right after a backslash
+            candidates = [i for c in _ESCAPES for i in self._by_first.get(c, ())]
+        elif state.phase == "key":
+            partial = "".join(state.buf)
+            nexts = {
+                k[len(partial) : len(partial) + 1] or '"'
+                for k in state.keys
+                if k.startswith(partial) and k not in state.used
+            }
+            candidates = [i for c in nexts for i in self._by_first.get(c, ())]
+        elif state.phase == "literal":
+            candidates = list(self._by_first.get(state.buf[0], ()))
+        elif state.phase == "number":
+            candidates = [i for c in "0123456789.eE+-" for i in self._by_first.get(c, ())]
+            candidates += self._blank + self._by_lead.get(",", []) + self._by_lead.get("}", [])
+        else:  # between tokens of JSON: blanks, then what the lexer expects
+            candidates = self._blank + [
+                i for c in state.expects() for i in self._by_lead.get(c, ())
+            ]
+        allowed = sorted({i for i in candidates if fits(i)})
+        return ("only", allowed) if allowed else None
+
+    def guiding(self, generated: str) -> bool:
+        """Whether the text is inside a tool call the guard follows: a backend should not
+        end generation here (an end-of-text token would leave the call unreadable)."""
+        name, state, _ = self._arguments(generated)
+        if state is not None:
+            return not state.bad
+        return self.targets(generated) is not None
 
     def allowed_ids(self, generated: str, vocab: Sequence[str]) -> list[int] | None:
         """The token ids that may come next, or None when any token may."""
@@ -159,63 +233,208 @@ class ToolGuard:
     def _index(self, vocab: Sequence[str]) -> None:
         if vocab is self._vocab:
             return
-        self._vocab = vocab
+        self._vocab, self._cache = vocab, {}
         by_first: dict[str, list[int]] = defaultdict(list)
+        by_lead: dict[str, list[int]] = defaultdict(list)
+        self._blank, self._special = [], []
         for i, piece in enumerate(vocab):
-            if piece:
-                by_first[piece[0]].append(i)
-        self._by_first = dict(by_first)
-        self._closers = [i for i, piece in enumerate(vocab) if "," in piece or "}" in piece]
+            if not piece:
+                continue
+            by_first[piece[0]].append(i)
+            lead = piece.lstrip(_BLANKS)
+            if lead:
+                by_lead[lead[0]].append(i)
+            else:
+                self._blank.append(i)
+            if any(c in _SPECIAL or c < " " for c in piece):
+                self._special.append(i)
+        self._by_first, self._by_lead = dict(by_first), dict(by_lead)
+
+
+_BLANKS = " \t\n\r"
+_ESCAPES = '"\\/bfnrtu'
+_SPECIAL = '"\\[]{}'
+_LITERALS = {"t": "true", "f": "false", "n": "null"}
+#: what a value of each schema type may start with
+_VALUE_STARTS = {
+    "string": '"',
+    "integer": "-0123456789",
+    "number": "-0123456789",
+    "boolean": "tf",
+    "null": "n",
+    "array": "[",
+    "object": "{",
+}
+_ANY_VALUE = '"-0123456789tfn[{'
+_INTEGER = re.compile(r"-?(0|[1-9]\d*)")
+_NUMBER = re.compile(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?")
 
 
 @dataclass
 class _Args:
-    """A resumable lexer for the text after the arguments object's ``{``."""
+    """A resumable lexer for the text after the arguments object's ``{``: it follows the
+    JSON grammar and the tool's schema, and sets ``bad`` at the first character that
+    breaks them (text after the object goes to ``tail``)."""
 
-    depth: int = 1
-    in_str: bool = False
+    keys: tuple[str, ...]
+    types: dict[str, str]
+    required: frozenset[str]
+    phase: str = "key_or_end"  # key, after_key, before_value, string, number, literal,
+    #                            nested, after_value, done
+    first: bool = True  # no argument yet
     escape: bool = False
-    expect_key: bool = True
-    is_key: bool = False
-    done: bool = False  # the arguments object closed
-    after_key: bool = False  # a key just closed; no colon yet
-    commas_at_top: int = 0  # commas between arguments so far
-    buf: list[str] = field(default_factory=list)
+    key: str = ""  # the parameter whose value is being read
+    depth: int = 0  # inside a nested value
+    nested_str: bool = False
+    bad: bool = False
+    buf: list[str] = field(default_factory=list)  # a key, a number, a literal's rest
     used: set[str] = field(default_factory=set)
+    tail: list[str] = field(default_factory=list)
 
-    def in_key(self) -> bool:
-        return self.in_str and self.is_key and not self.escape and not self.done
+    def copy(self) -> _Args:
+        return replace(self, buf=list(self.buf), used=set(self.used), tail=list(self.tail))
+
+    def signature(self) -> tuple[object, ...]:
+        """Everything the next characters' fate depends on."""
+        if self.phase == "number":
+            text = "".join(self.buf)
+            more = "".join(c for c in "0123456789.eE+-" if self._number_ok(text + c))
+            buf: object = (self._number_done(text), more)
+        else:
+            buf = "".join(self.buf)
+        key = (self.phase, self.first, self.escape, self.key, self.depth, self.nested_str)
+        return (*key, buf, frozenset(self.used))
+
+    def expects(self) -> str:
+        """The characters that may come next, past any blanks (between JSON tokens)."""
+        if self.phase == "key_or_end":
+            more = '"' if set(self.keys) - self.used else ""
+            return more + ("}" if self.first else "")
+        if self.phase == "after_key":
+            return ":"
+        if self.phase == "before_value":
+            return _VALUE_STARTS.get(self.types.get(self.key, ""), _ANY_VALUE)
+        if self.phase == "after_value":
+            return ",}"
+        return ""
+
+    def _number_ok(self, text: str) -> bool:
+        full = _INTEGER if self.types.get(self.key) == "integer" else _NUMBER
+        return bool(full.fullmatch(text) or full.fullmatch(text + "1"))
+
+    def _number_done(self, text: str) -> bool:
+        full = _INTEGER if self.types.get(self.key) == "integer" else _NUMBER
+        return bool(full.fullmatch(text))
 
     def feed(self, text: str) -> None:
         for ch in text:
-            if self.done:
+            if self.bad:
                 return
-            if self.after_key and not ch.isspace():
-                self.after_key = False
-            if self.in_str:
+            if self.phase == "done":
+                self.tail.append(ch)
+                tail = "".join(self.tail)
+                rest = tail[1:].lstrip()
+                if tail[0] != "}" or not (
+                    _CALL_CLOSE.startswith(rest) or rest.startswith(_CALL_CLOSE)
+                ):
+                    self.bad = True
+                continue
+            self._step(ch)
+
+    def _step(self, ch: str) -> None:  # noqa: C901 - one branch per lexer phase
+        phase = self.phase
+        if phase == "string":
+            if self.escape:
+                self.escape = False
+                self.bad = ch not in _ESCAPES
+            elif ch == "\\":
+                self.escape = True
+            elif ch == '"':
+                self.phase = "after_value"
+            elif ch < " ":
+                self.bad = True  # JSON strings take no raw control characters
+            return
+        if phase == "nested":
+            if self.nested_str:
                 if self.escape:
                     self.escape = False
                 elif ch == "\\":
                     self.escape = True
                 elif ch == '"':
-                    self.in_str = False
-                    if self.is_key:
-                        self.used.add("".join(self.buf))
-                        self.is_key = False
-                        self.after_key = True
-                    continue
-                if self.is_key:
-                    self.buf.append(ch)
+                    self.nested_str = False
+                elif ch < " ":
+                    self.bad = True
             elif ch == '"':
-                self.in_str = True
-                self.is_key = self.depth == 1 and self.expect_key
-                self.buf = []
-                self.expect_key = False
-            elif ch in "{[":
+                self.nested_str = True
+            elif ch in "[{":
                 self.depth += 1
-            elif ch in "}]":
+            elif ch in "]}":
                 self.depth -= 1
-                self.done = self.depth == 0
-            elif ch == "," and self.depth == 1:
-                self.expect_key = True
-                self.commas_at_top += 1
+                if self.depth == 0:
+                    self.phase = "after_value"
+            return
+        if phase == "key":
+            if ch == '"':
+                name = "".join(self.buf)
+                if name not in self.keys or name in self.used:
+                    self.bad = True
+                else:
+                    self.used.add(name)
+                    self.key, self.phase = name, "after_key"
+                return
+            self.buf.append(ch)
+            partial = "".join(self.buf)
+            self.bad = not any(k.startswith(partial) for k in self.keys if k not in self.used)
+            return
+        if phase == "number":
+            text = "".join(self.buf)
+            if ch in "0123456789.eE+-":
+                self.buf.append(ch)
+                self.bad = not self._number_ok(text + ch)
+                return
+            if not self._number_done(text):
+                self.bad = True
+                return
+            self.phase = phase = "after_value"  # the character ends the number: go on
+        if phase == "literal":
+            if ch != self.buf[0]:
+                self.bad = True
+                return
+            self.buf.pop(0)
+            if not self.buf:
+                self.phase = "after_value"
+            return
+        if ch in _BLANKS:
+            return
+        if ch not in self.expects():
+            self.bad = True
+            return
+        if phase == "key_or_end":
+            if ch == '"':
+                self.phase, self.buf = "key", []
+            else:
+                self._close()
+        elif phase == "after_key":
+            self.phase = "before_value"
+        elif phase == "before_value":
+            self.buf = []
+            if ch == '"':
+                self.phase = "string"
+            elif ch in "[{":
+                self.phase, self.depth = "nested", 1
+            elif ch in _LITERALS:
+                self.phase, self.buf = "literal", list(_LITERALS[ch][1:])
+            else:
+                self.phase, self.buf = "number", [ch]
+                self.bad = not self._number_ok(ch)
+        elif ch == ",":  # after a value: another key, if one is left
+            if self.used >= set(self.keys):
+                self.bad = True
+            self.phase, self.first = "key_or_end", False
+        else:
+            self._close()
+
+    def _close(self) -> None:
+        if not self.required <= self.used:
+            self.bad = True  # closing while a required parameter is missing
+        self.phase = "done"
