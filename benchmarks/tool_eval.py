@@ -40,6 +40,9 @@ def main() -> None:
     ap.add_argument("--split", default="eval", choices=["eval", "train"])
     ap.add_argument("--no-guard", action="store_true", help="decode without the tool guard")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument(
+        "--copy-bias", type=float, default=None, help="the backend's copy_bias (default: its own)"
+    )
     args = ap.parse_args()
 
     llm = get_chat_model(
@@ -48,6 +51,7 @@ def main() -> None:
             model=args.model,
             tool_guard=not args.no_guard,
             threads=args.threads,
+            copy_bias=args.copy_bias,
         )
     )
     fmt = HermesFormat()
@@ -100,6 +104,7 @@ def main() -> None:
     print(
         f"model: {getattr(llm, 'model_name', '?')}  split={args.split} seed={args.seed} "
         f"n={len(data)} guard={'off' if args.no_guard else 'on'} "
+        f"copy_bias={getattr(llm, 'copy_bias', '?')} "
         f"({time.perf_counter() - start:.0f} s)"
     )
     print(

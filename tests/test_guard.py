@@ -221,3 +221,29 @@ def test_a_guided_walk_always_yields_a_valid_call():
             assert set(REQUIRED[call.name]) <= set(call.arguments) <= set(TOOLS[call.name])
             seen += 1
     assert seen > 20
+
+
+def test_copy_nudge_follows_spans_of_the_source_from_word_starts():
+    g = ToolGuard({"f": ["city"]}, types={"f": {"city": "string"}})
+    vocab = ["Dub", "lin", 'lin"', '"', "New", " York", "Dublin", "x", "D", 'New"', "in", "ew"]
+    head = OPEN + '{"name": "f", "arguments": {"city": "'
+    src = "Weather in New York or Dublin?"
+
+    def copies(value):
+        return [vocab[i] for i in g.copy_nudge(head + value, src, vocab)[0]]
+
+    def locked(value):
+        return g.copy_nudge(head + value, src, vocab)[1]
+
+    assert copies("") == ["Dub", "New", "Dublin", "D", 'New"', "in"]  # not "ew": mid-word
+    assert copies("Dub") == ["lin", 'lin"']
+    assert copies("New") == ['"', " York"]  # close at the word's end, or go on
+    assert copies("New York") == ['"']
+    assert copies("Paris") == []  # not a copy: no nudge
+    assert copies("a\\") == []  # inside an escape
+    assert g.copy_nudge(OPEN + '{"name": "f", "arguments": {"', src, vocab) == ([], False)
+    assert g.copy_nudge("Dub", src, vocab) == ([], False)  # outside a call
+    # a copied word is copied whole: locked in the middle of one, free at its end
+    assert locked("Dub") and locked("Dubl")
+    assert not any(locked(v) for v in ["", "Dublin", "New", "Paris", "ew"])
+    assert not locked("Du")  # no token of the vocabulary goes on with "blin": no lock

@@ -224,3 +224,29 @@ def test_guard_processor_bans_end_of_text_inside_a_call_only(small_model_dir):
     assert eos in inside and set(newline) <= inside
     assert eos not in masked("The weather is fine.")
     assert eos not in masked(call + 'lo"}}\n</tool_call>')
+
+
+def test_copy_bias_makes_string_arguments_copies_of_the_users_words(small_model_dir):
+    """With a large copy bias even a random model writes a string argument that is a span
+    of the user's message cut at word ends; with none it does not."""
+    from qwen_agent.formats.hermes import HermesFormat
+
+    system = HermesFormat().build_prompt([], [get_weather])
+    question = "What is the weather in Santa Cruz today?"
+    head = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "'
+    msgs = [
+        *system,
+        Message(role="user", content=question),
+        Message(role="assistant", content=head),
+    ]
+    cfg = GenerationConfig(max_tokens=24)
+    copier = TransformersChatModel(
+        str(small_model_dir), threads=1, max_context=1024, copy_bias=100.0
+    )
+    assert copier.copy_bias == 100.0
+    value = drain(copier, msgs, cfg).text.split('"')[0]
+    assert value and f" {value} " in f" {question[:-1]} ", value
+    plain = TransformersChatModel(str(small_model_dir), threads=1, max_context=1024, copy_bias=0.0)
+    other = drain(plain, msgs, cfg).text.split('"')[0]
+    assert not (other.strip() and f" {other} " in f" {question[:-1]} "), other
+    assert TransformersChatModel(str(small_model_dir), threads=1).copy_bias == 0.0

@@ -211,6 +211,44 @@ class ToolGuard:
         allowed = sorted({i for i in candidates if fits(i)})
         return ("only", allowed) if allowed else None
 
+    def copy_nudge(
+        self, generated: str, source: str, vocab: Sequence[str]
+    ) -> tuple[list[int], bool]:
+        """Inside a string value, (favoured token ids, locked) for copying ``source``:
+        favoured are the tokens that keep the value a copy of a span of ``source`` that
+        starts at a word (or close the value where such a span ends at a word's end);
+        locked is true while the value is such a copy cut in the middle of a word, where
+        only a favoured token should come (a copied word is copied whole). A backend may
+        apply this for a small model, which copies the user's words into arguments more
+        reliably with that nudge."""
+        name, state, _ = self._arguments(generated)
+        if state is None or state.bad or state.phase != "string" or state.escape:
+            return [], False
+        self._index(vocab)
+        value = "".join(state.value)
+        rests, can_close = [], False
+        for m in re.finditer(r"(?<!\w)(?=\w)", source):  # every word start
+            if source.startswith(value, m.start()):
+                rest = source[m.start() + len(value) :]
+                if rest:
+                    rests.append(rest)
+                if value and (not rest or not rest[0].isalnum()):
+                    can_close = True
+        ids = set()
+        for first in {r[0] for r in rests}:
+            for i in self._by_first.get(first, ()):
+                head, quote, _ = vocab[i].partition('"')
+                if any(
+                    r.startswith(head)
+                    and (not quote or len(r) == len(head) or not r[len(head)].isalnum())
+                    for r in rests
+                ):
+                    ids.add(i)
+        if can_close:
+            ids.update(self._by_first.get('"', ()))
+        locked = bool(value) and bool(ids) and not can_close
+        return sorted(ids), locked
+
     def guiding(self, generated: str) -> bool:
         """Whether the text is inside a tool call the guard follows: a backend should not
         end generation here (an end-of-text token would leave the call unreadable)."""
@@ -290,9 +328,12 @@ class _Args:
     buf: list[str] = field(default_factory=list)  # a key, a number, a literal's rest
     used: set[str] = field(default_factory=set)
     tail: list[str] = field(default_factory=list)
+    value: list[str] = field(default_factory=list)  # the string value read so far
 
     def copy(self) -> _Args:
-        return replace(self, buf=list(self.buf), used=set(self.used), tail=list(self.tail))
+        return replace(
+            self, buf=list(self.buf), used=set(self.used), tail=list(self.tail), value=[]
+        )
 
     def signature(self) -> tuple[object, ...]:
         """Everything the next characters' fate depends on."""
@@ -347,12 +388,15 @@ class _Args:
             if self.escape:
                 self.escape = False
                 self.bad = ch not in _ESCAPES
+                self.value.append("\x00")  # an escape: never part of a copied span
             elif ch == "\\":
                 self.escape = True
             elif ch == '"':
                 self.phase = "after_value"
             elif ch < " ":
                 self.bad = True  # JSON strings take no raw control characters
+            else:
+                self.value.append(ch)
             return
         if phase == "nested":
             if self.nested_str:
@@ -419,7 +463,7 @@ class _Args:
         elif phase == "before_value":
             self.buf = []
             if ch == '"':
-                self.phase = "string"
+                self.phase, self.value = "string", []
             elif ch in "[{":
                 self.phase, self.depth = "nested", 1
             elif ch in _LITERALS:
