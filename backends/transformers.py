@@ -81,7 +81,8 @@ class TransformersChatModel:
         self.generation = generation or GenerationConfig()
         self.tool_guard = tool_guard
         if copy_bias is None:
-            copy_bias = BUNDLED_COPY_BIAS if not model else 0.0
+            bundled = Path(path).expanduser().resolve() == bundled_model_path().resolve()
+            copy_bias = BUNDLED_COPY_BIAS if bundled else 0.0
         self.copy_bias = float(copy_bias)
         self._vocab: list[str] | None = None
         self._lock = threading.Lock()

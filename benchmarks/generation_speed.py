@@ -59,9 +59,20 @@ def main() -> None:
         total = time.perf_counter() - start
         n = len(llm.tokenizer(text, add_special_tokens=False)["input_ids"])
         firsts.append(first or total)
-        rates.append(n / total)
+        rates.append((n - 1) / (total - first) if first and n > 1 and total > first else 0.0)
         counts.append(n)
     firsts, rates, counts = firsts[1:], rates[1:], counts[1:]  # the first run warms up
+    # a whole tool call, decoded under the tool guard (and the copy nudge, if on)
+    ask = HermesFormat().build_prompt(
+        [Message(role="user", content="What is the weather in Paris?")],
+        [multiply, get_weather],
+    )
+    call_times, call_text = [], ""
+    for _ in range(args.runs + 1):
+        start = time.perf_counter()
+        call_text = "".join(d.text for d in llm.stream(ask, GenerationConfig(max_tokens=60)))
+        call_times.append(time.perf_counter() - start)
+    n_call = len(llm.tokenizer(call_text, add_special_tokens=False)["input_ids"])
     print(f"model: {llm.model_name} on {llm.device}")
     print(f"load time:            {llm.load_seconds:6.2f} s   (goal < 2 s; model and tokenizer)")
     print(f"import + load:        {load:6.2f} s   (also importing torch and transformers)")
@@ -71,7 +82,11 @@ def main() -> None:
     )
     print(
         f"generation speed:     {statistics.median(rates):6.0f} tokens/s "
-        f"(median, {statistics.median(counts):.0f} new tokens per run, prefill included)"
+        f"(median, after the first token; {statistics.median(counts):.0f} new tokens per run)"
+    )
+    print(
+        f"guarded tool call:    {statistics.median(call_times[1:]) * 1e3:6.1f} ms "
+        f"(median, {n_call} tokens: {call_text.strip()!r})"
     )
 
 

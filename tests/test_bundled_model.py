@@ -80,6 +80,10 @@ def test_the_bundled_model_is_a_small_qwen2_checkpoint():
 def test_agent_without_llm_uses_the_bundled_model(llm):
     assert Agent().llm is llm
     assert Path(llm.model_name) == TINY_AGENT and llm.device == "cpu"
+    # the copy nudge is on for the bundled model only
+    from qwen_agent.backends.transformers import BUNDLED_COPY_BIAS
+
+    assert llm.copy_bias == BUNDLED_COPY_BIAS > 0 and llm.tool_guard
 
 
 def test_custom_tool_end_to_end(llm):
