@@ -44,8 +44,15 @@ SPLIT_PATTERN = (
 CHAT_TEMPLATE = (Path(__file__).parent / "chat_template.jinja").read_text()
 
 
+LOG_FILE: Path | None = None  # set to OUT/train.log by main()
+
+
 def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+    line = f"[{time.strftime('%H:%M:%S')}] {msg}"
+    print(line, flush=True)
+    if LOG_FILE is not None:
+        with LOG_FILE.open("a") as f:
+            f.write(line + "\n")
 
 
 def train_tokenizer(texts: list[str], vocab_size: int, out: Path):
@@ -159,6 +166,8 @@ def main() -> None:
     random.seed(args.seed)
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
+    global LOG_FILE
+    LOG_FILE = args.out / "train.log"
 
     log(f"generating {args.dialogues} dialogues (seed {args.seed})")
     data = dialogues(

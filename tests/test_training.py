@@ -1,0 +1,51 @@
+"""The training script end to end at toy size: data, tokenizer, a few steps, a model
+directory the backend loads, a log, and the bundling step."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_toy_training_run_gives_a_loadable_model_a_log_and_a_bundle(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "training.tiny_agent.train", "--out", str(out)]
+    cmd += ["--steps", "4", "--dialogues", "80", "--vocab", "400", "--hidden", "64"]
+    cmd += ["--layers", "1", "--heads", "2", "--kv-heads", "1", "--intermediate", "64"]
+    cmd += ["--max-len", "256", "--threads", "1", "--save-every", "2", "--batch", "2"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    log = (out / "train.log").read_text()
+    assert "step 4/4" in log and "done in" in log
+    meta = json.loads((out / "training.json").read_text())
+    assert meta["step"] == 4 and meta["args"]["seed"] == "1234"
+
+    from qwen_agent.backends.transformers import TransformersChatModel
+    from qwen_agent.llm import GenerationConfig, drain
+    from qwen_agent.messages import Message
+
+    model = TransformersChatModel(str(out), threads=1, max_context=1024)
+    reply = drain(model, [Message(role="user", content="hi")], GenerationConfig(max_tokens=5))
+    assert reply.finish_reason in ("stop", "length")
+
+    dest = tmp_path / "bundle"
+    cmd = [sys.executable, "-m", "training.tiny_agent.bundle", str(out), "--dest", str(dest)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    bundled = json.loads((dest / "training.json").read_text())
+    assert bundled["steps"] == 4 and len(bundled["legs"]) == 1
+    assert "out" not in bundled["legs"][0]["args"]
+    assert (dest / "model.safetensors").is_file()
+    # a run that did not finish is refused with a clear message
+    (out / "training.json").unlink()
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "not a finished run" in done.stderr
