@@ -272,21 +272,35 @@ class ToolGuard:
         if vocab is self._vocab:
             return
         self._vocab, self._cache = vocab, {}
-        by_first: dict[str, list[int]] = defaultdict(list)
-        by_lead: dict[str, list[int]] = defaultdict(list)
-        self._blank, self._special = [], []
-        for i, piece in enumerate(vocab):
-            if not piece:
-                continue
-            by_first[piece[0]].append(i)
-            lead = piece.lstrip(_BLANKS)
-            if lead:
-                by_lead[lead[0]].append(i)
-            else:
-                self._blank.append(i)
-            if any(c in _SPECIAL or c < " " for c in piece):
-                self._special.append(i)
-        self._by_first, self._by_lead = dict(by_first), dict(by_lead)
+        shared = ToolGuard._shared_index
+        if shared is None or shared[0] is not vocab:  # a backend keeps one vocab list
+            shared = ToolGuard._shared_index = (vocab, *_index_vocab(vocab))
+        self._by_first, self._by_lead, self._blank, self._special = shared[1:]
+
+    #: the last vocabulary indexed, shared by the guards of later generations
+    _shared_index: tuple[Sequence[str], dict, dict, list, list] | None = None
+
+
+def _index_vocab(
+    vocab: Sequence[str],
+) -> tuple[dict[str, list[int]], dict[str, list[int]], list[int], list[int]]:
+    """Token ids by first character, by first non-blank character, the whitespace-only
+    tokens, and the tokens a string value cannot take as plain text."""
+    by_first: dict[str, list[int]] = defaultdict(list)
+    by_lead: dict[str, list[int]] = defaultdict(list)
+    blank, special = [], []
+    for i, piece in enumerate(vocab):
+        if not piece:
+            continue
+        by_first[piece[0]].append(i)
+        lead = piece.lstrip(_BLANKS)
+        if lead:
+            by_lead[lead[0]].append(i)
+        else:
+            blank.append(i)
+        if any(c in _SPECIAL or c < " " for c in piece):
+            special.append(i)
+    return dict(by_first), dict(by_lead), blank, special
 
 
 _BLANKS = " \t\n\r"
