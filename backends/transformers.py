@@ -43,7 +43,7 @@ class TransformersChatModel:
         tool_guard: constrain tool calls to the tools the prompt lists and their schemas
             (default on; see :mod:`qwen_agent.formats.guard`).
         copy_bias: with the guard, a logit bonus for tokens that copy the last user
-            message's words into a string argument (``None``: 3.0 for the bundled model,
+            message's words into a string argument (``None``: 6.0 for the bundled model,
             whose arguments are mostly such copies, 0 for other models).
     """
 
@@ -281,7 +281,7 @@ class _FlagCriteria:
 
 
 #: the bundled model's default ``copy_bias`` (see benchmarks/tool_eval.py --copy-bias)
-BUNDLED_COPY_BIAS = 3.0
+BUNDLED_COPY_BIAS = 6.0
 
 
 class _GuardProcessor:
