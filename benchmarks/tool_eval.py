@@ -14,7 +14,10 @@ training. Metrics, as in Qwen's own tool-use evaluation:
 By default the transformers backend decodes calls under the tool guard (names and argument
 keys limited to the listed tools, as users run it); ``--no-guard`` measures the raw model.
 
-    python benchmarks/tool_eval.py [--model DIR] [--n 400] [--seed 777] [--no-guard]
+    python benchmarks/tool_eval.py [--model DIR] [--n 400] [--seed 777] [--no-guard] [--history]
+
+``--history`` puts the previous held-out dialogue (question, call, result, answer) before
+each question, so the question is a conversation's second user turn.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -40,6 +44,11 @@ def main() -> None:
     ap.add_argument("--split", default="eval", choices=["eval", "train"])
     ap.add_argument("--no-guard", action="store_true", help="decode without the tool guard")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument(
+        "--history",
+        action="store_true",
+        help="put another held-out dialogue before each one (a second user turn)",
+    )
     ap.add_argument(
         "--copy-bias", type=float, default=None, help="the backend's copy_bias (default: its own)"
     )
@@ -62,7 +71,7 @@ def main() -> None:
     unreadable: list[str] = []
     start = time.perf_counter()
     for i, d in enumerate(data):
-        out = drain(llm, d.prompt_messages(), cfg)
+        out = drain(llm, _prompt(fmt, d, data[i - 1] if args.history else None), cfg)
         parsed = fmt.parse(out.text, out.finish_reason or "stop")
         s = stats[d.kind]
         s["n"] += 1
@@ -103,7 +112,8 @@ def main() -> None:
     total: dict[str, int] = defaultdict(int)
     print(
         f"model: {getattr(llm, 'model_name', '?')}  split={args.split} seed={args.seed} "
-        f"n={len(data)} guard={'off' if args.no_guard else 'on'} "
+        f"n={len(data)}{' history' if args.history else ''} "
+        f"guard={'off' if args.no_guard else 'on'} "
         f"copy_bias={getattr(llm, 'copy_bias', '?')} "
         f"({time.perf_counter() - start:.0f} s)"
     )
@@ -131,6 +141,15 @@ def main() -> None:
         print(f"\nfirst failures ({len(failures)} in all):")
         for f in failures[:12]:
             print("  " + f[:300])
+
+
+def _prompt(fmt: HermesFormat, d: Any, before: Any = None) -> list[Any]:
+    """The dialogue's first prompt; with ``before``, that dialogue comes first (the
+    question is then the conversation's second user turn)."""
+    if before is None:
+        return d.prompt_messages()
+    tools = d.tools + [t for t in before.tools if t not in d.tools]
+    return fmt.build_prompt([*before.messages, d.messages[0]], tools, d.instructions)
 
 
 def _pct(a: int, b: int) -> str:

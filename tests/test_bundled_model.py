@@ -98,6 +98,9 @@ def test_picks_the_right_tool_of_two(llm):
     answer, messages = agent.chat("What is the weather in Oslo?")
     assert calls(messages) == [("get_weather", {"city": "Oslo"})]
     assert "24 C" in answer
+    # a new conversation: a second user turn is outside the tiny model's training (about
+    # half right, see benchmarks/tool_eval.py --history)
+    agent = Agent(llm=llm, tools=[EXAMPLES.multiply, EXAMPLES.get_weather])
     answer, messages = agent.chat("What is 7 * 8?")
     assert calls(messages) == [("multiply", {"a": 7, "b": 8})]
     assert "56" in answer

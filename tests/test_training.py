@@ -49,3 +49,28 @@ def test_a_toy_training_run_gives_a_loadable_model_a_log_and_a_bundle(tmp_path):
     (out / "training.json").unlink()
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode != 0 and "not a finished run" in done.stderr
+
+
+def test_history_dialogues_are_second_user_turns_with_one_toolset():
+    from training.tiny_agent.data import dialogues
+
+    plain = dialogues(300, seed=8)
+    assert plain[0].text() == dialogues(300, seed=8, history_rate=0.0)[0].text()
+    mixed = dialogues(300, seed=8, history_rate=0.5)
+    two = [d for d in mixed if sum(m.role == "user" for m in d.messages) == 2]
+    assert 60 < len(two) < 200
+    for d in two:
+        assert d.kind != "builder" and "have a tool" not in d.text()
+        names = [t["name"] for t in d.tools]
+        assert len(names) == len(set(names))
+        # every call in the conversation names a listed tool
+        for m in d.messages:
+            for call in m.tool_calls or []:
+                assert call.name in names
+        last = max(i for i, m in enumerate(d.messages) if m.role == "user")
+        assert d.prompt_messages()[-1].text == d.messages[last].text
+        want = d.messages[last + 1].tool_calls
+        assert d.expected_call == (want[0] if want else None)
+    # held-out dialogues stay single questions
+    held = dialogues(100, seed=8, split="eval", history_rate=0.5)
+    assert all(sum(m.role == "user" for m in d.messages) == 1 for d in held)

@@ -583,12 +583,17 @@ class Dialogue:
 
     @property
     def expected_call(self) -> ToolCall | None:
-        calls = self.messages[1].tool_calls
+        calls = self.messages[self._last_user() + 1].tool_calls
         return calls[0] if calls else None
 
+    def _last_user(self) -> int:
+        return max(i for i, m in enumerate(self.messages) if m.role == "user")
+
     def prompt_messages(self) -> list[Message]:
-        """What the agent sends for the first assistant turn."""
-        return FMT.build_prompt(self.messages[:1], self.tools, self.instructions)
+        """What the agent sends for the assistant turn after the last user message."""
+        return FMT.build_prompt(
+            self.messages[: self._last_user() + 1], self.tools, self.instructions
+        )
 
     def text(self) -> str:
         """The whole dialogue as ChatML, as the agent would render it."""
@@ -656,7 +661,12 @@ def math_tool(op: tuple[Any, ...], rng: random.Random) -> tuple[dict[str, Any], 
 
 class Generator:
     def __init__(
-        self, seed: int, split: str = "train", random_rate: float = 0.5, echo_rate: float = 0.0
+        self,
+        seed: int,
+        split: str = "train",
+        random_rate: float = 0.5,
+        echo_rate: float = 0.0,
+        history_rate: float = 0.0,
     ) -> None:
         self.rng = random.Random(seed)
         self.split = split
@@ -665,6 +675,8 @@ class Generator:
         self.random_rate = random_rate
         #: share of copy drills (training only): they teach copying text from the prompt
         self.echo_rate = echo_rate if split == "train" else 0.0
+        #: share of dialogues that follow an earlier exchange (a second user turn)
+        self.history_rate = history_rate if split == "train" else 0.0
         held_out = split == "eval"
         self.subjects = EVAL_SUBJECTS if held_out else TRAIN_SUBJECTS
         self.pairs = EVAL_PAIRS if held_out else TRAIN_PAIRS
@@ -701,6 +713,18 @@ class Generator:
         return unique
 
     def dialogue(self) -> Dialogue:
+        d = self._dialogue()
+        if not self.history_rate or _alone(d) or self.rng.random() >= self.history_rate:
+            return d
+        before = self._dialogue()
+        while _alone(before):
+            before = self._dialogue()
+        # one agent, one toolset: the earlier exchange's tools are listed too
+        names = {t["name"] for t in d.tools}
+        tools = d.tools + [t for t in before.tools if t["name"] not in names]
+        return Dialogue(d.kind, tools, d.instructions, before.messages + d.messages)
+
+    def _dialogue(self) -> Dialogue:
         if self.echo_rate and self.rng.random() < self.echo_rate:
             return self.echo()
         r = self.rng.random()
@@ -925,10 +949,21 @@ class Generator:
         )
 
 
+def _alone(d: Dialogue) -> bool:
+    """Dialogues that do not pair with another: the builder's (its own system prompt) and
+    "no listed tool can do that" (the other exchange's tools might)."""
+    return d.kind == "builder" or "have a tool" in d.messages[-1].text
+
+
 def dialogues(
-    n: int, seed: int, split: str = "train", random_rate: float = 0.5, echo_rate: float = 0.0
+    n: int,
+    seed: int,
+    split: str = "train",
+    random_rate: float = 0.5,
+    echo_rate: float = 0.0,
+    history_rate: float = 0.0,
 ) -> list[Dialogue]:
-    gen = Generator(seed, split, random_rate, echo_rate)
+    gen = Generator(seed, split, random_rate, echo_rate, history_rate)
     return [gen.dialogue() for _ in range(n)]
 
 

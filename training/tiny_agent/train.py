@@ -148,6 +148,12 @@ def main() -> None:
     )
     ap.add_argument("--echo-rate", type=float, default=0.0, help="share of copy drills in the data")
     ap.add_argument(
+        "--history-rate",
+        type=float,
+        default=0.0,
+        help="share of dialogues that follow an earlier exchange (second user turns)",
+    )
+    ap.add_argument(
         "--prompt-weight", type=float, default=0.2, help="loss weight of non-assistant tokens"
     )
     ap.add_argument("--save-every", type=int, default=500, help="checkpoint every N steps")
@@ -176,6 +182,7 @@ def main() -> None:
         split="train",
         random_rate=args.random_rate,
         echo_rate=args.echo_rate,
+        history_rate=args.history_rate,
     )
     texts = [d.text() for d in data]
     kinds: dict[str, int] = {}
