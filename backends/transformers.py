@@ -209,9 +209,15 @@ class TransformersChatModel:
         )
         if guard is not None:
             processor = _GuardProcessor(
-                guard, self.tokenizer, self.vocab(), len(ids), prefix, self._eos_ids
+                guard,
+                self.tokenizer,
+                self.vocab(),
+                len(ids),
+                prefix,
+                self._eos_ids,
+                copy_from=source,
+                copy_bias=self.copy_bias,
             )
-            processor.copy_from, processor.copy_bias = source, self.copy_bias
             kwargs["logits_processor"] = transformers.LogitsProcessorList([processor])
         if opts.temperature:
             kwargs.update(do_sample=True, temperature=opts.temperature, top_p=opts.top_p or 1.0)
@@ -295,10 +301,12 @@ class _GuardProcessor:
         start: int,
         prefix: str,
         ends: tuple[int, ...] | list[int] = (),
+        copy_from: str = "",
+        copy_bias: float = 0.0,
     ):
         self.guard, self.tokenizer, self.vocab = guard, tokenizer, vocab
         self.start, self.prefix, self.ends = start, prefix, list(ends)
-        self.copy_from, self.copy_bias = "", 0.0
+        self.copy_from, self.copy_bias = copy_from, copy_bias
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         text = self.prefix + self.tokenizer.decode(input_ids[0, self.start :])

@@ -66,6 +66,7 @@ class ToolGuard:
         self._blank: list[int] = []  # whitespace-only tokens
         self._special: list[int] = []  # tokens a string value cannot take as plain text
         self._cache: dict[tuple[object, ...], Mask | None] = {}
+        self._last: tuple[str, tuple[str | None, _Args | None, str]] | None = None
 
     @classmethod
     def from_prompt(cls, prompt: str) -> ToolGuard | None:
@@ -101,7 +102,16 @@ class ToolGuard:
     # -- text level ---------------------------------------------------------------------
     def _arguments(self, generated: str) -> tuple[str | None, _Args | None, str]:
         """(tool name, lexer state after its arguments' ``{``, call body) for the open
-        call; the name is None until the call's head is complete."""
+        call; the name is None until the call's head is complete. The last answer is kept:
+        a backend asks :meth:`mask`, :meth:`guiding` and :meth:`copy_nudge` about the same
+        text at each step (callers must not change the state)."""
+        if self._last is not None and self._last[0] == generated:
+            return self._last[1]
+        found = self._lex(generated)
+        self._last = (generated, found)
+        return found
+
+    def _lex(self, generated: str) -> tuple[str | None, _Args | None, str]:
         start = generated.rfind(_CALL_OPEN)
         if start < 0 or _CALL_CLOSE in generated[start:]:
             return None, None, ""
