@@ -45,6 +45,10 @@ class TransformersChatModel:
         copy_bias: with the guard, a logit bonus for tokens that copy the last user
             message's words into a string argument (``None``: 6.0 for the bundled model,
             whose arguments are mostly such copies, 0 for other models).
+        lookahead: with the guard, where the model starts copying the last user message
+            into a string argument, weigh each span of that message as a whole (one
+            batched forward pass) and write the likeliest, instead of choosing word by
+            word (``None``: on for the bundled model, off for other models).
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class TransformersChatModel:
         threads: int | None = None,
         tool_guard: bool = True,
         copy_bias: float | None = None,
+        lookahead: bool | None = None,
     ) -> None:
         if dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ConfigError(f"dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
@@ -80,10 +85,11 @@ class TransformersChatModel:
         )
         self.generation = generation or GenerationConfig()
         self.tool_guard = tool_guard
+        bundled = Path(path).expanduser().resolve() == bundled_model_path().resolve()
         if copy_bias is None:
-            bundled = Path(path).expanduser().resolve() == bundled_model_path().resolve()
             copy_bias = BUNDLED_COPY_BIAS if bundled else 0.0
         self.copy_bias = float(copy_bias)
+        self.lookahead = bundled if lookahead is None else bool(lookahead)
         self._vocab: list[str] | None = None
         self._lock = threading.Lock()
         start = time.perf_counter()
@@ -98,7 +104,15 @@ class TransformersChatModel:
     @classmethod
     def from_config(cls, config: LLMConfig) -> TransformersChatModel:
         extra = dict(config.model_extra or {})
-        known = {"device", "dtype", "max_context", "threads", "tool_guard", "copy_bias"}
+        known = {
+            "device",
+            "dtype",
+            "max_context",
+            "threads",
+            "tool_guard",
+            "copy_bias",
+            "lookahead",
+        }
         unknown = set(extra) - known
         if unknown:
             raise ConfigError(
@@ -171,7 +185,7 @@ class TransformersChatModel:
             guard = ToolGuard.from_prompt(system)
         prefix = messages[-1].text if messages[-1].role == "assistant" else ""
         users = [m.text for m in messages if m.role == "user"]
-        source = users[-1] if users and self.copy_bias else ""
+        source = users[-1] if users and (self.copy_bias or self.lookahead) else ""
         return self._generate(ids, opts, max_new, guard, prefix, source)
 
     def vocab(self) -> list[str]:
@@ -217,6 +231,7 @@ class TransformersChatModel:
                 self._eos_ids,
                 copy_from=source,
                 copy_bias=self.copy_bias,
+                lookahead=_Lookahead(self.model, self.tokenizer, torch) if self.lookahead else None,
             )
             kwargs["logits_processor"] = transformers.LogitsProcessorList([processor])
         if opts.temperature:
@@ -290,8 +305,69 @@ class _FlagCriteria:
 BUNDLED_COPY_BIAS = 6.0
 
 
+class _Lookahead:
+    """Weighs whole alternatives at once: the model's log-probability of each one's tokens
+    after the text so far, plus that of a closing quote right after it (the alternative
+    ends there). One forward pass over the text, then one over all alternatives in a batch
+    from a copy of its cache."""
+
+    def __init__(self, model: Any, tokenizer: Any, torch: Any) -> None:
+        import inspect
+
+        self.model, self.tokenizer, self.torch = model, tokenizer, torch
+        params = inspect.signature(model.forward).parameters
+        self._cache_arg = "cache" if "cache" in params else "past_key_values"
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def start(self, input_ids: Any) -> tuple[Any, Any]:
+        """(log-probabilities of the next token, the cache) after ``input_ids`` (1 x n)."""
+        out = self.model(input_ids=input_ids, use_cache=True)
+        cache = getattr(out, "cache", None) or out.past_key_values
+        return out.logits[0, -1].float().log_softmax(-1), cache
+
+    def score(
+        self, start: tuple[Any, Any], options: list[list[int]], closers: list[int]
+    ) -> list[float]:
+        """The log-probability of each option (token ids, none empty), then a closer."""
+        import copy
+
+        torch = self.torch
+        first, cache = start
+        device = first.device
+        width = max(len(o) for o in options)
+        closer = torch.tensor(closers, device=device)
+        # about 64 MB of log-probabilities at a time
+        chunk = max(1, (1 << 24) // (width * first.shape[-1]))
+        scores: list[float] = []
+        for at in range(0, len(options), chunk):
+            part = options[at : at + chunk]
+            past = copy.deepcopy(cache)
+            past.batch_repeat_interleave(len(part))
+            # shorter options are padded at the end: causal attention keeps the padding
+            # out of the positions that are read
+            ids = torch.tensor([o + [o[-1]] * (width - len(o)) for o in part], device=device)
+            mask = torch.ones(
+                (len(part), past.get_seq_length() + width), dtype=torch.long, device=device
+            )
+            out = self.model(input_ids=ids, attention_mask=mask, **{self._cache_arg: past})
+            logp = out.logits.float().log_softmax(-1)
+            for j, o in enumerate(part):
+                n = len(o)
+                total = first[o[0]] + logp[j, n - 1, closer].logsumexp(-1)
+                if n > 1:
+                    total = total + logp[j, torch.arange(n - 1), ids[j, 1:n]].sum()
+                scores.append(float(total))
+        return scores
+
+
 class _GuardProcessor:
-    """Masks the tokens the tool guard rules out at each step."""
+    """Masks the tokens the tool guard rules out at each step (and nudges string values
+    towards copies of the user's words, with ``copy_bias``). With ``lookahead``, where the
+    model starts copying the user's words into a string argument, it weighs every copy
+    (spans from the ``span_starts`` likeliest word starts, up to ``max_span_words`` words)
+    as a whole, then writes the likeliest one out and closes the value."""
 
     def __init__(
         self,
@@ -303,27 +379,63 @@ class _GuardProcessor:
         ends: tuple[int, ...] | list[int] = (),
         copy_from: str = "",
         copy_bias: float = 0.0,
+        lookahead: _Lookahead | None = None,
+        max_span_words: int = 12,
+        span_starts: int = 4,
     ):
         self.guard, self.tokenizer, self.vocab = guard, tokenizer, vocab
         self.start, self.prefix, self.ends = start, prefix, list(ends)
         self.copy_from, self.copy_bias = copy_from, copy_bias
+        self.lookahead = lookahead
+        self.max_span_words, self.span_starts = max_span_words, span_starts
+        #: the text the lookahead chose: followed token by token, then the value closes
+        self.plan: str | None = None
+        self.closing = False
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         text = self.prefix + self.tokenizer.decode(input_ids[0, self.start :])
+        if self.plan is not None:
+            planned = self._follow(text, scores)
+            if planned is not None:
+                return planned
+        favoured = self._nudge(text, scores)
+        if self.lookahead is not None and self._choose(text, input_ids, scores, favoured):
+            planned = self._follow(text, scores)
+            if planned is not None:
+                return planned
+        return self._mask(text, scores)
+
+    def _nudge(self, text: str, scores: Any) -> list[int]:
+        """Applies the copy bias (if any); returns the tokens that would copy."""
+        if not self.copy_from:
+            return []
+        favoured, locked = self.guard.copy_nudge(text, self.copy_from, self.vocab)
+        if not self.copy_bias:
+            return favoured
+        if locked:  # a copied word is copied whole
+            kept = scores[:, favoured]
+            scores[:] = float("-inf")
+            scores[:, favoured] = kept
+        elif favoured:
+            scores[:, favoured] += self.copy_bias
+        return favoured
+
+    def _mask(self, text: str, scores: Any) -> Any:
         found = self.guard.mask(text, self.vocab)
-        if self.copy_bias and self.copy_from:
-            favoured, locked = self.guard.copy_nudge(text, self.copy_from, self.vocab)
-            if locked:  # a copied word is copied whole
-                kept = scores[:, favoured]
-                scores[:] = float("-inf")
-                scores[:, favoured] = kept
-            elif favoured:
-                scores[:, favoured] += self.copy_bias
         if self.ends and self.guard.guiding(text):  # no end of text inside a call
             if found is None:
                 found = ("ban", self.ends)
             elif found[0] == "ban":
                 found = ("ban", [*found[1], *self.ends])
+        if self.closing:  # the chosen value is written out: its closing quote comes next
+            self.closing = False
+            quotes = self.guard.starting_with('"', self.vocab)
+            if found is None or found[0] == "ban":
+                banned = set(found[1]) if found else set()
+                found = ("only", [i for i in quotes if i not in banned])
+            else:
+                allowed = set(found[1])
+                found = ("only", [i for i in quotes if i in allowed] or found[1])
         if found is None:
             return scores
         kind, ids = found
@@ -333,6 +445,52 @@ class _GuardProcessor:
         masked = scores.new_full(scores.shape, float("-inf"))
         masked[:, ids] = scores[:, ids]
         return masked
+
+    def _follow(self, text: str, scores: Any) -> Any:
+        """Scores that allow only the plan's next tokens; None once the plan is written
+        out (the guard goes on from there) or the text left it."""
+        plan = self.plan or ""
+        if not plan.startswith(text):
+            self.plan = None
+            return None
+        rest = plan[len(text) :]
+        ids = self.guard.spelling(rest, self.vocab)
+        if not ids:
+            self.plan, self.closing = None, not rest
+            return None
+        masked = scores.new_full(scores.shape, float("-inf"))
+        masked[:, ids] = scores[:, ids]
+        return masked
+
+    def _choose(self, text: str, input_ids: Any, scores: Any, favoured: list[int]) -> bool:
+        """At the opening quote of a string argument the model starts copying the user's
+        message into, plans the likeliest copy; False where there is nothing to choose."""
+        if not self.copy_from or self.guard.choice_point(text) != "string":
+            return False
+        if int(scores[0].argmax()) not in set(favoured):
+            return False  # a value of the model's own, not a copy
+        from qwen_agent.formats.guard import copy_spans
+
+        look = self.lookahead
+        assert look is not None
+        spans = [
+            (at, t, look.encode(t)) for at, t in copy_spans(self.copy_from, self.max_span_words)
+        ]
+        spans = [s for s in spans if s[2]]
+        if not spans:
+            return False
+        start = look.start(input_ids)
+        first = start[0]
+        lead: dict[int, float] = {}  # each word start's likeliest first token
+        for at, _, ids in spans:
+            lead[at] = max(lead.get(at, float("-inf")), float(first[ids[0]]))
+        keep = set(sorted(lead, key=lead.__getitem__)[-self.span_starts :])
+        spans = [s for s in spans if s[0] in keep]
+        quotes = self.guard.starting_with('"', self.vocab)
+        totals = look.score(start, [ids for _, _, ids in spans], quotes)
+        best = max(range(len(spans)), key=totals.__getitem__)
+        self.plan = text + spans[best][1]
+        return True
 
 
 def bundled_model_path() -> Path:

@@ -36,7 +36,7 @@ from qwen_agent.llm import GenerationConfig, LLMConfig, drain, get_chat_model  #
 from training.tiny_agent.data import dialogues  # noqa: E402
 
 
-def main() -> None:
+def _parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="", help="model directory (default: the bundled one)")
     ap.add_argument("--n", type=int, default=400)
@@ -52,8 +52,18 @@ def main() -> None:
     ap.add_argument(
         "--copy-bias", type=float, default=None, help="the backend's copy_bias (default: its own)"
     )
-    args = ap.parse_args()
+    ap.add_argument(
+        "--lookahead",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="the backend's lookahead (default: its own)",
+    )
+    ap.add_argument("--failures", default="", help="write every failure to this file")
+    return ap.parse_args()
 
+
+def main() -> None:
+    args = _parse_args()
     llm = get_chat_model(
         LLMConfig(
             backend="transformers",
@@ -61,6 +71,7 @@ def main() -> None:
             tool_guard=not args.no_guard,
             threads=args.threads,
             copy_bias=args.copy_bias,
+            lookahead={"auto": None, "on": True, "off": False}[args.lookahead],
         )
     )
     fmt = HermesFormat()
@@ -109,14 +120,26 @@ def main() -> None:
                 flush=True,
             )
 
-    total: dict[str, int] = defaultdict(int)
-    print(
+    header = (
         f"model: {getattr(llm, 'model_name', '?')}  split={args.split} seed={args.seed} "
         f"n={len(data)}{' history' if args.history else ''} "
         f"guard={'off' if args.no_guard else 'on'} "
         f"copy_bias={getattr(llm, 'copy_bias', '?')} "
+        f"lookahead={getattr(llm, 'lookahead', '?')} "
         f"({time.perf_counter() - start:.0f} s)"
     )
+    _report(header, stats, unreadable, failures, args.failures)
+
+
+def _report(
+    header: str,
+    stats: dict[str, dict[str, int]],
+    unreadable: list[str],
+    failures: list[str],
+    failures_file: str,
+) -> None:
+    total: dict[str, int] = defaultdict(int)
+    print(header)
     print(
         f"{'kind':10s} {'n':>5s} {'select':>8s} {'exact':>8s} {'false+':>8s} "
         f"{'unparse':>8s} {'uses res':>8s}"
@@ -141,6 +164,9 @@ def main() -> None:
         print(f"\nfirst failures ({len(failures)} in all):")
         for f in failures[:12]:
             print("  " + f[:300])
+    if failures_file:
+        Path(failures_file).write_text("\n".join(unreadable + failures) + "\n", encoding="utf-8")
+        print(f"\nall {len(unreadable) + len(failures)} failures written to {failures_file}")
 
 
 def _prompt(fmt: HermesFormat, d: Any, before: Any = None) -> list[Any]:

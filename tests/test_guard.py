@@ -8,7 +8,7 @@ import re
 import pytest
 
 from qwen_agent import tool
-from qwen_agent.formats.guard import ToolGuard
+from qwen_agent.formats.guard import ToolGuard, copy_spans
 from qwen_agent.formats.hermes import HermesFormat
 from qwen_agent.messages import Message
 
@@ -247,3 +247,52 @@ def test_copy_nudge_follows_spans_of_the_source_from_word_starts():
     assert locked("Dub") and locked("Dubl")
     assert not any(locked(v) for v in ["", "Dublin", "New", "Paris", "ew"])
     assert not locked("Du")  # no token of the vocabulary goes on with "blin": no lock
+
+
+def test_copy_spans_run_from_word_starts_to_word_ends():
+    spans = copy_spans("Rate from GBP to CAD?", max_words=2)
+    assert [t for _, t in spans] == [
+        "Rate",
+        "Rate from",
+        "from",
+        "from GBP",
+        "GBP",
+        "GBP to",
+        "to",
+        "to CAD",
+        "CAD",
+    ]
+    assert spans[4] == (10, "GBP")
+    assert [t for _, t in copy_spans("New York, New York")] == [
+        "New",
+        "New York",
+        "New York, New",
+        "New York, New York",
+        "York",
+        "York, New",
+        "York, New York",
+    ]  # each text once
+    assert copy_spans("?!") == [] and copy_spans("") == []
+
+
+def test_choice_points_are_a_calls_name_and_a_string_values_start():
+    g = ToolGuard(
+        TOOLS, REQUIRED, {"get_weather": {"city": "string"}, "multiply": {"a": "integer"}}
+    )
+    assert g.choice_point("no call here") is None
+    assert g.choice_point(OPEN) is None
+    assert g.choice_point(OPEN + '{"name": "') == "name"
+    assert g.choice_point(OPEN + '{"name": "get_') is None  # the name has started
+    assert g.choice_point(OPEN + HEAD + '"city": "') == "string"
+    assert g.choice_point(OPEN + HEAD + '"city": "Os') is None
+    assert g.choice_point(OPEN + HEAD + '"city": ') is None
+    assert g.choice_point(OPEN + HEAD + '"unit": "') is None  # untyped: any JSON value
+    assert g.choice_point(OPEN + '{"name": "multiply", "arguments": {"a": ') is None
+
+
+def test_spelling_and_starting_with_on_a_vocabulary(guard):
+    vocab = ["Os", "O", "slo", "lo", 'lo"', '"', '"}', "x", ""]
+    assert sorted(vocab[i] for i in guard.spelling("Oslo", vocab)) == ["O", "Os"]
+    assert [vocab[i] for i in guard.spelling("lo", vocab)] == ["lo"]
+    assert guard.spelling("", vocab) == [] and guard.spelling("zzz", vocab) == []
+    assert sorted(vocab[i] for i in guard.starting_with('"', vocab)) == ['"', '"}']

@@ -250,3 +250,72 @@ def test_copy_bias_makes_string_arguments_copies_of_the_users_words(small_model_
     other = drain(plain, msgs, cfg).text.split('"')[0]
     assert not (other.strip() and f" {other} " in f" {question[:-1]} "), other
     assert TransformersChatModel(str(small_model_dir), threads=1).copy_bias == 0.0
+
+
+def _whole_logprob(model, prompt_ids, option, closers):
+    """log P(option, then a closer | prompt) from one plain forward pass, no cache."""
+    import torch
+
+    with torch.inference_mode():
+        logits = model.model(input_ids=torch.tensor([prompt_ids + option])).logits[0]
+    logp = logits.float().log_softmax(-1)
+    n = len(prompt_ids)
+    total = sum(float(logp[n - 1 + t, tok]) for t, tok in enumerate(option))
+    return total + float(logp[n + len(option) - 1, closers].logsumexp(-1))
+
+
+def test_lookahead_scores_match_plain_forward_passes(small_model_dir):
+    """The batched scoring from one cached forward pass gives each option's whole
+    log-probability, as a plain forward pass over prompt + option does."""
+    import torch
+
+    from qwen_agent.backends.transformers import _Lookahead
+
+    model = TransformersChatModel(str(small_model_dir), threads=1)
+    look = _Lookahead(model.model, model.tokenizer, torch)
+    prompt = model._encode("<|im_start|>user\nWeather in Santa Cruz?<|im_end|>\n")
+    options = [look.encode(t) for t in ["Santa Cruz", "in", "Weather in Santa Cruz", "Cruz"]]
+    closers = [i for i, piece in enumerate(model.vocab()) if piece.startswith('"')]
+    with torch.inference_mode():
+        got = look.score(look.start(torch.tensor([prompt])), options, closers)
+    want = [_whole_logprob(model, prompt, o, closers) for o in options]
+    assert got == pytest.approx(want, abs=1e-3)
+    assert len(set(round(g, 3) for g in got)) == len(got)  # the options do differ
+
+
+def test_lookahead_writes_the_likeliest_copy_of_the_users_words(small_model_dir):
+    """With lookahead a string argument the model starts copying is the span of the user's
+    message with the highest whole probability, closed right after it; token by token (no
+    lookahead) the same model writes another copy for some of these questions."""
+    from qwen_agent.formats.guard import copy_spans
+    from qwen_agent.formats.hermes import HermesFormat
+
+    head = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "'
+    ahead, stepwise = (
+        TransformersChatModel(
+            str(small_model_dir), threads=1, max_context=1024, copy_bias=100.0, lookahead=on
+        )
+        for on in (True, False)
+    )
+    assert ahead.lookahead and not stepwise.lookahead
+    closers = [i for i, piece in enumerate(ahead.vocab()) if piece.startswith('"')]
+    differ = 0
+    # at most four words: every word start is weighed
+    for question in ["Weather in Santa Cruz?", "Rain at Oslo now?", "Is Lima hot today", "Quito?"]:
+        msgs = [
+            *HermesFormat().build_prompt([], [get_weather]),
+            Message(role="user", content=question),
+            Message(role="assistant", content=head),
+        ]
+        value, quote, _ = drain(ahead, msgs, GenerationConfig(max_tokens=24)).text.partition('"')
+        assert quote, value
+        prompt = ahead._encode(ahead.render(msgs))
+        scored = {
+            t: _whole_logprob(ahead, prompt, ahead._encode(t), closers)
+            for _, t in copy_spans(question)
+        }
+        assert value == max(scored, key=scored.__getitem__), (question, value, scored)
+        other = drain(stepwise, msgs, GenerationConfig(max_tokens=24)).text.partition('"')[0]
+        differ += other != value
+    assert differ, "lookahead chose as token-by-token decoding did for every question"
+    assert not TransformersChatModel(str(small_model_dir), threads=1).lookahead

@@ -30,11 +30,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-__all__ = ["ToolGuard"]
+__all__ = ["ToolGuard", "copy_spans"]
 
 _CALL_OPEN, _CALL_CLOSE = "<tool_call>", "</tool_call>"
 _TOOLS_BLOCK = re.compile(r"<tools>\n(.*?)\n</tools>", re.S)
 _HEAD = re.compile(r'\{"name": "([^"\\]*)", "arguments": \{')
+_NAME_OPEN = '{"name": "'
 
 #: ("only", ids): just these tokens may come next; ("ban", ids): any token but these
 Mask = tuple[Literal["only", "ban"], list[int]]
@@ -259,6 +260,39 @@ class ToolGuard:
         locked = bool(value) and bool(ids) and not can_close
         return sorted(ids), locked
 
+    def choice_point(self, generated: str) -> str | None:
+        """Where a backend may weigh whole alternatives before their first token (see
+        ``lookahead`` in ``backends/transformers.py``): ``"name"`` right after the
+        ``{"name": "`` of an open call (the alternatives are the listed names), ``"string"``
+        right after the opening quote of a string argument (the backend brings the
+        alternatives, such as :func:`copy_spans` of the user's message), else None."""
+        name, state, body = self._arguments(generated)
+        if name is None:
+            return "name" if body and body.lstrip() == _NAME_OPEN else None
+        assert state is not None
+        if (
+            not state.bad
+            and state.phase == "string"
+            and not state.value
+            and not state.escape
+            and self.types[name].get(state.key) == "string"
+        ):
+            return "string"
+        return None
+
+    def spelling(self, rest: str, vocab: Sequence[str]) -> list[int]:
+        """The tokens whose text is a non-empty prefix of ``rest``: the ways to go on
+        writing ``rest``."""
+        self._index(vocab)
+        if not rest:
+            return []
+        return [i for i in self._by_first.get(rest[0], ()) if rest.startswith(vocab[i])]
+
+    def starting_with(self, char: str, vocab: Sequence[str]) -> list[int]:
+        """The tokens whose text starts with ``char``."""
+        self._index(vocab)
+        return list(self._by_first.get(char, ()))
+
     def guiding(self, generated: str) -> bool:
         """Whether the text is inside a tool call the guard follows: a backend should not
         end generation here (an end-of-text token would leave the call unreadable)."""
@@ -289,6 +323,23 @@ class ToolGuard:
 
     #: the last vocabulary indexed, shared by the guards of later generations
     _shared_index: tuple[Sequence[str], dict, dict, list, list] | None = None
+
+
+def copy_spans(source: str, max_words: int = 12) -> list[tuple[int, str]]:
+    """The spans of ``source`` that start at a word's start and end at a word's end, up to
+    ``max_words`` words long, as (start offset, text), without repeats: the values a string
+    argument may copy from the user's message."""
+    starts = [m.start() for m in re.finditer(r"(?<!\w)(?=\w)", source)]
+    ends = [m.end() for m in re.finditer(r"\w(?!\w)", source)]
+    seen: set[str] = set()
+    spans = []
+    for s in starts:
+        for e in [e for e in ends if e > s][:max_words]:
+            text = source[s:e]
+            if text not in seen:
+                seen.add(text)
+                spans.append((s, text))
+    return spans
 
 
 def _index_vocab(
