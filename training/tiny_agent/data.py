@@ -282,6 +282,36 @@ def pseudo_word(rng: random.Random) -> str:
     )
 
 
+#: real English nouns for made-up tool domains (``word_rate``): a model that only saw
+#: made-up syllables in tool names copes badly with real words it never saw in a name. No
+#: word of the eval split's subjects or keys is here (tests/test_training.py checks).
+WORDS = """
+account address age album alarm altitude amount animal answer apartment apple area arrow
+article artist author baggage balance band bank battery beach bill bird blog boat body book
+border bottle box brand bridge budget building bus cabin cake calendar camera campus car
+career cargo cart castle cat chair channel chapter chart cheese chess circle class climate
+clinic clock cloud club coach coffee coin college color comment concert country coupon
+course court crop cup customer cycle dance data deadline degree delivery dentist deposit
+desk device diet dinner discount doctor document dog door dosage driver duration earnings
+edition election energy engine episode exam exhibit factory fare farm fee festival file film
+fine fish flag floor flower font forecast forest fruit fuel game garage garden gas gate gift
+goal grade grocery group guest habit harbor height highway holiday horse hospital host hour
+house income insurance invoice island item job journey kitchen lake language lawyer lease
+lesson library license light limit loan lock lunch mail map match meal meeting member memory
+menu message meter mileage mission model money month mortgage mountain movie museum music
+neighbor network noise number office order owner package page painting parcel park parking
+partner passport password patient payment pension phone photo picture pizza plan planet plant
+player podcast policy pool port post pressure printer prize profile project property quiz
+rain ranking reading receipt record region rent repair report reservation restaurant river
+road room route salary sale school score season seat server service session shift ship shop
+signal size skill sky sleep snow song space sport square stadium station status step stock
+storage store storm street student subscription subway suit supply survey table task tax taxi
+team temperature tenant ticket tire title token tour tower toy track trade traffic trail trip
+truck tuition tutor vaccine vehicle venue video village visa visit volume vote voucher wage
+wallet water website week weight wine winner word worker workout year zone
+""".split()
+
+
 def random_value(rng: random.Random) -> str:
     r = rng.random()
     if r < 0.4:
@@ -667,6 +697,7 @@ class Generator:
         random_rate: float = 0.5,
         echo_rate: float = 0.0,
         history_rate: float = 0.0,
+        word_rate: float = 0.0,
     ) -> None:
         self.rng = random.Random(seed)
         self.split = split
@@ -677,6 +708,10 @@ class Generator:
         self.echo_rate = echo_rate if split == "train" else 0.0
         #: share of dialogues that follow an earlier exchange (a second user turn)
         self.history_rate = history_rate if split == "train" else 0.0
+        #: share of made-up domains named with real words (training only); as much again
+        #: of the distractor tools are made-up domains too, so an unfamiliar tool name is
+        #: no hint that it is the one to call
+        self.word_rate = word_rate if split == "train" else 0.0
         held_out = split == "eval"
         self.subjects = EVAL_SUBJECTS if held_out else TRAIN_SUBJECTS
         self.pairs = EVAL_PAIRS if held_out else TRAIN_PAIRS
@@ -685,7 +720,14 @@ class Generator:
         pool = [s for s in TRAIN_SUBJECTS + TRAIN_PAIRS if s is not exclude]
         if self.split == "eval":
             pool += [s for s in EVAL_SUBJECTS + EVAL_PAIRS if s is not exclude]
-        return [make_tool(s, self.rng) for s in self.rng.sample(pool, n)]
+        picked = self.rng.sample(pool, n)
+        if self.word_rate:
+            rng = self.rng
+            picked = [
+                self.random_subject(rng.random() < 0.3) if rng.random() < self.word_rate else s
+                for s in picked
+            ]
+        return [make_tool(s, self.rng) for s in picked]
 
     def toolset(
         self,
@@ -765,14 +807,19 @@ class Generator:
         return Dialogue(kind, tools, instructions, msgs)
 
     def random_subject(self, two: bool) -> Subject:
-        """A subject made of made-up words, so names, keys and values must be copied."""
+        """A made-up subject, so names, keys and values must be copied: of made-up
+        syllables, or (``word_rate``) of real words in made-up combinations."""
         rng = self.rng
-        phrase = " ".join(pseudo_word(rng) for _ in range(rng.randrange(1, 3)))
+        words = self.word_rate and rng.random() < self.word_rate
+        word = (lambda: rng.choice(WORDS)) if words else (lambda: pseudo_word(rng))
+        phrase = " ".join(word() for _ in range(rng.randrange(1, 3)))
         preps = rng.sample(["of", "for", "in", "from", "to", "about", "on"], 2)
-        keys = [pseudo_word(rng) for _ in range(2 if two else 1)]
+        keys = [word() for _ in range(2 if two else 1)]
         if two and keys[0] == keys[1]:
             keys[1] += "2"
-        params = [(k, "random", preps[i]) for i, k in enumerate(keys)]
+        # real-word domains take real values half of the time (cities, companies, ...)
+        kinds = [rng.choice(list(VALUES)) if words and rng.random() < 0.5 else "random"] * 2
+        params = [(k, kinds[i], preps[i]) for i, k in enumerate(keys)]
         return Subject(phrase, params, [random_value(rng) for _ in range(3)])
 
     def lookup(self) -> Dialogue:
@@ -962,8 +1009,9 @@ def dialogues(
     random_rate: float = 0.5,
     echo_rate: float = 0.0,
     history_rate: float = 0.0,
+    word_rate: float = 0.0,
 ) -> list[Dialogue]:
-    gen = Generator(seed, split, random_rate, echo_rate, history_rate)
+    gen = Generator(seed, split, random_rate, echo_rate, history_rate, word_rate)
     return [gen.dialogue() for _ in range(n)]
 
 

@@ -163,6 +163,13 @@ def main() -> None:
         default=0.5,
         help="share of lookups made of made-up words (0 for stage 1)",
     )
+    ap.add_argument(
+        "--word-rate",
+        type=float,
+        default=0.0,
+        help="share of made-up tool domains named with real words (and of distractor "
+        "tools that are made-up domains)",
+    )
     args = ap.parse_args()
 
     import torch
@@ -183,6 +190,7 @@ def main() -> None:
         random_rate=args.random_rate,
         echo_rate=args.echo_rate,
         history_rate=args.history_rate,
+        word_rate=args.word_rate,
     )
     texts = [d.text() for d in data]
     kinds: dict[str, int] = {}
