@@ -74,3 +74,45 @@ def test_history_dialogues_are_second_user_turns_with_one_toolset():
     # held-out dialogues stay single questions
     held = dialogues(100, seed=8, split="eval", history_rate=0.5)
     assert all(sum(m.role == "user" for m in d.messages) == 1 for d in held)
+
+
+def test_word_rate_names_made_up_domains_with_real_words_never_the_held_out_ones():
+    import re
+
+    from training.tiny_agent.data import EVAL_PAIRS, EVAL_SUBJECTS, WORDS, Generator, dialogues
+
+    held_out = set()
+    for s in EVAL_SUBJECTS + EVAL_PAIRS:
+        held_out |= set(s.phrase.split()) | {key for key, _, _ in s.params}
+    assert not held_out & set(WORDS)
+    # off by default: the data of earlier training legs is unchanged
+    assert [d.text() for d in dialogues(200, seed=4)] == [
+        d.text() for d in dialogues(200, seed=4, word_rate=0.0)
+    ]
+    words = set(WORDS)
+
+    def tool(d, name):
+        return next(t for t in d.tools if t["name"] == name)
+
+    def named_with_words(spec):
+        parts = re.findall(r"[A-Z]?[a-z]+", spec["name"])
+        return any(p.lower() in words for p in parts)
+
+    mixed = dialogues(400, seed=4, word_rate=0.5)
+    lookups = [d for d in mixed if d.kind == "lookup"]
+    called = [d for d in lookups if named_with_words(tool(d, d.expected_call.name))]
+    assert len(called) > len(lookups) // 8
+    # made-up distractors too: a listed tool that is not called
+    assert any(
+        named_with_words(t) for d in lookups for t in d.tools if t["name"] != d.expected_call.name
+    )
+    for d in lookups:  # the call's keys and its values come from the prompt
+        call = d.expected_call
+        assert set(call.arguments) <= set(tool(d, call.name)["parameters"]["properties"])
+        for value in call.arguments.values():
+            assert str(value) in d.messages[-4].text
+    # held-out data never has them
+    assert Generator(4, split="eval", word_rate=0.5).word_rate == 0.0
+    assert [d.text() for d in dialogues(100, seed=4, split="eval", word_rate=0.5)] == [
+        d.text() for d in dialogues(100, seed=4, split="eval")
+    ]
