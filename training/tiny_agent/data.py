@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from qwen_agent.chatml import render_chatml
@@ -282,34 +283,15 @@ def pseudo_word(rng: random.Random) -> str:
     )
 
 
-#: real English nouns for made-up tool domains (``word_rate``): a model that only saw
-#: made-up syllables in tool names copes badly with real words it never saw in a name. No
-#: word of the eval split's subjects or keys is here (tests/test_training.py checks).
-WORDS = """
-account address age album alarm altitude amount animal answer apartment apple area arrow
-article artist author baggage balance band bank battery beach bill bird blog boat body book
-border bottle box brand bridge budget building bus cabin cake calendar camera campus car
-career cargo cart castle cat chair channel chapter chart cheese chess circle class climate
-clinic clock cloud club coach coffee coin college color comment concert country coupon
-course court crop cup customer cycle dance data deadline degree delivery dentist deposit
-desk device diet dinner discount doctor document dog door dosage driver duration earnings
-edition election energy engine episode exam exhibit factory fare farm fee festival file film
-fine fish flag floor flower font forecast forest fruit fuel game garage garden gas gate gift
-goal grade grocery group guest habit harbor height highway holiday horse hospital host hour
-house income insurance invoice island item job journey kitchen lake language lawyer lease
-lesson library license light limit loan lock lunch mail map match meal meeting member memory
-menu message meter mileage mission model money month mortgage mountain movie museum music
-neighbor network noise number office order owner package page painting parcel park parking
-partner passport password patient payment pension phone photo picture pizza plan planet plant
-player podcast policy pool port post pressure printer prize profile project property quiz
-rain ranking reading receipt record region rent repair report reservation restaurant river
-road room route salary sale school score season seat server service session shift ship shop
-signal size skill sky sleep snow song space sport square stadium station status step stock
-storage store storm street student subscription subway suit supply survey table task tax taxi
-team temperature tenant ticket tire title token tour tower toy track trade traffic trail trip
-truck tuition tutor vaccine vehicle venue video village visa visit volume vote voucher wage
-wallet water website week weight wine winner word worker workout year zone
-""".split()
+#: real English words for made-up tool domains (``word_rate``): a model that only saw
+#: made-up syllables in tool names copes badly with real words it never saw in a name. The
+#: list (``words.txt``, frequent English words) has no word of the eval split's subjects or
+#: keys (tests/test_training.py checks).
+WORDS = [
+    w
+    for w in (Path(__file__).with_name("words.txt")).read_text(encoding="utf-8").split("\n")
+    if w and not w.startswith("#")
+]
 
 
 def random_value(rng: random.Random) -> str:
