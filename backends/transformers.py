@@ -465,7 +465,7 @@ class _GuardProcessor:
     def _choose(self, text: str, input_ids: Any, scores: Any, favoured: list[int]) -> bool:
         """At the opening quote of a string argument the model starts copying the user's
         message into, plans the likeliest copy; False where there is nothing to choose."""
-        if not self.copy_from or self.guard.choice_point(text) != "string":
+        if not self.copy_from or not self.guard.string_start(text):
             return False
         if int(scores[0].argmax()) not in set(favoured):
             return False  # a value of the model's own, not a copy

@@ -12,7 +12,9 @@ training. Metrics, as in Qwen's own tool-use evaluation:
   (for the dialogues whose reference answer quotes it).
 
 By default the transformers backend decodes calls under the tool guard (names and argument
-keys limited to the listed tools, as users run it); ``--no-guard`` measures the raw model.
+keys limited to the listed tools, as users run it) with its own copy nudge and lookahead
+(on for the bundled model); ``--no-guard``, ``--copy-bias 0`` and ``--lookahead off``
+measure without them. ``--failures FILE`` writes every failed dialogue to FILE.
 
     python benchmarks/tool_eval.py [--model DIR] [--n 400] [--seed 777] [--no-guard] [--history]
 

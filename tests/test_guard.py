@@ -275,19 +275,17 @@ def test_copy_spans_run_from_word_starts_to_word_ends():
     assert copy_spans("?!") == [] and copy_spans("") == []
 
 
-def test_choice_points_are_a_calls_name_and_a_string_values_start():
+def test_string_start_is_right_after_a_string_arguments_opening_quote():
     g = ToolGuard(
         TOOLS, REQUIRED, {"get_weather": {"city": "string"}, "multiply": {"a": "integer"}}
     )
-    assert g.choice_point("no call here") is None
-    assert g.choice_point(OPEN) is None
-    assert g.choice_point(OPEN + '{"name": "') == "name"
-    assert g.choice_point(OPEN + '{"name": "get_') is None  # the name has started
-    assert g.choice_point(OPEN + HEAD + '"city": "') == "string"
-    assert g.choice_point(OPEN + HEAD + '"city": "Os') is None
-    assert g.choice_point(OPEN + HEAD + '"city": ') is None
-    assert g.choice_point(OPEN + HEAD + '"unit": "') is None  # untyped: any JSON value
-    assert g.choice_point(OPEN + '{"name": "multiply", "arguments": {"a": ') is None
+    assert g.string_start(OPEN + HEAD + '"city": "')
+    assert not g.string_start("no call here")
+    assert not g.string_start(OPEN + '{"name": "')
+    assert not g.string_start(OPEN + HEAD + '"city": "Os')  # the value has started
+    assert not g.string_start(OPEN + HEAD + '"city": ')
+    assert not g.string_start(OPEN + HEAD + '"city": "Os", "unit": "')  # untyped: any value
+    assert not g.string_start(OPEN + '{"name": "multiply", "arguments": {"a": ')
 
 
 def test_spelling_and_starting_with_on_a_vocabulary(guard):

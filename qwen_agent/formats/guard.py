@@ -35,7 +35,6 @@ __all__ = ["ToolGuard", "copy_spans"]
 _CALL_OPEN, _CALL_CLOSE = "<tool_call>", "</tool_call>"
 _TOOLS_BLOCK = re.compile(r"<tools>\n(.*?)\n</tools>", re.S)
 _HEAD = re.compile(r'\{"name": "([^"\\]*)", "arguments": \{')
-_NAME_OPEN = '{"name": "'
 
 #: ("only", ids): just these tokens may come next; ("ban", ids): any token but these
 Mask = tuple[Literal["only", "ban"], list[int]]
@@ -260,25 +259,20 @@ class ToolGuard:
         locked = bool(value) and bool(ids) and not can_close
         return sorted(ids), locked
 
-    def choice_point(self, generated: str) -> str | None:
-        """Where a backend may weigh whole alternatives before their first token (see
-        ``lookahead`` in ``backends/transformers.py``): ``"name"`` right after the
-        ``{"name": "`` of an open call (the alternatives are the listed names), ``"string"``
-        right after the opening quote of a string argument (the backend brings the
-        alternatives, such as :func:`copy_spans` of the user's message), else None."""
-        name, state, body = self._arguments(generated)
-        if name is None:
-            return "name" if body and body.lstrip() == _NAME_OPEN else None
-        assert state is not None
-        if (
-            not state.bad
+    def string_start(self, generated: str) -> bool:
+        """Whether the text ends right after the opening quote of a string-typed
+        argument: where a backend may weigh whole values before their first token (see
+        ``lookahead`` in ``backends/transformers.py``)."""
+        name, state, _ = self._arguments(generated)
+        return (
+            name is not None
+            and state is not None
+            and not state.bad
             and state.phase == "string"
             and not state.value
             and not state.escape
             and self.types[name].get(state.key) == "string"
-        ):
-            return "string"
-        return None
+        )
 
     def spelling(self, rest: str, vocab: Sequence[str]) -> list[int]:
         """The tokens whose text is a non-empty prefix of ``rest``: the ways to go on
