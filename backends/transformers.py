@@ -357,7 +357,7 @@ class _Lookahead:
                 n = len(o)
                 total = first[o[0]] + logp[j, n - 1, closer].logsumexp(-1)
                 if n > 1:
-                    total = total + logp[j, torch.arange(n - 1), ids[j, 1:n]].sum()
+                    total = total + logp[j, torch.arange(n - 1, device=device), ids[j, 1:n]].sum()
                 scores.append(float(total))
         return scores
 
