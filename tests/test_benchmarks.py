@@ -1,0 +1,49 @@
+"""The benchmark scripts run end to end on the bundled model (tiny sizes: their figures
+come from full runs, see the README)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch", reason="the [local] extra (torch, transformers) is not installed")
+
+from qwen_agent.bundled import TINY_AGENT  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(
+    not (TINY_AGENT / "config.json").is_file(), reason="no bundled model in this build"
+)
+
+
+def _run(*args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_tool_eval_reports_the_four_metrics_and_writes_failures(tmp_path):
+    failures = tmp_path / "failures.txt"
+    out = _run(
+        "benchmarks/tool_eval.py", "--n", "12", "--threads", "1", "--failures", str(failures)
+    )
+    assert "lookahead=True" in out and "copy_bias=6.0" in out
+    for metric in ["tool selection", "argument exact match", "false positives", "unparseable"]:
+        assert re.search(rf"^{metric}: +\d+\.\d% \(\d+/\d+\)", out, re.M), out
+    assert f"written to {failures}" in out or "first failures" not in out
+    if failures.exists():
+        assert all(line.startswith("[") for line in failures.read_text().splitlines() if line)
+
+
+def test_generation_speed_reports_load_latency_decode_and_a_tool_call():
+    out = _run("benchmarks/generation_speed.py", "--tokens", "8", "--runs", "1")
+    assert float(re.search(r"load time: +([\d.]+) s", out).group(1)) > 0
+    assert float(re.search(r"first-token latency: +([\d.]+) ms", out).group(1)) > 0
+    assert float(re.search(r"decode speed: +([\d.]+) tokens/s", out).group(1)) > 0
+    assert re.search(r"guarded tool call: +[\d.]+ ms .*<tool_call>", out), out
