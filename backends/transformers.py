@@ -91,6 +91,7 @@ class TransformersChatModel:
         self.copy_bias = float(copy_bias)
         self.lookahead = bundled if lookahead is None else bool(lookahead)
         self._vocab: list[str] | None = None
+        self._look: _Lookahead | None = None
         self._lock = threading.Lock()
         start = time.perf_counter()
         log.info("loading model %s on %s ...", path, self.device)
@@ -188,6 +189,12 @@ class TransformersChatModel:
         source = users[-1] if users and (self.copy_bias or self.lookahead) else ""
         return self._generate(ids, opts, max_new, guard, prefix, source)
 
+    def _lookahead(self) -> _Lookahead:
+        """The model's lookahead scorer (made once)."""
+        if self._look is None:
+            self._look = _Lookahead(self.model, self.tokenizer, self._torch)
+        return self._look
+
     def vocab(self) -> list[str]:
         """The decoded text of every token id (computed once)."""
         if self._vocab is None:
@@ -231,7 +238,7 @@ class TransformersChatModel:
                 self._eos_ids,
                 copy_from=source,
                 copy_bias=self.copy_bias,
-                lookahead=_Lookahead(self.model, self.tokenizer, torch) if self.lookahead else None,
+                lookahead=self._lookahead() if self.lookahead else None,
             )
             kwargs["logits_processor"] = transformers.LogitsProcessorList([processor])
         if opts.temperature:
@@ -473,23 +480,25 @@ class _GuardProcessor:
 
         look = self.lookahead
         assert look is not None
-        spans = [
-            (at, t, look.encode(t)) for at, t in copy_spans(self.copy_from, self.max_span_words)
-        ]
-        spans = [s for s in spans if s[2]]
+        spans = copy_spans(self.copy_from, self.max_span_words)
         if not spans:
             return False
         start = look.start(input_ids)
-        first = start[0]
-        lead: dict[int, float] = {}  # each word start's likeliest first token
-        for at, _, ids in spans:
-            lead[at] = max(lead.get(at, float("-inf")), float(first[ids[0]]))
+        # weigh the word starts by their first token (a word's first token does not depend
+        # on the words after it), then encode only the spans from the likeliest starts
+        lead: dict[int, float] = {}
+        for at, span in spans:
+            if at not in lead:
+                ids = look.encode(span)
+                lead[at] = float(start[0][ids[0]]) if ids else float("-inf")
         keep = set(sorted(lead, key=lead.__getitem__)[-self.span_starts :])
-        spans = [s for s in spans if s[0] in keep]
+        options = [(span, look.encode(span)) for at, span in spans if at in keep]
+        options = [(span, ids) for span, ids in options if ids]
+        if not options:
+            return False
         quotes = self.guard.starting_with('"', self.vocab)
-        totals = look.score(start, [ids for _, _, ids in spans], quotes)
-        best = max(range(len(spans)), key=totals.__getitem__)
-        self.plan = text + spans[best][1]
+        totals = look.score(start, [ids for _, ids in options], quotes)
+        self.plan = text + options[max(range(len(options)), key=totals.__getitem__)][0]
         return True
 
 
