@@ -49,6 +49,13 @@ class TransformersChatModel:
             into a string argument, weigh each span of that message as a whole (one
             batched forward pass) and write the likeliest, instead of choosing word by
             word (``None``: on for the bundled model, off for other models).
+        relevance: with the guard, when the model is about to call a tool in reply to a
+            user message, weigh each listed tool by how much more likely the message
+            becomes when that tool alone is listed (a noisy channel: one batched forward
+            pass), next to the model's own log-probability of calling it. A clearly more
+            relevant tool (``RELEVANT_NATS``) replaces the model's pick; a pick the message
+            is clearly less likely with (``IRRELEVANT_NATS``) becomes a direct answer
+            (``None``: on for the bundled model, off for other models).
     """
 
     def __init__(
@@ -62,6 +69,7 @@ class TransformersChatModel:
         tool_guard: bool = True,
         copy_bias: float | None = None,
         lookahead: bool | None = None,
+        relevance: bool | None = None,
     ) -> None:
         if dtype not in ("auto", "float32", "bfloat16", "float16"):
             raise ConfigError(f"dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
@@ -90,6 +98,7 @@ class TransformersChatModel:
             copy_bias = BUNDLED_COPY_BIAS if bundled else 0.0
         self.copy_bias = float(copy_bias)
         self.lookahead = bundled if lookahead is None else bool(lookahead)
+        self.relevance = bundled if relevance is None else bool(relevance)
         self._vocab: list[str] | None = None
         self._look: _Lookahead | None = None
         self._lock = threading.Lock()
@@ -113,6 +122,7 @@ class TransformersChatModel:
             "tool_guard",
             "copy_bias",
             "lookahead",
+            "relevance",
         }
         unknown = set(extra) - known
         if unknown:
@@ -187,7 +197,33 @@ class TransformersChatModel:
         prefix = messages[-1].text if messages[-1].role == "assistant" else ""
         users = [m.text for m in messages if m.role == "user"]
         source = users[-1] if users and (self.copy_bias or self.lookahead) else ""
-        return self._generate(ids, opts, max_new, guard, prefix, source)
+        choice = None
+        if guard is not None and self.relevance and messages[-1].role == "user":
+            choice = self._tool_choice(messages)
+        return self._generate(ids, opts, max_new, guard, prefix, source, choice)
+
+    def _tool_choice(self, messages: list[Message]) -> _ToolChoice | None:
+        """The relevance check's prompts: the system message with no tool listed, then
+        with each tool alone, each followed by the last user message."""
+        from qwen_agent.formats.guard import tool_variants
+
+        systems = [m for m in messages if m.role == "system"]
+        variants = tool_variants(systems[0].text) if systems else None
+        if not variants or len(variants) < 2:
+            return None
+        marker = "\ue000"
+        question = messages[-1].text
+        channel = []
+        for _, system in variants:
+            text = self.render(
+                [Message(role="system", content=system), Message(role="user", content=marker)]
+            )
+            if text.count(marker) != 1:
+                return None
+            head, tail = text.split(marker)
+            channel.append((self._encode(head), self._encode(question + tail)))
+        names = [name for name, _ in variants[1:] if name is not None]
+        return _ToolChoice(self._lookahead(), names, channel)
 
     def _lookahead(self) -> _Lookahead:
         """The model's lookahead scorer (made once)."""
@@ -210,6 +246,7 @@ class TransformersChatModel:
         guard: Any = None,
         prefix: str = "",
         source: str = "",
+        choice: _ToolChoice | None = None,
     ) -> Iterator[Delta]:
         import transformers
 
@@ -239,6 +276,7 @@ class TransformersChatModel:
                 copy_from=source,
                 copy_bias=self.copy_bias,
                 lookahead=self._lookahead() if self.lookahead else None,
+                choice=choice,
             )
             kwargs["logits_processor"] = transformers.LogitsProcessorList([processor])
         if opts.temperature:
@@ -368,6 +406,77 @@ class _Lookahead:
                 scores.append(float(total))
         return scores
 
+    def sums(self, texts: list[tuple[list[int], list[int]]]) -> list[float]:
+        """For each (context, continuation) pair of token-id lists, the log-probability
+        of the continuation after the context: one batched forward pass."""
+        torch = self.torch
+        rows = [c + t for c, t in texts]
+        width = max(len(r) for r in rows)
+        device = self.model.device
+        ids = torch.tensor([r + [r[-1]] * (width - len(r)) for r in rows], device=device)
+        mask = torch.tensor(
+            [[1] * len(r) + [0] * (width - len(r)) for r in rows], dtype=torch.long, device=device
+        )
+        logp = self.model(input_ids=ids, attention_mask=mask).logits.float().log_softmax(-1)
+        out = []
+        for j, (context, cont) in enumerate(texts):
+            at = torch.arange(len(context) - 1, len(context) + len(cont) - 1, device=device)
+            out.append(float(logp[j, at, ids[j, at + 1]].sum()))
+        return out
+
+
+#: the relevance check (``relevance``): how many nats more likely the user's message must
+#: become with a tool listed alone, for that tool to replace the model's own pick
+RELEVANT_NATS = 3.0
+#: ... and how many nats less likely the model's pick may make it before the reply becomes
+#: a direct answer (both chosen on training-split dialogues, not the held-out ones)
+IRRELEVANT_NATS = 2.0
+
+
+class _ToolChoice:
+    """Which listed tool, if any, a reply's tool call should name, weighed two ways:
+
+    - directly: the model's log-probability of the call's head naming each tool;
+    - by a noisy channel: how much more likely the user's message is when the system
+      prompt lists that tool alone than when it lists none (its gain, in nats).
+
+    The model's own pick (the likeliest head) stands unless another tool's head plus gain
+    is higher and its gain is at least ``RELEVANT_NATS``; a pick whose gain is below
+    ``-IRRELEVANT_NATS`` (the message fits the prompt better without it) becomes no call.
+    """
+
+    def __init__(
+        self,
+        look: _Lookahead,
+        names: list[str],
+        channel: list[tuple[list[int], list[int]]],
+    ) -> None:
+        self.look, self.names, self.channel = look, names, channel
+
+    def decide(self, input_ids: Any, closers: list[int]) -> str | None:
+        from qwen_agent.formats.guard import CALL_HEAD
+
+        look = self.look
+        start = look.start(input_ids)
+        heads = [look.encode(CALL_HEAD + name) for name in self.names]
+        direct = look.score(start, heads, closers)
+        base, *alone = look.sums(self.channel)
+        picked = _pick(direct, [a - base for a in alone])
+        return None if picked is None else self.names[picked]
+
+
+def _pick(direct: list[float], gains: list[float]) -> int | None:
+    """The relevance check's rule (see :class:`_ToolChoice`): the index of the tool to
+    call, from each tool's direct log-probability and gain, or None for no call."""
+    n = range(len(direct))
+    own = max(n, key=direct.__getitem__)
+    best = max(n, key=lambda i: direct[i] + gains[i])
+    if best != own and gains[best] >= RELEVANT_NATS:
+        return best
+    if gains[own] < -IRRELEVANT_NATS:
+        return None
+    return own
+
 
 class _GuardProcessor:
     """Masks the tokens the tool guard rules out at each step (and nudges string values
@@ -389,6 +498,7 @@ class _GuardProcessor:
         lookahead: _Lookahead | None = None,
         max_span_words: int = 12,
         span_starts: int = 4,
+        choice: _ToolChoice | None = None,
     ):
         self.guard, self.tokenizer, self.vocab = guard, tokenizer, vocab
         self.start, self.prefix, self.ends = start, prefix, list(ends)
@@ -398,9 +508,16 @@ class _GuardProcessor:
         #: the text the lookahead chose: followed token by token, then the value closes
         self.plan: str | None = None
         self.closing = False
+        #: the relevance check, until the model first goes to open a call
+        self.choice = choice
+        #: the tokens that open a call, and whether the reply may not open one
+        self.openers = [i for i, t in enumerate(vocab) if _opens_call(t)] if choice else []
+        self.no_call = False
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         text = self.prefix + self.tokenizer.decode(input_ids[0, self.start :])
+        if self.choice is not None:
+            self._decide(text, input_ids, scores)
         if self.plan is not None:
             planned = self._follow(text, scores)
             if planned is not None:
@@ -411,6 +528,24 @@ class _GuardProcessor:
             if planned is not None:
                 return planned
         return self._mask(text, scores)
+
+    def _decide(self, text: str, input_ids: Any, scores: Any) -> None:
+        """Where the model first goes to open a tool call, runs the relevance check: plans
+        the call's head with the chosen tool, or rules calls out for this reply."""
+        from qwen_agent.formats.guard import CALL_HEAD
+
+        assert self.choice is not None
+        if "<tool_call>" in text:  # a call began some other way: nothing to decide
+            self.choice = None
+            return
+        if int(scores[0].argmax()) not in set(self.openers):
+            return
+        choice, self.choice = self.choice, None
+        name = choice.decide(input_ids, self.guard.starting_with('"', self.vocab))
+        if name is None:
+            self.no_call = True
+        else:
+            self.plan = text + CALL_HEAD + name
 
     def _nudge(self, text: str, scores: Any) -> list[int]:
         """Applies the copy bias (if any); returns the tokens that would copy."""
@@ -429,6 +564,11 @@ class _GuardProcessor:
 
     def _mask(self, text: str, scores: Any) -> Any:
         found = self.guard.mask(text, self.vocab)
+        if self.no_call:
+            if found is None:
+                found = ("ban", self.openers)
+            elif found[0] == "ban":
+                found = ("ban", [*found[1], *self.openers])
         if self.ends and self.guard.guiding(text):  # no end of text inside a call
             if found is None:
                 found = ("ban", self.ends)
@@ -500,6 +640,12 @@ class _GuardProcessor:
         totals = look.score(start, [ids for _, ids in options], quotes)
         self.plan = text + options[max(range(len(options)), key=totals.__getitem__)][0]
         return True
+
+
+def _opens_call(token: str) -> bool:
+    """Whether a token's text opens a hermes tool call (or starts to: ``<tool`` ...)."""
+    t = token.lstrip()
+    return t.startswith("<tool_call>") or (len(t) >= 2 and "<tool_call>".startswith(t))
 
 
 def bundled_model_path() -> Path:

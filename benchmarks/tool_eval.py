@@ -13,8 +13,9 @@ training. Metrics, as in Qwen's own tool-use evaluation:
 
 By default the transformers backend decodes calls under the tool guard (names and argument
 keys limited to the listed tools, as users run it) with its own copy nudge and lookahead
-(on for the bundled model); ``--no-guard``, ``--copy-bias 0`` and ``--lookahead off``
-measure without them. ``--failures FILE`` writes every failed dialogue to FILE.
+and relevance check (on for the bundled model); ``--no-guard``, ``--copy-bias 0``,
+``--lookahead off`` and ``--relevance off`` measure without them. ``--failures FILE``
+writes every failed dialogue to FILE.
 
     python benchmarks/tool_eval.py [--model DIR] [--n 400] [--seed 777] [--no-guard] [--history]
 
@@ -60,6 +61,12 @@ def _parse_args() -> argparse.Namespace:
         default="auto",
         help="the backend's lookahead (default: its own)",
     )
+    ap.add_argument(
+        "--relevance",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="the backend's relevance check (default: its own)",
+    )
     ap.add_argument("--failures", default="", help="write every failure to this file")
     return ap.parse_args()
 
@@ -73,7 +80,8 @@ def main() -> None:
             tool_guard=not args.no_guard,
             threads=args.threads,
             copy_bias=args.copy_bias,
-            lookahead={"auto": None, "on": True, "off": False}[args.lookahead],
+            lookahead=_switch(args.lookahead),
+            relevance=_switch(args.relevance),
         )
     )
     fmt = HermesFormat()
@@ -128,9 +136,14 @@ def main() -> None:
         f"guard={'off' if args.no_guard else 'on'} "
         f"copy_bias={getattr(llm, 'copy_bias', '?')} "
         f"lookahead={getattr(llm, 'lookahead', '?')} "
+        f"relevance={getattr(llm, 'relevance', '?')} "
         f"({time.perf_counter() - start:.0f} s)"
     )
     _report(header, stats, unreadable, failures, args.failures)
+
+
+def _switch(value: str) -> bool | None:
+    return {"auto": None, "on": True, "off": False}[value]
 
 
 def _report(

@@ -176,3 +176,30 @@ def test_arithmetic_goes_through_the_sandboxed_code_interpreter():
     assert proc.returncode == 0, proc.stderr
     assert "code_interpreter" in proc.stderr and "<- 408" in proc.stderr
     assert "408" in proc.stdout
+
+
+def test_relevance_check_fixes_held_out_picks_and_false_calls(llm):
+    """Held-out dialogues (tool names never seen in training) the model alone gets wrong:
+    the relevance check names the tool the question is about, and answers directly where
+    no listed tool fits it."""
+    from qwen_agent.backends.transformers import TransformersChatModel
+    from qwen_agent.formats.hermes import HermesFormat
+    from qwen_agent.llm import GenerationConfig, drain
+    from training.tiny_agent.data import dialogues
+
+    by_question = {d.messages[0].text: d for d in dialogues(100, seed=777, split="eval")}
+    lookup = by_question["Tell me the contact card of Alice."]
+    chat = by_question["I need the protein content of soup."]
+    assert chat.expected_call is None and "protein" not in json.dumps(chat.tools)
+    plain = TransformersChatModel(relevance=False)
+    assert llm.relevance and not plain.relevance
+
+    def first_call(model, dialogue):
+        out = drain(model, dialogue.prompt_messages(), GenerationConfig(max_tokens=60))
+        found = HermesFormat().parse(out.text, "stop").calls
+        return (found[0].name, found[0].arguments) if found else out.text
+
+    assert first_call(llm, lookup) == ("lookupContactCard", {"person": "Alice"})
+    assert first_call(plain, lookup)[0] != "lookupContactCard"
+    assert isinstance(first_call(llm, chat), str)
+    assert not isinstance(first_call(plain, chat), str)

@@ -294,3 +294,26 @@ def test_spelling_and_starting_with_on_a_vocabulary(guard):
     assert [vocab[i] for i in guard.spelling("lo", vocab)] == ["lo"]
     assert guard.spelling("", vocab) == [] and guard.spelling("zzz", vocab) == []
     assert sorted(vocab[i] for i in guard.starting_with('"', vocab)) == ['"', '"}']
+
+
+def test_tool_variants_list_no_tool_then_each_tool_alone():
+    from qwen_agent.formats.guard import tool_variants
+
+    system = HermesFormat().build_prompt([], [get_weather, multiply])[0].text
+    variants = tool_variants(system)
+    assert [name for name, _ in variants] == [None, "get_weather", "multiply"]
+    empty, weather, product = (text for _, text in variants)
+    assert "<tools>\n</tools>" in empty and ToolGuard.from_prompt(empty) is None
+    for text, name, other in [
+        (weather, "get_weather", "multiply"),
+        (product, "multiply", "get_weather"),
+    ]:
+        assert ToolGuard.from_prompt(text).tools == {
+            name: ToolGuard.from_prompt(system).tools[name]
+        }
+        assert other not in text
+        # all but the block is the prompt as it was
+        assert text.rsplit("<tools>", 1)[0] == system.rsplit("<tools>", 1)[0]
+        assert text.rsplit("</tools>", 1)[1] == system.rsplit("</tools>", 1)[1]
+    assert tool_variants("You are a helpful assistant.") is None
+    assert tool_variants("<tools>\nnot json\n</tools>") is None

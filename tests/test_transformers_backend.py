@@ -319,3 +319,44 @@ def test_lookahead_writes_the_likeliest_copy_of_the_users_words(small_model_dir)
         differ += other != value
     assert differ, "lookahead chose as token-by-token decoding did for every question"
     assert not TransformersChatModel(str(small_model_dir), threads=1).lookahead
+
+
+def test_lookahead_sums_match_plain_forward_passes(small_model_dir):
+    """The batched continuation log-probabilities (rows of different lengths, padded)
+    equal one plain forward pass per row."""
+    import torch
+
+    from qwen_agent.backends.transformers import _Lookahead
+
+    model = TransformersChatModel(str(small_model_dir), threads=1)
+    look = _Lookahead(model.model, model.tokenizer, torch)
+    cont = model._encode("Weather in Santa Cruz?<|im_end|>")
+    pairs = [
+        (model._encode("<|im_start|>system\nHi<|im_end|>\n<|im_start|>user\n"), cont),
+        (model._encode("<|im_start|>system\nYou look up the weather.<|im_end|>\n"), cont[:3]),
+        (model._encode("<|im_start|>user\n"), cont),
+    ]
+    with torch.inference_mode():
+        got = look.sums(pairs)
+    closers = [cont[-1]]  # _whole_logprob's closer: the continuation's last token
+    want = [_whole_logprob(model, c, t[:-1], [t[-1]]) for c, t in pairs]
+    assert closers and got == pytest.approx(want, abs=1e-3)
+    assert len(set(round(g, 3) for g in got)) == len(got)
+
+
+def test_relevance_rule_keeps_the_models_pick_unless_the_question_says_otherwise():
+    """The relevance check's rule: the model's pick stands, a clearly more relevant tool
+    replaces it, and a pick the question fits clearly worse with becomes no call."""
+    from qwen_agent.backends.transformers import IRRELEVANT_NATS, RELEVANT_NATS, _pick
+
+    # the model's pick (index 0) is neutral; another tool gains little: the pick stands
+    assert _pick([-1.0, -3.0], [0.0, RELEVANT_NATS - 0.5]) == 0
+    # another tool gains enough to outweigh the model's preference and RELEVANT_NATS
+    assert _pick([-1.0, -3.0], [0.0, RELEVANT_NATS + 2.5]) == 1
+    # a high gain that does not outweigh the model's preference does not switch
+    assert _pick([-1.0, -30.0], [0.0, RELEVANT_NATS + 2.5]) == 0
+    # the question is clearly less likely with the model's pick and no tool is relevant
+    assert _pick([-1.0, -3.0], [-IRRELEVANT_NATS - 1, 0.5]) is None
+    # ... but a relevant tool is called instead
+    assert _pick([-1.0, -3.0], [-IRRELEVANT_NATS - 1, RELEVANT_NATS]) == 1
+    assert _pick([-2.0], [-IRRELEVANT_NATS + 0.5]) == 0

@@ -30,11 +30,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-__all__ = ["ToolGuard", "copy_spans"]
+__all__ = ["CALL_HEAD", "ToolGuard", "copy_spans", "tool_variants"]
 
 _CALL_OPEN, _CALL_CLOSE = "<tool_call>", "</tool_call>"
 _TOOLS_BLOCK = re.compile(r"<tools>\n(.*?)\n</tools>", re.S)
 _HEAD = re.compile(r'\{"name": "([^"\\]*)", "arguments": \{')
+#: how a hermes call starts, up to its tool's name
+CALL_HEAD = _CALL_OPEN + '\n{"name": "'
 
 #: ("only", ids): just these tokens may come next; ("ban", ids): any token but these
 Mask = tuple[Literal["only", "ban"], list[int]]
@@ -317,6 +319,28 @@ class ToolGuard:
 
     #: the last vocabulary indexed, shared by the guards of later generations
     _shared_index: tuple[Sequence[str], dict, dict, list, list] | None = None
+
+
+def tool_variants(prompt: str) -> list[tuple[str | None, str]] | None:
+    """The prompt with its last ``<tools>`` block emptied, then with each listed tool
+    alone in it, as ``(None, prompt)``, ``(name, prompt)``, ... in the listed order (the
+    order of :attr:`ToolGuard.tools`); None when the prompt has no block we rendered."""
+    blocks = list(_TOOLS_BLOCK.finditer(prompt))
+    if not blocks:
+        return None
+    block = blocks[-1]
+    head, tail = prompt[: block.start()], prompt[block.end() :]
+    out: list[tuple[str | None, str]] = [(None, f"{head}<tools>\n</tools>{tail}")]
+    for line in block.group(1).splitlines():
+        try:
+            spec = json.loads(line)
+        except ValueError:
+            return None
+        fn = spec.get("function", spec) if isinstance(spec, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            return None
+        out.append((fn["name"], f"{head}<tools>\n{line}\n</tools>{tail}"))
+    return out
 
 
 def copy_spans(source: str, max_words: int = 12) -> list[tuple[int, str]]:
