@@ -337,17 +337,17 @@ def test_lookahead_sums_match_plain_forward_passes(small_model_dir):
         (model._encode("<|im_start|>user\n"), cont),
     ]
     with torch.inference_mode():
-        got = look.sums(pairs)
-    closers = [cont[-1]]  # _whole_logprob's closer: the continuation's last token
+        got = look.sums(pairs * 4)  # 12 rows: more than one batch
+    # _whole_logprob's closer is the continuation's last token
     want = [_whole_logprob(model, c, t[:-1], [t[-1]]) for c, t in pairs]
-    assert closers and got == pytest.approx(want, abs=1e-3)
-    assert len(set(round(g, 3) for g in got)) == len(got)
+    assert got == pytest.approx(want * 4, abs=1e-3)
+    assert len(set(round(g, 3) for g in got[:3])) == 3
 
 
 def test_relevance_rule_keeps_the_models_pick_unless_the_question_says_otherwise():
     """The relevance check's rule: the model's pick stands, a clearly more relevant tool
-    replaces it, and a pick the question fits clearly worse with becomes no call."""
-    from qwen_agent.backends.transformers import IRRELEVANT_NATS, RELEVANT_NATS, _pick
+    replaces it, and a call with too little evidence becomes no call."""
+    from qwen_agent.backends.transformers import CALL_EVIDENCE, RELEVANT_NATS, _pick
 
     # the model's pick (index 0) is neutral; another tool gains little: the pick stands
     assert _pick([-1.0, -3.0], [0.0, RELEVANT_NATS - 0.5]) == 0
@@ -355,8 +355,11 @@ def test_relevance_rule_keeps_the_models_pick_unless_the_question_says_otherwise
     assert _pick([-1.0, -3.0], [0.0, RELEVANT_NATS + 2.5]) == 1
     # a high gain that does not outweigh the model's preference does not switch
     assert _pick([-1.0, -30.0], [0.0, RELEVANT_NATS + 2.5]) == 0
-    # the question is clearly less likely with the model's pick and no tool is relevant
-    assert _pick([-1.0, -3.0], [-IRRELEVANT_NATS - 1, 0.5]) is None
+    # a sure pick the question fits clearly worse with: no call
+    assert _pick([0.0, -3.0], [CALL_EVIDENCE - 1, 0.5]) is None
+    # an unsure pick the question fits no better with: no call
+    assert _pick([CALL_EVIDENCE - 1, -30.0], [0.5, 0.0]) is None
     # ... but a relevant tool is called instead
-    assert _pick([-1.0, -3.0], [-IRRELEVANT_NATS - 1, RELEVANT_NATS]) == 1
-    assert _pick([-2.0], [-IRRELEVANT_NATS + 0.5]) == 0
+    assert _pick([0.0, -3.0], [CALL_EVIDENCE - 1, RELEVANT_NATS]) == 1
+    # a sure pick the question fits a little worse with stands (one tool listed)
+    assert _pick([0.0], [CALL_EVIDENCE + 0.5]) == 0
