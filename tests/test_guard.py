@@ -317,3 +317,16 @@ def test_tool_variants_list_no_tool_then_each_tool_alone():
         assert text.rsplit("</tools>", 1)[1] == system.rsplit("</tools>", 1)[1]
     assert tool_variants("You are a helpful assistant.") is None
     assert tool_variants("<tools>\nnot json\n</tools>") is None
+
+
+def test_one_run_of_blanks_between_json_tokens(guard):
+    """A model that loops on newlines inside a call cannot: after a blank, the next token
+    is what the JSON expects (the colon after a key here), not another blank."""
+    vocab = ["\n", " ", ":", ': "', '"', "x"]
+    pick = lambda text: [vocab[i] for i in guard.allowed_ids(text, vocab)]  # noqa: E731
+    key = OPEN + HEAD + '"city"'
+    assert pick(key) == ["\n", " ", ":", ': "']
+    assert pick(key + " ") == [":", ': "']
+    assert pick(key + "\n") == [":", ': "']
+    # inside a string value blanks are text, and stay allowed
+    assert {"\n", " "} & set(pick(key + ': "Santa ')) == {" "}

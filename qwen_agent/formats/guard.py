@@ -189,7 +189,14 @@ class ToolGuard:
         key = (name, state.signature())
         if key not in self._cache:
             self._cache[key] = self._arguments_mask(state, vocab)
-        return self._cache[key]
+        found = self._cache[key]
+        if found and found[0] == "only" and generated[-1:].isspace():
+            # one run of blanks between JSON tokens: a small model can loop on newlines
+            blank = set(self._blank)
+            kept = [i for i in found[1] if i not in blank]
+            if kept:
+                return ("only", kept)
+        return found
 
     def _arguments_mask(self, state: _Args, vocab: Sequence[str]) -> Mask | None:
         def fits(i: int) -> bool:
