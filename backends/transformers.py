@@ -43,8 +43,11 @@ class TransformersChatModel:
         tool_guard: constrain tool calls to the tools the prompt lists and their schemas
             (default on; see :mod:`qwen_agent.formats.guard`).
         copy_bias: with the guard, a logit bonus for tokens that copy the last user
-            message's words into a string argument (``None``: 6.0 for the bundled model,
-            whose arguments are mostly such copies, 0 for other models).
+            message's words into a string argument, and, in an answer after tool results,
+            for tokens that go on with a copy of a result or of the question (a number or
+            word the answer started quoting is quoted whole) (``None``: 6.0 for the
+            bundled model, whose arguments and answers are mostly such copies, 0 for
+            other models).
         lookahead: with the guard, where the model starts copying the last user message
             into a string argument, weigh each span of that message as a whole (one
             batched forward pass) and write the likeliest, instead of choosing word by
@@ -197,10 +200,11 @@ class TransformersChatModel:
         prefix = messages[-1].text if messages[-1].role == "assistant" else ""
         users = [m.text for m in messages if m.role == "user"]
         source = users[-1] if users and (self.copy_bias or self.lookahead) else ""
+        answer_from = _answer_source(users) if self.copy_bias else ""
         choice = None
         if guard is not None and self.relevance and messages[-1].role == "user":
             choice = self._tool_choice(messages)
-        return self._generate(ids, opts, max_new, guard, prefix, source, choice)
+        return self._generate(ids, opts, max_new, guard, prefix, source, choice, answer_from)
 
     def _tool_choice(self, messages: list[Message]) -> _ToolChoice | None:
         """The relevance check's prompts: the system message with no tool listed, then
@@ -247,6 +251,7 @@ class TransformersChatModel:
         prefix: str = "",
         source: str = "",
         choice: _ToolChoice | None = None,
+        answer_from: str = "",
     ) -> Iterator[Delta]:
         import transformers
 
@@ -277,6 +282,7 @@ class TransformersChatModel:
                 copy_bias=self.copy_bias,
                 lookahead=self._lookahead() if self.lookahead else None,
                 choice=choice,
+                answer_from=answer_from,
             )
             kwargs["logits_processor"] = transformers.LogitsProcessorList([processor])
         if opts.temperature:
@@ -505,6 +511,7 @@ class _GuardProcessor:
         max_span_words: int = 12,
         span_starts: int = 4,
         choice: _ToolChoice | None = None,
+        answer_from: str = "",
     ):
         self.guard, self.tokenizer, self.vocab = guard, tokenizer, vocab
         self.start, self.prefix, self.ends = start, prefix, list(ends)
@@ -519,6 +526,8 @@ class _GuardProcessor:
         #: the tokens that open a call, and whether the reply may not open one
         self.openers = [i for i, t in enumerate(vocab) if _opens_call(t)] if choice else []
         self.no_call = False
+        #: what an answer after a tool's result copies from (the results, the question)
+        self.answer_from = answer_from
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         text = self.prefix + self.tokenizer.decode(input_ids[0, self.start :])
@@ -529,6 +538,8 @@ class _GuardProcessor:
             if planned is not None:
                 return planned
         favoured = self._nudge(text, scores)
+        if self.answer_from and self.copy_bias and "<tool_call>" not in text:
+            self._quote(text, scores)
         if self.lookahead is not None and self._choose(text, input_ids, scores, favoured):
             planned = self._follow(text, scores)
             if planned is not None:
@@ -567,6 +578,23 @@ class _GuardProcessor:
         elif favoured:
             scores[:, favoured] += self.copy_bias
         return favoured
+
+    def _quote(self, text: str, scores: Any) -> None:
+        """In an answer after a tool's result: where the answer is copying the result (or
+        the question), the copy bias goes to the tokens that go on copying it."""
+        from qwen_agent.formats.guard import copy_continuations
+
+        rests, _ = copy_continuations(text, self.answer_from)
+        ids: set[int] = set()
+        for rest in rests:
+            ids.update(self.guard.spelling(rest, self.vocab))
+            ids.update(
+                i
+                for i in self.guard.starting_with(rest[0], self.vocab)
+                if self.vocab[i].startswith(rest)
+            )
+        if ids:
+            scores[:, sorted(ids)] += self.copy_bias
 
     def _mask(self, text: str, scores: Any) -> Any:
         found = self.guard.mask(text, self.vocab)
@@ -646,6 +674,18 @@ class _GuardProcessor:
         totals = look.score(start, [ids for _, ids in options], quotes)
         self.plan = text + options[max(range(len(options)), key=totals.__getitem__)][0]
         return True
+
+
+def _answer_source(users: list[str]) -> str:
+    """For a reply after tool results (the last user message holds ``<tool_response>``
+    blocks): the results, then the question before them; else empty."""
+    import re
+
+    if not users or not users[-1].lstrip().startswith("<tool_response>"):
+        return ""
+    results = re.findall(r"<tool_response>\n?(.*?)\n?</tool_response>", users[-1], re.S)
+    question = next((u for u in reversed(users) if "<tool_response>" not in u), "")
+    return "\n".join([*results, question])
 
 
 def _opens_call(token: str) -> bool:

@@ -185,9 +185,8 @@ def test_relevance_check_fixes_held_out_picks_and_false_calls(llm):
     from qwen_agent.backends.transformers import TransformersChatModel
     from qwen_agent.formats.hermes import HermesFormat
     from qwen_agent.llm import GenerationConfig, drain
-    from training.tiny_agent.data import dialogues
 
-    by_question = {d.messages[0].text: d for d in dialogues(100, seed=777, split="eval")}
+    by_question = {d.messages[0].text: d for d in dialogues_eval()}
     lookup = by_question["Tell me the contact card of Alice."]
     chat = by_question["I need the protein content of soup."]
     assert chat.expected_call is None and "protein" not in json.dumps(chat.tools)
@@ -203,3 +202,30 @@ def test_relevance_check_fixes_held_out_picks_and_false_calls(llm):
     assert first_call(plain, lookup)[0] != "lookupContactCard"
     assert isinstance(first_call(llm, chat), str)
     assert not isinstance(first_call(plain, chat), str)
+
+
+def test_answers_after_a_tool_result_quote_it(llm):
+    """After a tool's result the copy nudge keeps the answer's quote of the result whole
+    (held-out dialogues whose answer the model alone garbles)."""
+    from qwen_agent.backends.transformers import TransformersChatModel
+    from qwen_agent.formats.hermes import HermesFormat
+    from qwen_agent.llm import GenerationConfig, drain
+
+    plain = TransformersChatModel(copy_bias=0.0)
+    by_question = {d.messages[0].text: d for d in dialogues_eval()}
+    for question, result in [
+        ("What is the conversion rate from AUD to JPY?", "1.37"),
+        ("Can you lookup the market cap of INTC?", "2.9 trillion USD"),
+    ]:
+        d = by_question[question]
+        assert d.messages[2].text == result
+        prompt = HermesFormat().build_prompt(d.messages[:3], d.tools, d.instructions)
+        answer = drain(llm, prompt, GenerationConfig(max_tokens=60)).text
+        assert result in answer and "<tool_call>" not in answer, answer
+        assert result not in drain(plain, prompt, GenerationConfig(max_tokens=60)).text
+
+
+def dialogues_eval():
+    from training.tiny_agent.data import dialogues
+
+    return dialogues(100, seed=777, split="eval")

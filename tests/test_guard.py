@@ -330,3 +330,35 @@ def test_one_run_of_blanks_between_json_tokens(guard):
     assert pick(key + "\n") == [":", ': "']
     # inside a string value blanks are text, and stay allowed
     assert {"\n", " "} & set(pick(key + ': "Santa ')) == {" "}
+
+
+def test_no_call_tag_inside_a_string_value(guard):
+    """A call's opening tag inside a value would read as a new call: it is ruled out."""
+    vocab = ["<tool_call>", "x<tool_call>", "x", '"', "<", "tool"]
+    value = OPEN + HEAD + '"city": "Santa '
+    found = guard.mask(value, vocab)
+    assert found is not None and found[0] == "ban"
+    assert {vocab[i] for i in found[1]} == {"<tool_call>", "x<tool_call>"}
+
+
+def test_copy_continuations_finish_a_quoted_unit_then_offer_the_next():
+    from qwen_agent.formats.guard import copy_continuations
+
+    source = "8 km/h, gusty\nWhat is the wind speed in Santa Cruz?"
+    # inside a unit (a word, or a number or code like km/h): its remainder, locked
+    assert copy_continuations("The wind sp", source) == (["eed"], True)
+    assert copy_continuations("It is 8 km/", source) == (["h"], True)
+    # at a unit's end: the next unit with what separates them (a space or a comma)
+    assert copy_continuations("It is 8", source) == ([" km/h"], False)
+    assert copy_continuations("It is 8 km/h", source) == ([", gusty"], False)
+    assert copy_continuations("in Santa", source) == ([" Cruz"], False)
+    # the copy ends where the source's line or sentence does
+    assert copy_continuations("in Santa Cruz", source) == ([], False)
+    assert copy_continuations("gusty", source) == ([], False)
+    # a copy that ends in a blank goes on with the next unit
+    assert copy_continuations("It is ", source) == (["the"], False)
+    # no copy: a word that is no unit start of the source
+    assert copy_continuations("It is windy", source) == ([], False)
+    assert copy_continuations("Hello ", source) == ([], False)
+    # the longest copy decides: "speed in" goes on with " Santa", not another "in"
+    assert copy_continuations("wind speed in", source) == ([" Santa"], False)

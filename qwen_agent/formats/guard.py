@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-__all__ = ["CALL_HEAD", "ToolGuard", "copy_spans", "tool_variants"]
+__all__ = ["CALL_HEAD", "ToolGuard", "copy_continuations", "copy_spans", "tool_variants"]
 
 _CALL_OPEN, _CALL_CLOSE = "<tool_call>", "</tool_call>"
 _TOOLS_BLOCK = re.compile(r"<tools>\n(.*?)\n</tools>", re.S)
@@ -206,7 +206,8 @@ class ToolGuard:
 
         if state.phase in ("string", "nested") and not state.escape:
             # most tokens are plain text here: test only those that quote, escape, bracket
-            banned = [i for i in self._special if not fits(i)]
+            # (or hold a call's tag, which no value may)
+            banned = [i for i in self._special if _CALL_OPEN in vocab[i] or not fits(i)]
             return ("ban", banned) if banned else None
         if state.phase in ("string", "nested"):  # right after a backslash
             candidates = [i for c in _ESCAPES for i in self._by_first.get(c, ())]
@@ -350,6 +351,49 @@ def tool_variants(prompt: str) -> list[tuple[str | None, str]] | None:
     return out
 
 
+#: a unit an answer copies whole: a word, or a number or code such as 1.37, km/h, 555-0101
+_UNIT = re.compile(r"\w+(?:[./:,'-]\w+)*")
+
+
+def copy_continuations(text: str, source: str, window: int = 80) -> tuple[list[str], bool]:
+    """Where ``text`` ends in a copy of ``source`` (both from the start of a unit, a word
+    or a number such as ``1.37`` or ``km/h``), what the copy may go on with: (rests, locked).
+    Inside a unit the rest is the unit's remainder and ``locked`` is true (a copied unit is
+    copied whole); at a unit's end the rest is the source's next unit with what separates
+    them. An answer written from a tool's result uses this to quote the result (and the
+    question's words) exactly. Empty when the text does not end in such a copy."""
+    tail = text[-window:]
+    units = [m.start() for m in _UNIT.finditer(source)]
+    rests: list[str] = []
+    inside = False
+    for a in (m.start() for m in re.finditer(r"(?<!\w)\w", tail)):
+        piece = tail[a:]
+        for w in units:
+            if not source.startswith(piece, w):
+                continue
+            end = w + len(piece)
+            unit = _UNIT.match(source, w)
+            assert unit is not None
+            # the units of source the copy covers: it may end inside the last one
+            last = w
+            for m in _UNIT.finditer(source, w, end):
+                last = m.start()
+            unit_end = _UNIT.match(source, last)
+            stop = unit_end.end() if unit_end else end
+            if end < stop:
+                rests.append(source[end:stop])
+                inside = True
+            else:
+                nxt = _UNIT.search(source, end)
+                if nxt is not None and re.fullmatch(r"[ ,]*", source[end : nxt.start()]):
+                    rests.append(source[end : nxt.end()])
+        if rests:
+            break  # the longest copy decides
+    if inside:
+        rests = [r for r in rests if r and r[0] not in " "]
+    return sorted(set(r for r in rests if r)), inside
+
+
 def copy_spans(source: str, max_words: int = 12) -> list[tuple[int, str]]:
     """The spans of ``source`` that start at a word's start and end at a word's end, up to
     ``max_words`` words long, as (start offset, text), without repeats: the values a string
@@ -384,8 +428,8 @@ def _index_vocab(
             by_lead[lead[0]].append(i)
         else:
             blank.append(i)
-        if any(c in _SPECIAL or c < " " for c in piece):
-            special.append(i)
+        if any(c in _SPECIAL or c < " " for c in piece) or _CALL_OPEN in piece:
+            special.append(i)  # a call's tag inside a value would start a call in it
     return dict(by_first), dict(by_lead), blank, special
 
 
