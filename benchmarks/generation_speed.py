@@ -1,13 +1,15 @@
 """Load time, first-token latency and generation speed of a model on this machine.
 
     python benchmarks/generation_speed.py [--model DIR] [--tokens 200] [--runs 5]
+        [--lookahead auto|on|off] [--relevance auto|on|off]
 
 Default: the bundled tiny model through the transformers backend, greedy decoding, a
 tool-use prompt like the agent's (system prompt with two tools, one question). First-token
 latency goes through the backend's stream; decode speed is the model's own, ``--tokens``
 new tokens after that prompt with the end of turn ignored (the tiny model's own answers
 are a few dozen tokens, and inside a tool call the guard and lookahead add their share,
-which the last line, a whole guarded tool call, shows).
+which the last line, a whole guarded tool call, shows). Where the reply opens a tool call,
+its first token includes the relevance check (``--relevance off`` measures without it).
 """
 
 from __future__ import annotations
@@ -40,10 +42,25 @@ def main() -> None:
     ap.add_argument("--model", default="")
     ap.add_argument("--tokens", type=int, default=200)
     ap.add_argument("--runs", type=int, default=5)
+    for option in ("lookahead", "relevance"):
+        ap.add_argument(
+            f"--{option}",
+            choices=["auto", "on", "off"],
+            default="auto",
+            help=f"the backend's {option} (default: its own)",
+        )
     args = ap.parse_args()
+    switch = {"auto": None, "on": True, "off": False}
 
     t0 = time.perf_counter()
-    llm = get_chat_model(LLMConfig(backend="transformers", model=args.model))
+    llm = get_chat_model(
+        LLMConfig(
+            backend="transformers",
+            model=args.model,
+            lookahead=switch[args.lookahead],
+            relevance=switch[args.relevance],
+        )
+    )
     load = time.perf_counter() - t0
     prompt = HermesFormat().build_prompt(
         [Message(role="user", content="Write a long story about the weather in Paris.")],
@@ -72,7 +89,10 @@ def main() -> None:
         call_text = "".join(d.text for d in llm.stream(ask, GenerationConfig(max_tokens=60)))
         call_times.append(time.perf_counter() - start)
     n_call = len(llm.tokenizer(call_text, add_special_tokens=False)["input_ids"])
-    print(f"model: {llm.model_name} on {llm.device}")
+    print(
+        f"model: {llm.model_name} on {llm.device} "
+        f"(lookahead={llm.lookahead}, relevance={llm.relevance})"
+    )
     print(f"load time:            {llm.load_seconds:6.2f} s   (goal < 2 s; model and tokenizer)")
     print(f"import + load:        {load:6.2f} s   (also importing torch and transformers)")
     print(f"prompt:               {n_prompt} tokens")
