@@ -44,10 +44,10 @@ class TransformersChatModel:
             (default on; see :mod:`qwen_agent.formats.guard`).
         copy_bias: with the guard, a logit bonus for tokens that copy the last user
             message's words into a string argument, and, in an answer after tool results,
-            for tokens that go on with a copy of a result or of the question (a number or
-            word the answer started quoting is quoted whole) (``None``: 6.0 for the
-            bundled model, whose arguments and answers are mostly such copies, 0 for
-            other models).
+            for tokens that go on with the answer's copy of a result or of the question
+            (the rest of a number or word it started quoting, or the next one) (``None``:
+            6.0 for the bundled model, whose arguments and answers are mostly such copies,
+            0 for other models).
         lookahead: with the guard, where the model starts copying the last user message
             into a string argument, weigh each span of that message as a whole (one
             batched forward pass) and write the likeliest, instead of choosing word by
@@ -524,7 +524,7 @@ class _GuardProcessor:
         #: the relevance check, until the model first goes to open a call
         self.choice = choice
         #: the tokens that open a call, and whether the reply may not open one
-        self.openers = [i for i, t in enumerate(vocab) if _opens_call(t)] if choice else []
+        self.openers = _openers(vocab) if choice else []
         self.no_call = False
         #: what an answer after a tool's result copies from (the results, the question)
         self.answer_from = answer_from
@@ -688,10 +688,21 @@ def _answer_source(users: list[str]) -> str:
     return "\n".join([*results, question])
 
 
-def _opens_call(token: str) -> bool:
-    """Whether a token's text opens a hermes tool call (or starts to: ``<tool`` ...)."""
-    t = token.lstrip()
-    return t.startswith("<tool_call>") or (len(t) >= 2 and "<tool_call>".startswith(t))
+def _openers(vocab: list[str]) -> list[int]:
+    """The tokens whose text opens a hermes tool call (or starts to: ``<tool`` ...),
+    found once per vocabulary."""
+    global _OPENERS
+    if _OPENERS is None or _OPENERS[0] is not vocab:
+        found = []
+        for i, token in enumerate(vocab):
+            t = token.lstrip()
+            if t.startswith("<tool_call>") or (len(t) >= 2 and "<tool_call>".startswith(t)):
+                found.append(i)
+        _OPENERS = (vocab, found)
+    return _OPENERS[1]
+
+
+_OPENERS: tuple[list[str], list[int]] | None = None
 
 
 def bundled_model_path() -> Path:

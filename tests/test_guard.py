@@ -345,7 +345,7 @@ def test_copy_continuations_finish_a_quoted_unit_then_offer_the_next():
     from qwen_agent.formats.guard import copy_continuations
 
     source = "8 km/h, gusty\nWhat is the wind speed in Santa Cruz?"
-    # inside a unit (a word, or a number or code like km/h): its remainder, locked
+    # inside a unit (a word, or a number or code like km/h): its remainder
     assert copy_continuations("The wind sp", source) == (["eed"], True)
     assert copy_continuations("It is 8 km/", source) == (["h"], True)
     # at a unit's end: the next unit with what separates them (a space or a comma)

@@ -357,11 +357,12 @@ _UNIT = re.compile(r"\w+(?:[./:,'-]\w+)*")
 
 def copy_continuations(text: str, source: str, window: int = 80) -> tuple[list[str], bool]:
     """Where ``text`` ends in a copy of ``source`` (both from the start of a unit, a word
-    or a number such as ``1.37`` or ``km/h``), what the copy may go on with: (rests, locked).
-    Inside a unit the rest is the unit's remainder and ``locked`` is true (a copied unit is
-    copied whole); at a unit's end the rest is the source's next unit with what separates
-    them. An answer written from a tool's result uses this to quote the result (and the
-    question's words) exactly. Empty when the text does not end in such a copy."""
+    or a number such as ``1.37`` or ``km/h``), what the copy may go on with: (rests, inside).
+    Inside a unit (``inside`` true) the rest is the unit's remainder; at a unit's end the
+    rest is the source's next unit with what separates them (a space or a comma). A
+    backend nudges an answer written from a tool's result with these, so that it quotes
+    the result (and the question's words) exactly. Empty when the text does not end in
+    such a copy."""
     tail = text[-window:]
     units = [m.start() for m in _UNIT.finditer(source)]
     rests: list[str] = []
