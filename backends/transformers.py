@@ -442,7 +442,8 @@ class _Lookahead:
 RELEVANT_NATS = 3.0
 #: ... and the least evidence for a call (the log-probability of its head plus its tool's
 #: gain, in nats) below which the reply is a direct answer instead; both were chosen on
-#: training-split dialogues (seed 999), not on the held-out ones
+#: training-split dialogues (``benchmarks/relevance_sweep.py --split train --seed 999``),
+#: not on the held-out ones
 CALL_EVIDENCE = -3.0
 
 
@@ -480,14 +481,20 @@ class _ToolChoice:
         return None if picked is None else self.names[picked]
 
 
-def _pick(direct: list[float], gains: list[float]) -> int | None:
+def _pick(
+    direct: list[float],
+    gains: list[float],
+    relevant: float = RELEVANT_NATS,
+    evidence: float = CALL_EVIDENCE,
+) -> int | None:
     """The relevance check's rule (see :class:`_ToolChoice`): the index of the tool to
-    call, from each tool's direct log-probability and gain, or None for no call."""
+    call, from each tool's direct log-probability and gain, or None for no call
+    (``benchmarks/relevance_sweep.py`` replays it with other thresholds)."""
     n = range(len(direct))
     own = max(n, key=direct.__getitem__)
     best = max(n, key=lambda i: direct[i] + gains[i])
-    chosen = best if best != own and gains[best] >= RELEVANT_NATS else own
-    return None if direct[chosen] + gains[chosen] < CALL_EVIDENCE else chosen
+    chosen = best if best != own and gains[best] >= relevant else own
+    return None if direct[chosen] + gains[chosen] < evidence else chosen
 
 
 class _GuardProcessor:

@@ -47,3 +47,11 @@ def test_generation_speed_reports_load_latency_decode_and_a_tool_call():
     assert float(re.search(r"first-token latency: +([\d.]+) ms", out).group(1)) > 0
     assert float(re.search(r"decode speed: +([\d.]+) tokens/s", out).group(1)) > 0
     assert re.search(r"guarded tool call: +[\d.]+ ms .*<tool_call>", out), out
+
+
+def test_relevance_sweep_replays_the_rule_over_a_grid():
+    out = _run("benchmarks/relevance_sweep.py", "--n", "10", "--threads", "1")
+    rows = re.findall(r"^ +[\d.-]+ +[\d.-]+ +(\d+\.\d)% \(\d+/\d+\) +(\d+\.\d)% ", out, re.M)
+    assert len(rows) == 15, out
+    assert re.search(r"^ +3\.0 +-3\.0 .*\(default\)$", out, re.M), out
+    assert "the model's own pick" in out
