@@ -532,6 +532,7 @@ class _GuardProcessor:
         self.choice = choice
         #: the tokens that open a call, and whether the reply may not open one
         self.openers = _openers(vocab) if choice else []
+        self._opener_set = frozenset(self.openers)
         self.no_call = False
         #: what an answer after a tool's result copies from (the results, the question)
         self.answer_from = answer_from
@@ -562,7 +563,7 @@ class _GuardProcessor:
         if "<tool_call>" in text:  # a call began some other way: nothing to decide
             self.choice = None
             return
-        if int(scores[0].argmax()) not in set(self.openers):
+        if int(scores[0].argmax()) not in self._opener_set:
             return
         choice, self.choice = self.choice, None
         name = choice.decide(input_ids, self.guard.starting_with('"', self.vocab))
@@ -592,16 +593,9 @@ class _GuardProcessor:
         from qwen_agent.formats.guard import copy_continuations
 
         rests, _ = copy_continuations(text, self.answer_from)
-        ids: set[int] = set()
-        for rest in rests:
-            ids.update(self.guard.spelling(rest, self.vocab))
-            ids.update(
-                i
-                for i in self.guard.starting_with(rest[0], self.vocab)
-                if self.vocab[i].startswith(rest)
-            )
+        ids = self.guard.continuing(rests, self.vocab) if rests else []
         if ids:
-            scores[:, sorted(ids)] += self.copy_bias
+            scores[:, ids] += self.copy_bias
 
     def _mask(self, text: str, scores: Any) -> Any:
         found = self.guard.mask(text, self.vocab)
@@ -686,11 +680,11 @@ class _GuardProcessor:
 def _answer_source(users: list[str]) -> str:
     """For a reply after tool results (the last user message holds ``<tool_response>``
     blocks): the results, then the question before them; else empty."""
-    import re
+    from qwen_agent.formats.hermes import tool_responses
 
     if not users or not users[-1].lstrip().startswith("<tool_response>"):
         return ""
-    results = re.findall(r"<tool_response>\n?(.*?)\n?</tool_response>", users[-1], re.S)
+    results = tool_responses(users[-1])
     question = next((u for u in reversed(users) if "<tool_response>" not in u), "")
     return "\n".join([*results, question])
 

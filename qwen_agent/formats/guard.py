@@ -66,6 +66,7 @@ class ToolGuard:
         self._by_first: dict[str, list[int]] = {}
         self._by_lead: dict[str, list[int]] = {}  # by the first character that is not blank
         self._blank: list[int] = []  # whitespace-only tokens
+        self._blank_set: frozenset[int] = frozenset()
         self._special: list[int] = []  # tokens a string value cannot take as plain text
         self._cache: dict[tuple[object, ...], Mask | None] = {}
         self._last: tuple[str, tuple[str | None, _Args | None, str]] | None = None
@@ -81,13 +82,9 @@ class ToolGuard:
         required: dict[str, list[str]] = {}
         types: dict[str, dict[str, str]] = {}
         for line in blocks[-1].splitlines():
-            try:
-                spec = json.loads(line)
-            except ValueError:
+            fn = _function_spec(line)
+            if fn is None:
                 return None  # not a block we rendered: do not guess
-            fn = spec.get("function", spec) if isinstance(spec, dict) else None
-            if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-                return None
             params = fn.get("parameters") or {}
             props = params.get("properties") if isinstance(params, dict) else None
             tools[fn["name"]] = list(props) if isinstance(props, dict) else []
@@ -179,21 +176,15 @@ class ToolGuard:
             targets = self.targets(generated)
             if targets is None:
                 return None
-            allowed = []
-            for first in {t[0] for t in targets if t}:
-                for i in self._by_first.get(first, ()):
-                    piece = vocab[i]
-                    if any(t.startswith(piece) or piece.startswith(t) for t in targets):
-                        allowed.append(i)
-            return ("only", sorted(allowed)) if allowed else None
+            allowed = self.continuing(targets, vocab)
+            return ("only", allowed) if allowed else None
         key = (name, state.signature())
         if key not in self._cache:
             self._cache[key] = self._arguments_mask(state, vocab)
         found = self._cache[key]
         if found and found[0] == "only" and generated[-1:].isspace():
             # one run of blanks between JSON tokens: a small model can loop on newlines
-            blank = set(self._blank)
-            kept = [i for i in found[1] if i not in blank]
+            kept = [i for i in found[1] if i not in self._blank_set]
             if kept:
                 return ("only", kept)
         return found
@@ -284,6 +275,18 @@ class ToolGuard:
             and self.types[name].get(state.key) == "string"
         )
 
+    def continuing(self, targets: Sequence[str], vocab: Sequence[str]) -> list[int]:
+        """The tokens that go on with one of ``targets``: a prefix of it, or all of it
+        and then more (sorted ids)."""
+        self._index(vocab)
+        allowed = []
+        for first in {t[0] for t in targets if t}:
+            for i in self._by_first.get(first, ()):
+                piece = vocab[i]
+                if any(t.startswith(piece) or piece.startswith(t) for t in targets):
+                    allowed.append(i)
+        return sorted(allowed)
+
     def spelling(self, rest: str, vocab: Sequence[str]) -> list[int]:
         """The tokens whose text is a non-empty prefix of ``rest``: the ways to go on
         writing ``rest``."""
@@ -324,9 +327,23 @@ class ToolGuard:
         if shared is None or shared[0] is not vocab:  # a backend keeps one vocab list
             shared = ToolGuard._shared_index = (vocab, *_index_vocab(vocab))
         self._by_first, self._by_lead, self._blank, self._special = shared[1:]
+        self._blank_set = frozenset(self._blank)
 
     #: the last vocabulary indexed, shared by the guards of later generations
     _shared_index: tuple[Sequence[str], dict, dict, list, list] | None = None
+
+
+def _function_spec(line: str) -> dict | None:
+    """The function of one ``<tools>`` line (``{"type": "function", "function": {...}}``
+    or the bare function), or None when the line is not one with a name."""
+    try:
+        spec = json.loads(line)
+    except ValueError:
+        return None
+    fn = spec.get("function", spec) if isinstance(spec, dict) else None
+    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+        return None
+    return fn
 
 
 def tool_variants(prompt: str) -> list[tuple[str | None, str]] | None:
@@ -340,12 +357,8 @@ def tool_variants(prompt: str) -> list[tuple[str | None, str]] | None:
     head, tail = prompt[: block.start()], prompt[block.end() :]
     out: list[tuple[str | None, str]] = [(None, f"{head}<tools>\n</tools>{tail}")]
     for line in block.group(1).splitlines():
-        try:
-            spec = json.loads(line)
-        except ValueError:
-            return None
-        fn = spec.get("function", spec) if isinstance(spec, dict) else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+        fn = _function_spec(line)
+        if fn is None:
             return None
         out.append((fn["name"], f"{head}<tools>\n{line}\n</tools>{tail}"))
     return out
@@ -373,14 +386,11 @@ def copy_continuations(text: str, source: str, window: int = 80) -> tuple[list[s
             if not source.startswith(piece, w):
                 continue
             end = w + len(piece)
-            unit = _UNIT.match(source, w)
-            assert unit is not None
             # the units of source the copy covers: it may end inside the last one
             last = w
             for m in _UNIT.finditer(source, w, end):
                 last = m.start()
-            unit_end = _UNIT.match(source, last)
-            stop = unit_end.end() if unit_end else end
+            stop = _UNIT.match(source, last).end()  # type: ignore[union-attr]
             if end < stop:
                 rests.append(source[end:stop])
                 inside = True

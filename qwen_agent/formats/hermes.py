@@ -9,6 +9,7 @@ block at the start is reasoning, and a ``<tool_call>`` inside it is not a call.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from qwen_agent.formats.base import (
@@ -23,7 +24,7 @@ from qwen_agent.formats.base import (
 )
 from qwen_agent.messages import ImageItem, Message, TextItem, ToolCall
 
-__all__ = ["HermesFormat", "HermesParser"]
+__all__ = ["HermesFormat", "HermesParser", "tool_responses"]
 
 CALL_OPEN, CALL_CLOSE = "<tool_call>", "</tool_call>"
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
@@ -261,6 +262,12 @@ class HermesFormat:
 
     def parse(self, text: str, finish_reason: str = "stop") -> ParsedOutput:
         return self.parser().run(text, finish_reason)
+
+
+def tool_responses(content: str) -> list[str]:
+    """The results in a user turn of ``<tool_response>`` blocks (what
+    :func:`_append_tool_response` wrote)."""
+    return re.findall(r"<tool_response>\n?(.*?)\n?</tool_response>", content, re.S)
 
 
 def _append_tool_response(out: list[Message], msg: Message) -> None:
