@@ -282,3 +282,88 @@ def test_seccomp_program_shape():
         assert prog is not None and len(prog) % 8 == 0 and 30 < len(prog) // 8 < 255
     assert filter_program("sparc") is None
     assert {"ptrace", "bpf", "setns", "io_uring_setup", "keyctl"} <= set(DENIED)
+
+
+# -- issue 11: what the collector does with hostile output ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw, shown",
+    [
+        ("\x1b[2J\x1b[Hclear", "clear"),
+        ("\x1b]52;c;cHduZWQ=\x07clip", "clip"),  # OSC 52: the clipboard
+        ("\x1b]0;title\x1b\\text", "text"),  # OSC ended by ST
+        ("\x1b]0;never ended", ""),
+        ("\x9b31mc1\x9c", "c1"),  # 8-bit CSI and ST
+        ("\x1bPdcs\x1b\\after", "after"),
+        ("bell\x07 back\x08 nul\x00 del\x7f", "bell back nul del"),
+        ("a\rb\r\nc", "a\nb\nc"),
+        ("\u202egnp.exe", "gnp.exe"),
+        ("tab\tand\nnewline", "tab\tand\nnewline"),
+        ("ünïcödé ✓", "ünïcödé ✓"),
+    ],
+)
+def test_clean_text_removes_what_a_terminal_would_act_on(raw, shown):
+    from qwen_agent.tools.code_interpreter.outputs import clean_text
+
+    assert clean_text(raw) == shown
+
+
+def test_collector_survives_messages_of_every_wrong_shape(tmp_path):
+    from qwen_agent.tools.code_interpreter.config import OutputLimits
+    from qwen_agent.tools.code_interpreter.outputs import OutputCollector
+
+    col = OutputCollector(OutputLimits(), str(tmp_path), "p")
+    bad = [None, [], "x", {"msg_type": 5}, {"msg_type": "stream", "content": []},
+           msg("stream", name=5, text="x"), msg("stream", name="stdout", text=["x"]),
+           msg("display_data", data=[1]), msg("execute_result", data="x"),
+           {"header": {"msg_type": "stream"}, "content": {"name": "stdout", "text": 7}},
+           ]  # fmt: skip
+    for m in bad:
+        col.add(m)
+    col.add(msg("error", traceback=7, ename=None, evalue=[1]))
+    col.add(msg("execute_result", data={"text/plain": {"x": 1}, "image/png": 7}))
+    col.add(msg("stream", name="stdout", text="fine\n"))
+    res = col.result()
+    assert res.stdout == "fine\n"
+    assert f"{len(bad)} malformed message(s)" in res.text
+    assert res.error is not None and res.error.ename == "None"
+
+
+def test_notes_repeat_once_with_a_count_and_the_text_is_capped(tmp_path):
+    from qwen_agent.tools.code_interpreter.config import OutputLimits
+    from qwen_agent.tools.code_interpreter.outputs import OutputCollector
+
+    col = OutputCollector(OutputLimits(max_chars=1000), str(tmp_path), "p")
+    for _ in range(5000):
+        col.add(msg("display_data", data={"image/png": "bm90IGEgcG5n"}))
+    for i in range(100):
+        col.note(f"distinct note {i} " + "n" * 1000)
+    col.add(msg("error", ename="E" * 10_000, evalue="v" * 100_000, traceback=["t" * 100_000]))
+    res = col.result()
+    assert res.text.count("not a PNG") == 1 and "(x5000)" in res.text
+    assert len(res.text) <= 2000
+    assert len(res.error.ename) <= 200 and len(res.error.traceback) <= 600
+
+
+def test_image_store_keeps_its_quota_oldest_first(tmp_path):
+    from qwen_agent.tools.code_interpreter.outputs import ImageStore
+
+    store = ImageStore(str(tmp_path), max_bytes=1000)
+    p1, _ = store.save(b"a" * 400, "e1", 1)
+    p2, _ = store.save(b"b" * 400, "e1", 2)
+    p3, why = store.save(b"c" * 400, "e1", 3)  # the same execution: dropped, not evicted
+    assert p3 is None and "quota" in why and os.path.exists(p1)
+    p4, _ = store.save(b"d" * 400, "e2", 1)  # a new execution: the oldest goes
+    assert not os.path.exists(p1) and os.path.exists(p2) and os.path.exists(p4)
+    assert store.used == 800
+    assert store.save(b"x" * 2000, "e3", 1) == (None, store.save(b"x" * 2000, "e3", 1)[1])
+
+
+def test_seccomp_program_allows_only_unix_and_ip_sockets():
+    from qwen_agent.tools.code_interpreter.seccomp import SOCKET_FAMILIES, filter_program
+
+    assert SOCKET_FAMILIES == (1, 2, 10)
+    for machine in ("x86_64", "aarch64"):
+        prog = filter_program(machine)
+        assert prog is not None and len(prog) % 8 == 0 and len(prog) // 8 < 256

@@ -77,12 +77,26 @@ class OutputLimits(BaseModel):
     max_chars: int = Field(20_000, ge=200)
     #: characters received after which a flooding execution is interrupted
     flood_chars: int = Field(5_000_000, ge=1_000)
+    #: messages received (of any kind, shown or not) after which it is interrupted
+    flood_messages: int = Field(20_000, ge=100)
     #: images kept per execution
     max_images: int = Field(8, ge=0)
     #: size of one image in bytes
     max_image_bytes: int = Field(8 * 2**20, ge=1024)
     #: lines of a traceback shown (the last ones)
     max_traceback_lines: int = Field(40, ge=1)
+    #: disk space of a session's saved images (outside its sandbox); the oldest images of
+    #: earlier executions are deleted to make room
+    image_store_mb: int = Field(64, ge=1)
+    #: largest message (each part) taken from a kernel; a larger one is dropped, with a
+    #: note, before it is read into memory. None: room for one image of max_image_bytes
+    max_message_bytes: int | None = Field(None, ge=65_536)
+
+    @property
+    def message_bytes(self) -> int:
+        if self.max_message_bytes is not None:
+            return self.max_message_bytes
+        return self.max_image_bytes * 4 // 3 + 2**20
 
 
 class GatewayConfig(BaseModel):

@@ -18,16 +18,46 @@ from qwen_agent.messages import ImageItem, TextItem
 
 from .config import OutputLimits
 
-__all__ = ["ExecutionResult", "ErrorInfo", "OutputCollector", "strip_ansi", "truncate_middle"]
+__all__ = [
+    "ExecutionResult",
+    "ErrorInfo",
+    "ImageStore",
+    "OutputCollector",
+    "clean_text",
+    "strip_ansi",
+    "truncate_middle",
+]
 
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
+# terminal escape sequences: CSI (ESC [ or the 8-bit CSI), OSC / DCS / SOS / PM / APC
+# strings up to their terminator (BEL or ST; or the end of the text), two-byte escapes
+_ANSI = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?"
+)
+# what is left that a terminal acts on: C0 controls but tab and newline, DEL, C1 controls,
+# and the Unicode bidirectional overrides and isolates that reorder how text is shown
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # traceback entries that say nothing to the model: the rule line, IPython's own frames
 _NOISE = re.compile(r"^(-{20,}\s*$|File [^\n]*/(IPython|ipykernel)/)")
+_MAX_NOTE_CHARS = 300
+_MAX_NOTES = 20
+_MAX_ENAME_CHARS = 200
 
 
 def strip_ansi(text: str) -> str:
+    """``text`` without terminal escape sequences (colours, cursor moves, OSC strings)."""
     return _ANSI.sub("", text)
+
+
+def clean_text(text: str) -> str:
+    """``text`` safe to show on a terminal and to a model: escape sequences removed, line
+    ends made ``\\n`` (a lone carriage return too), other control characters removed."""
+    text = _ANSI.sub("", text)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("", text)
 
 
 def truncate_middle(text: str, limit: int) -> tuple[str, int]:
@@ -51,7 +81,10 @@ class ErrorInfo:
 
 @dataclass
 class ExecutionResult:
-    """What one execution produced, bounded; ``notes`` say what the sandbox did about it."""
+    """What one execution produced, bounded; ``notes`` say what the sandbox did about it.
+
+    :attr:`text` is at most ``max_chars`` characters (the middle of a longer one is cut).
+    """
 
     stdout: str = ""
     stderr: str = ""
@@ -63,6 +96,7 @@ class ExecutionResult:
     timed_out: bool = False
     kernel_restarted: bool = False
     duration: float = 0.0
+    max_chars: int = 40_000
 
     @property
     def ok(self) -> bool:
@@ -83,8 +117,9 @@ class ExecutionResult:
             parts.append("Error:\n" + tb.rstrip("\n"))
         if self.images:
             parts.append(f"[{len(self.images)} image(s) attached]")
-        parts.extend(f"[{n}]" for n in self.notes)
-        return "\n".join(parts) if parts else "(no output)"
+        parts.extend(f"[{n}]" for n in _collapse(self.notes))
+        text = "\n".join(parts) if parts else "(no output)"
+        return truncate_middle(text, max(self.max_chars - 64, 100))[0]  # 64: the cut's note
 
     def to_content(self) -> list[TextItem | ImageItem]:
         items: list[TextItem | ImageItem] = [TextItem(text=self.text)]
@@ -92,21 +127,85 @@ class ExecutionResult:
         return items
 
 
+def _collapse(notes: list[str]) -> list[str]:
+    """Notes with repeats counted once ("... (x3)"), each cut to a readable length, at most
+    ``_MAX_NOTES`` of them."""
+    counts: dict[str, int] = {}
+    for n in notes:
+        n = clean_text(str(n))
+        if len(n) > _MAX_NOTE_CHARS:
+            n = n[: _MAX_NOTE_CHARS - 3] + "..."
+        counts[n] = counts.get(n, 0) + 1
+    out = [f"{n} (x{c})" if c > 1 else n for n, c in counts.items()]
+    if len(out) > _MAX_NOTES:
+        out = out[: _MAX_NOTES - 1] + [f"{len(out) - _MAX_NOTES + 1} more notes not shown"]
+    return out
+
+
+class ImageStore:
+    """Where a session's images are saved, within a byte quota of their own.
+
+    The directory is the host's (the sandbox cannot see it, and images do not take the
+    code's disk space). When a new image would pass ``max_bytes``, the oldest images of
+    earlier executions are deleted first; images of the running execution are never
+    deleted for a newer one (the newer one is dropped instead, with a note).
+    """
+
+    def __init__(self, directory: str, max_bytes: int) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self._files: list[tuple[str, int, str]] = []  # (path, size, execution prefix)
+        self.used = 0
+
+    def save(self, raw: bytes, prefix: str, n: int) -> tuple[str | None, str | None]:
+        """Write ``raw`` as ``<prefix>-<n>.png``; (path, None) or (None, why not)."""
+        if len(raw) > self.max_bytes:
+            return None, "an image larger than the session's image quota was not kept"
+        while self.used + len(raw) > self.max_bytes:
+            old = next((f for f in self._files if f[2] != prefix), None)
+            if old is None:
+                return None, "an image was not kept: this execution's images fill the quota"
+            self._files.remove(old)
+            self.used -= old[1]
+            try:
+                os.unlink(old[0])
+            except OSError:
+                pass
+        path = os.path.join(self.directory, f"{prefix}-{n}.png")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(path, flags, 0o644)
+            with os.fdopen(fd, "wb") as f:
+                f.write(raw)
+        except OSError as exc:
+            return None, f"an image could not be saved ({exc.strerror})"
+        self._files.append((path, len(raw), prefix))
+        self.used += len(raw)
+        return path, None
+
+
 class OutputCollector:
     """Accumulates one execution's IOPub messages within ``limits``.
 
-    Images are written to ``image_dir`` (a directory the sandbox cannot see) as
+    Images are saved in ``images`` (an :class:`ImageStore`, or a directory the sandbox
+    cannot see, given a store with the session quota of ``limits``) as
     ``<prefix>-<n>.png``. :attr:`flooded` turns true once more than ``limits.flood_chars``
-    characters arrived: the caller then interrupts the execution.
+    characters or ``limits.flood_messages`` messages arrived: the caller then interrupts
+    the execution. Every message is checked: one of the wrong shape is counted and
+    ignored, never raised.
     """
 
-    def __init__(self, limits: OutputLimits, image_dir: str | None, prefix: str) -> None:
+    def __init__(self, limits: OutputLimits, images: ImageStore | str | None, prefix: str) -> None:
         self.limits = limits
-        self.image_dir = image_dir
+        if isinstance(images, str):
+            images = ImageStore(images, limits.image_store_mb * 2**20)
+        self.images = images
         self.prefix = prefix
         self._out = _HeadTail(limits.max_chars)
         self._err = _HeadTail(max(limits.max_chars // 2, 100))
         self._received = 0
+        self._messages = 0
+        self._malformed = 0
         self._result: str | None = None
         self._error: ErrorInfo | None = None
         self._images: list[str] = []
@@ -115,16 +214,49 @@ class OutputCollector:
 
     @property
     def flooded(self) -> bool:
-        return self._received > self.limits.flood_chars
+        return (
+            self._received > self.limits.flood_chars or self._messages > self.limits.flood_messages
+        )
 
-    def add(self, msg: dict[str, Any]) -> None:
-        """Take one IOPub message (others than these types are ignored)."""
-        kind = msg.get("msg_type") or msg.get("header", {}).get("msg_type")
-        content = msg.get("content") or {}
+    def count(self, chars: int = 0) -> None:
+        """Count one message received for this execution (of any kind, shown or not)."""
+        self._messages += 1
+        self._received += chars
+
+    def malformed(self) -> None:
+        """Count a message that could not be read (bad signature, wrong shape)."""
+        self._malformed += 1
+        self.count()
+
+    def add(self, msg: Any) -> None:
+        """Take one IOPub message (counted); types other than output are ignored, and one
+        of the wrong shape is counted as malformed."""
+        self._messages += 1
+        if not isinstance(msg, dict):
+            self._malformed += 1
+            return
+        kind = msg.get("msg_type")
+        header = msg.get("header")
+        if kind is None and isinstance(header, dict):
+            kind = header.get("msg_type")
+        content = msg.get("content")
+        if content is None:
+            content = {}
+        if not isinstance(kind, str) or not isinstance(content, dict):
+            self._malformed += 1
+            return
         if kind == "stream":
-            self._stream(content.get("name", "stdout"), str(content.get("text", "")))
-        elif kind in ("execute_result", "display_data"):
-            self._data(content.get("data") or {}, is_result=kind == "execute_result")
+            name, text = content.get("name", "stdout"), content.get("text", "")
+            if not isinstance(text, str) or name not in ("stdout", "stderr"):
+                self._malformed += 1
+                return
+            self._stream(name, text)
+        elif kind in ("execute_result", "display_data", "update_display_data"):
+            data = content.get("data")
+            if not isinstance(data, dict):
+                self._malformed += 1
+                return
+            self._data(data, is_result=kind == "execute_result")
         elif kind == "error":
             self._set_error(content)
 
@@ -134,7 +266,7 @@ class OutputCollector:
     # -- pieces ---------------------------------------------------------------------------
     def _stream(self, name: str, text: str) -> None:
         self._received += len(text)
-        (self._err if name == "stderr" else self._out).add(text)
+        (self._err if name == "stderr" else self._out).add(clean_text(text))
 
     def _data(self, data: dict[str, Any], is_result: bool) -> None:
         png = data.get("image/png")
@@ -146,26 +278,42 @@ class OutputCollector:
                 return  # matplotlib's repr next to the picture says nothing
             self._received += len(text)
             if is_result:
-                self._result = text
+                self._result = clean_text(truncate_middle(text, self.limits.max_chars)[0])
             else:
                 self._stream("stdout", text + "\n")
         elif png is None and data:
-            kinds = ", ".join(sorted(data))
+            kinds = ", ".join(sorted(str(k)[:40] for k in list(data)[:10]))
             self._stream("stdout", f"[output of type {kinds} not shown]\n")
 
     def _set_error(self, content: dict[str, Any]) -> None:
-        frames = [strip_ansi(str(x)).rstrip("\n") for x in content.get("traceback") or []]
-        text = "\n".join(f for f in frames if not _NOISE.match(f))
+        limit = self.limits.max_chars // 2
+        raw_tb = content.get("traceback")
+        frames = raw_tb if isinstance(raw_tb, list) else []
+        lines: list[str] = []
+        size = 0
+        for x in frames[-(self.limits.max_traceback_lines * 4) :]:
+            frame = clean_text(truncate_middle(str(x), limit)[0]).rstrip("\n")
+            if _NOISE.match(frame):
+                continue
+            lines.append(frame)
+            size += len(frame)
+        text = "\n".join(lines)
         all_lines = text.splitlines()
         keep = self.limits.max_traceback_lines
         if len(all_lines) > keep:
             text = f"[... {len(all_lines) - keep} traceback lines cut ...]\n" + "\n".join(
                 all_lines[-keep:]
             )
-        self._error = ErrorInfo(str(content.get("ename", "")), str(content.get("evalue", "")), text)
+        text = truncate_middle(text, limit)[0]
+        ename = clean_text(str(content.get("ename", "")))
+        if len(ename) > _MAX_ENAME_CHARS:
+            ename = ename[: _MAX_ENAME_CHARS - 3] + "..."
+        evalue = clean_text(truncate_middle(str(content.get("evalue", "")), limit // 2)[0])
+        self._received += size
+        self._error = ErrorInfo(ename, evalue, text)
 
     def _save_png(self, b64: str) -> None:
-        if self.image_dir is None:
+        if self.images is None:
             return
         if len(self._images) >= self.limits.max_images:
             self._images_dropped += 1
@@ -181,14 +329,9 @@ class OutputCollector:
         if not raw.startswith(_PNG_MAGIC):
             self._notes.append("an image that is not a PNG was not kept")
             return
-        path = os.path.join(self.image_dir, f"{self.prefix}-{len(self._images) + 1}.png")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-        try:
-            fd = os.open(path, flags, 0o644)
-            with os.fdopen(fd, "wb") as f:
-                f.write(raw)
-        except OSError as exc:
-            self._notes.append(f"an image could not be saved ({exc.strerror})")
+        path, why = self.images.save(raw, self.prefix, len(self._images) + 1)
+        if path is None:
+            self._notes.append(str(why))
             return
         self._images.append(path)
 
@@ -207,6 +350,8 @@ class OutputCollector:
             notes.insert(0, f"output truncated: {cut:,} characters not shown")
         if self._images_dropped:
             notes.append(f"{self._images_dropped} more image(s) not kept")
+        if self._malformed:
+            notes.append(f"{self._malformed} malformed message(s) from the kernel were ignored")
         return ExecutionResult(
             stdout=out,
             stderr=err,
@@ -215,6 +360,7 @@ class OutputCollector:
             images=list(self._images),
             notes=notes,
             truncated=bool(cut),
+            max_chars=self.limits.max_chars * 2,
         )
 
 
