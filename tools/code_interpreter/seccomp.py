@@ -5,6 +5,10 @@ new user namespaces (``clone``/``unshare`` with ``CLONE_NEWUSER``, ``setns``), k
 ``bpf``, ``perf_event_open``, ``userfaultfd``, ``io_uring``, ``ptrace``, mount and module
 calls, handle-based opens, and every system call of another ABI (i386, x32). ``clone3``
 answers ENOSYS, so the C library falls back to ``clone``, whose flags can be checked.
+``socket`` and ``socketpair`` are allowed for AF_UNIX, AF_INET and AF_INET6 only: the
+network namespace does not isolate AF_VSOCK (its port space is the host's), and the
+other families (packet, alg, ...) are attack surface with no use there: EPERM (AF_NETLINK
+gets EOPNOTSUPP, see ``_AF_NETLINK``).
 
 :func:`filter_program` returns the classic-BPF program as bytes; the launcher inside the
 sandbox installs it with ``prctl(PR_SET_SECCOMP)`` after setting ``no_new_privs``.
@@ -15,7 +19,7 @@ from __future__ import annotations
 import platform
 import struct
 
-__all__ = ["filter_program", "DENIED"]
+__all__ = ["filter_program", "DENIED", "SOCKET_FAMILIES"]
 
 _ARCH = {  # machine -> (AUDIT_ARCH_*, syscall numbers by name)
     "x86_64": (0xC000003E, {
@@ -29,7 +33,7 @@ _ARCH = {  # machine -> (AUDIT_ARCH_*, syscall numbers by name)
         "move_mount": 429, "open_tree": 428, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
         "fspick": 433, "process_vm_readv": 310, "process_vm_writev": 311, "syslog": 103,
         "pidfd_getfd": 438, "lookup_dcookie": 212, "uselib": 134, "quotactl": 179,
-        "fanotify_init": 300,
+        "fanotify_init": 300, "socket": 41, "socketpair": 53,
     }),
     "aarch64": (0xC00000B7, {
         "unshare": 97, "clone": 220, "clone3": 435, "setns": 268, "keyctl": 219,
@@ -42,13 +46,22 @@ _ARCH = {  # machine -> (AUDIT_ARCH_*, syscall numbers by name)
         "move_mount": 429, "open_tree": 428, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
         "fspick": 433, "process_vm_readv": 270, "process_vm_writev": 271, "syslog": 116,
         "pidfd_getfd": 438, "lookup_dcookie": 18, "quotactl": 60, "fanotify_init": 262,
+        "socket": 198, "socketpair": 199,
     }),
 }  # fmt: skip
 
-#: denied outright (EPERM); clone and unshare only with CLONE_NEWUSER; clone3 gets ENOSYS
-DENIED = tuple(
-    sorted(set(_ARCH["x86_64"][1]) - {"clone", "unshare", "clone3"})  # type: ignore[arg-type]
-)
+_CHECKED = {"clone", "unshare", "clone3", "socket", "socketpair"}
+#: denied outright (EPERM); clone and unshare only with CLONE_NEWUSER; clone3 gets ENOSYS;
+#: socket and socketpair only for the families in SOCKET_FAMILIES
+DENIED = tuple(sorted(set(_ARCH["x86_64"][1]) - _CHECKED))  # type: ignore[arg-type]
+#: socket families code in the empty network namespace may open: AF_UNIX, AF_INET, AF_INET6
+#: (which reach nothing there). Every other one (AF_VSOCK, whose port space is the host's
+#: and not isolated by the namespace; AF_PACKET, AF_NETLINK, AF_ALG, ...) gets EPERM.
+SOCKET_FAMILIES = (1, 2, 10)
+# AF_NETLINK is refused too, but with EOPNOTSUPP: libzmq (ipykernel binds a tcp pipe on
+# 127.0.0.1) lists interfaces with getifaddrs, which opens a netlink socket, and aborts the
+# kernel on EPERM, while it reads EOPNOTSUPP as "no interface list" and goes on
+_AF_NETLINK, _EOPNOTSUPP = 16, 95
 
 _LD_ABS, _JEQ, _JGE, _JSET, _RET = 0x20, 0x15, 0x35, 0x45, 0x06
 _ALLOW, _ERRNO = 0x7FFF0000, 0x00050000
@@ -79,10 +92,22 @@ def filter_program(machine: str | None = None) -> bytes | None:
     op(_JEQ, nr["clone3"], "enosys", 0)
     op(_JEQ, nr["clone"], "flags", 0)
     op(_JEQ, nr["unshare"], "flags", 0)
+    op(_JEQ, nr["socket"], "family", 0)
+    op(_JEQ, nr["socketpair"], "family", 0)
     op(_RET, _ALLOW)
     labels = {"flags": len(code)}
     op(_LD_ABS, 16)  # low 32 bits of args[0] (little-endian)
     op(_JSET, _CLONE_NEWUSER, "deny", 0)
+    op(_RET, _ALLOW)
+    labels["family"] = len(code)
+    op(_LD_ABS, 16)  # the family: an int, so the kernel reads only these 32 bits too
+    for family in SOCKET_FAMILIES:
+        op(_JEQ, family, "allow", 0)
+    op(_JEQ, _AF_NETLINK, "eopnotsupp", 0)
+    op(_RET, _ERRNO | _EPERM)
+    labels["eopnotsupp"] = len(code)
+    op(_RET, _ERRNO | _EOPNOTSUPP)
+    labels["allow"] = len(code)
     op(_RET, _ALLOW)
     labels["deny"] = len(code)
     op(_RET, _ERRNO | _EPERM)
