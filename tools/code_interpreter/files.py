@@ -55,14 +55,21 @@ def safe_name(name: str) -> str:
     return cleaned
 
 
-def write_upload(root: str, name: str, data: bytes | str | os.PathLike[str], owner: int) -> str:
-    """Write ``data`` (bytes, or the path of a host file) to ``root/safe_name(name)``,
-    replacing what is there (a planted symlink is replaced, never followed); the file is
-    given to ``owner`` (-1: keep). Returns the safe name."""
+def write_upload(root: str, name: str, data: bytes | os.PathLike[str], owner: int) -> str:
+    """Write ``data`` (bytes, or a host file given as an ``os.PathLike`` such as a
+    :class:`~pathlib.Path`) to ``root/safe_name(name)``, replacing what is there (a planted
+    symlink is replaced, never followed); the file is given to ``owner`` (-1: keep).
+    Returns the safe name. A ``str`` is refused: it may be meant as the content or as a
+    path, and taking it for a path would hand the kernel a host file."""
     safe = safe_name(name)
+    if isinstance(data, str):
+        raise SandboxError(
+            "upload data must be bytes (for text: data.encode()) or a pathlib.Path of a host "
+            "file; a str is refused because it could be read as either"
+        )
     if isinstance(data, (bytes, bytearray, memoryview)):
         chunks: object = [bytes(data)]
-    elif isinstance(data, (str, os.PathLike)):
+    elif isinstance(data, os.PathLike):
         src = os.fspath(data)
         if not os.path.isfile(src):
             raise SandboxError(f"cannot upload {src!r}: not a regular file")

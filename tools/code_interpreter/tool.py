@@ -99,8 +99,9 @@ class CodeInterpreter(Tool):
         return self.pool.execute(self.session_id, code, timeout=self.exec_timeout)
 
     # -- files ----------------------------------------------------------------------------
-    def upload(self, name: str, data: bytes | str | os.PathLike[str]) -> str:
-        """Copy a user's file into the working directory; returns the path the code sees."""
+    def upload(self, name: str, data: bytes | os.PathLike[str]) -> str:
+        """Copy a user's file (bytes, or a host file as a :class:`~pathlib.Path`; a ``str``
+        is refused) into the working directory; returns the path the code sees."""
         return self.pool.upload(self.session_id, name, data)
 
     def list_files(self) -> list[FileInfo]:
