@@ -90,6 +90,9 @@ class SandboxedKernel:
         self._kc: Any = None
         self.execution_count = 0
         self._oom_base = 0
+        self._monitors: dict[str, Any] = {}
+        #: set by :meth:`kill`: the session is being closed, the kernel is not restarted
+        self.closing = False
 
     @property
     def log_path(self) -> str:
@@ -132,9 +135,12 @@ class SandboxedKernel:
                 )
             finally:
                 os.close(log)
-            kc = km.client()
+            # the pool's context: its sockets carry MAXMSGSIZE and RCVHWM (see KernelPool)
+            kc = km.client(context=self._context) if self._context is not None else km.client()
             kc.start_channels(hb=False)
             self._kc = kc
+            self._watch("iopub", kc.iopub_channel.socket)
+            self._watch("shell", kc.shell_channel.socket)
             self._wait_ready(self.config.startup_timeout)
             self._lock_sockets()
             if self.config.warmup_code:
@@ -229,10 +235,25 @@ class SandboxedKernel:
         if kc is not None and self.is_alive():
             kc.control_channel.send(kc.session.msg("interrupt_request", content={}))
 
+    def kill(self) -> None:
+        """Kill the kernel's processes now, from any thread (a running :meth:`execute`
+        then sees it die and returns); :meth:`shutdown` still closes the channels."""
+        if self.slot.sandboxed:
+            kill_uid(self.slot.uid)
+        proc = self._process()
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except OSError:
+                proc.kill()
+
     def shutdown(self) -> None:
         """Stop the kernel now and kill whatever it left in the slot; idempotent."""
         kc, km, proc = self._kc, self._km, self._process()
         self._kc = self._km = None
+        if kc is not None:
+            for name in ("iopub", "shell"):
+                self._unwatch(name, getattr(kc, f"_{name}_channel", None))
         # the kernel first: the pid namespace's init then exits, and bwrap reaps it
         if self.slot.sandboxed:
             kill_uid(self.slot.uid)
@@ -263,62 +284,112 @@ class SandboxedKernel:
         limits: OutputLimits | None = None,
     ) -> ExecutionResult:
         """Run ``code``; on timeout interrupt; return what came out (never raises for what
-        the code does; raises :class:`SandboxError` if the kernel is not running)."""
+        the code does or sends; raises :class:`SandboxError` if the kernel is not running).
+
+        The call ends when the kernel's ``execute_reply`` and its ``idle`` status for this
+        request have both arrived (a forged ``idle`` alone does not end it), when the
+        deadline passes and the interrupt's grace is over, or when the kernel dies. The
+        clock is looked at after every batch of messages, so no stream of them holds it off.
+        """
         if self._kc is None:
             raise SandboxError("the kernel is not running")
         limits = limits or OutputLimits()
         timeout = timeout if timeout is not None else self.config.timeout
         self.execution_count += 1
-        col = OutputCollector(limits, self.slot.outputs, f"out-{os.urandom(3).hex()}")
+        col = OutputCollector(limits, self.slot.images, f"out-{os.urandom(3).hex()}")
         start = time.monotonic()
-        kc = self._kc
-        msg_id = kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=True)
-        state = _Run(deadline=start + timeout)
-        while True:
-            try:
-                msg = kc.iopub_channel.get_msg(timeout=0.1)
-            except queue.Empty:
-                msg = None
-            if msg is not None and msg.get("parent_header", {}).get("msg_id") == msg_id:
-                if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
-                    break
-                col.add(msg)
-                if not col.flooded or state.interrupted_at:
-                    continue
-            if self._check(state, col, timeout):
+        self._drain_stale(limits)
+        msg_id = self._kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=True)
+        run = _Run(msg_id, deadline=start + timeout)
+        while not run.finished(time.monotonic()):
+            self._pump(run, col, limits)
+            if self._check(run, col, timeout):
                 break
         res = col.result()
-        res.timed_out = state.timed_out
-        res.kernel_restarted = state.dead
+        res.timed_out = run.timed_out
+        res.kernel_restarted = run.dead
         res.duration = time.monotonic() - start
-        if not state.dead:
-            self._take_reply(msg_id)
         return res
 
-    def _check(self, state: _Run, col: OutputCollector, timeout: float) -> bool:
+    def _pump(self, run: _Run, col: OutputCollector, limits: OutputLimits) -> None:
+        """Wait up to 50 ms for messages and take a bounded batch of them."""
+        import zmq
+
+        poller = zmq.Poller()
+        channels = {"iopub": self._kc.iopub_channel, "shell": self._kc.shell_channel}
+        for ch in channels.values():
+            poller.register(ch.socket, zmq.POLLIN)
+        for mon in self._monitors.values():
+            poller.register(mon, zmq.POLLIN)
+        ready = dict(poller.poll(50))
+        for name, mon in list(self._monitors.items()):
+            if mon in ready and self._disconnected(name) and self.is_alive():
+                col.note(
+                    f"a message from the kernel larger than {limits.message_bytes // 2**20} MB "
+                    "was too large to take and was dropped; some output may be missing"
+                )
+                self._reconnect(name)
+                run.cut[name] = True
+        for name, ch in channels.items():
+            if ch.socket is None or ch.socket not in ready:
+                continue
+            for _ in range(_BATCH):
+                msg = _recv(ch)
+                if msg is None:
+                    break
+                if msg is _BAD:
+                    col.malformed()
+                elif name == "iopub":
+                    self._on_iopub(msg, run, col)
+                else:
+                    self._on_shell(msg, run, col)
+
+    @staticmethod
+    def _on_iopub(msg: dict[str, Any], run: _Run, col: OutputCollector) -> None:
+        if _parent_id(msg) != run.msg_id:
+            col.count()  # output of an earlier call, or a forgery: it still counts
+            return
+        if msg.get("msg_type") == "status":
+            content = msg.get("content")
+            col.count()
+            if isinstance(content, dict) and content.get("execution_state") == "idle":
+                run.idle_at = run.idle_at or time.monotonic()
+            return
+        col.add(msg)
+
+    @staticmethod
+    def _on_shell(msg: dict[str, Any], run: _Run, col: OutputCollector) -> None:
+        col.count()
+        if _parent_id(msg) == run.msg_id and msg.get("msg_type") == "execute_reply":
+            run.reply_at = run.reply_at or time.monotonic()
+
+    def _check(self, run: _Run, col: OutputCollector, timeout: float) -> bool:
         """Handle timeouts, floods and a dead kernel; True when the execution is over."""
         now = time.monotonic()
         if not self.is_alive():
-            state.dead = True
+            run.dead = True
             col.note(self._death_note())
             return True
-        if state.interrupted_at is None and (now >= state.deadline or col.flooded):
-            if col.flooded:
+        if run.interrupted_at is None and (now >= run.deadline or col.flooded):
+            if col.flooded and now < run.deadline:
                 col.note("the output was flooding; the execution was interrupted")
             else:
-                state.timed_out = True
+                run.timed_out = True
                 col.note(f"execution timed out after {timeout:g} s and was interrupted")
-            state.interrupted_at = now
+            run.interrupted_at = now
             self.interrupt()
-        elif state.interrupted_at is not None and now - state.interrupted_at > (
+        elif run.interrupted_at is not None and now - run.interrupted_at > (
             self.config.interrupt_grace
         ):
-            state.dead = True
+            run.dead = True
             col.note("the kernel did not stop after the interrupt, so it was killed")
+            self.kill()
             return True
         return False
 
     def _death_note(self) -> str:
+        if self.closing:
+            return "the session was closed while this code ran"
         cg = self.slot.cgroup
         code = self.exit_code()
         if cg is not None and cg.oom_kills() > self._oom_base:
@@ -327,22 +398,111 @@ class SandboxedKernel:
             why = f"exit code {code}" if code is not None else "it stopped answering"
         return f"the kernel died while running this code ({why})"
 
-    def _take_reply(self, msg_id: str) -> None:
+    # -- the client's sockets -------------------------------------------------------------
+    def _watch(self, name: str, sock: Any) -> None:
+        """Watch ``sock`` for the disconnect zmq makes when a message is over MAXMSGSIZE."""
+        import zmq
+
+        self._monitors[name] = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+
+    def _disconnected(self, name: str) -> bool:
+        """Read the monitor's events; True if a disconnect was among them."""
+        import zmq
+        from zmq.utils.monitor import recv_monitor_message
+
+        mon, seen = self._monitors[name], False
         for _ in range(100):
             try:
-                reply = self._kc.shell_channel.get_msg(timeout=0.5)
-            except queue.Empty:
-                return
-            if reply.get("parent_header", {}).get("msg_id") == msg_id:
-                return
+                event = recv_monitor_message(mon, flags=zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            except Exception:  # a monitor frame we cannot read: treat it as a disconnect
+                seen = True
+                break
+            seen = seen or event.get("event") == zmq.EVENT_DISCONNECTED
+        return seen
+
+    def _reconnect(self, name: str) -> None:
+        """Replace a channel zmq disconnected (it does not reconnect after a protocol error)."""
+        kc = self._kc
+        attr = f"_{name}_channel"
+        old = getattr(kc, attr)
+        self._unwatch(name, old)
+        old.close()
+        setattr(kc, attr, None)
+        self._watch(name, getattr(kc, f"{name}_channel").socket)
+
+    def _unwatch(self, name: str, channel: Any) -> None:
+        mon = self._monitors.pop(name, None)
+        if mon is None:
+            return
+        try:
+            if channel is not None and channel.socket is not None:
+                channel.socket.disable_monitor()
+        except Exception:  # the socket is already gone
+            pass
+        mon.close(linger=0)
+
+    def _drain_stale(self, limits: OutputLimits) -> None:
+        """Drop what arrived since the last call (a background thread's output, forgeries),
+        bounded, and replace a channel that was cut meanwhile."""
+        for name in ("iopub", "shell"):
+            if name in self._monitors and self._disconnected(name) and self.is_alive():
+                self._reconnect(name)
+            ch = getattr(self._kc, f"{name}_channel")
+            for _ in range(10 * _BATCH):
+                if _recv(ch) is None:
+                    break
+
+
+_BATCH = 200
+_BAD: Any = object()
+
+
+def _recv(channel: Any) -> Any:
+    """One message from ``channel`` without waiting: the message, None if there is none,
+    or ``_BAD`` if it cannot be read (bad signature, replay, not JSON, wrong frames)."""
+    import zmq
+
+    try:
+        msg = channel._recv(flags=zmq.NOBLOCK)
+    except zmq.Again:
+        return None
+    except Exception:  # whatever the kernel sent that jupyter_client could not read
+        return _BAD
+    return msg if isinstance(msg, dict) else _BAD
+
+
+def _parent_id(msg: dict[str, Any]) -> Any:
+    parent = msg.get("parent_header")
+    return parent.get("msg_id") if isinstance(parent, dict) else None
 
 
 class _Run:
-    def __init__(self, deadline: float) -> None:
+    """The state of one execution."""
+
+    #: seconds to wait for the idle status once the reply came (it comes right after,
+    #: unless IOPub lost it), and for the reply once idle came on a cut shell channel
+    GRACE = 1.0
+
+    def __init__(self, msg_id: str, deadline: float) -> None:
+        self.msg_id = msg_id
         self.deadline = deadline
         self.interrupted_at: float | None = None
         self.timed_out = False
         self.dead = False
+        self.reply_at: float | None = None
+        self.idle_at: float | None = None
+        self.cut = {"iopub": False, "shell": False}
+
+    def finished(self, now: float) -> bool:
+        if self.reply_at is not None and self.idle_at is not None:
+            return True
+        if self.reply_at is not None:  # the idle status may be lost (a cut, a full queue)
+            return now - self.reply_at > self.GRACE
+        if self.idle_at is not None:  # the reply may have been lost with a cut
+            return self.cut["shell"] and now - self.idle_at > self.GRACE
+        return False
 
 
 def _write_private(path: str, text: str, owner: int) -> None:

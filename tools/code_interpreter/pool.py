@@ -15,7 +15,6 @@ import atexit
 import logging
 import os
 import queue
-import shutil
 import tempfile
 import threading
 import time
@@ -31,7 +30,7 @@ from .files import FileInfo, list_files, read_file, write_upload
 from .kernel import SandboxedKernel
 from .outputs import ExecutionResult
 from .sandbox import Slot, check_sandbox
-from .stale import PREFIX, sweep_stale_roots, write_owner
+from .stale import PREFIX, remove_root, sweep_stale_roots, write_owner
 from .uids import UidAllocator
 
 __all__ = ["KernelPool"]
@@ -94,8 +93,14 @@ class KernelPool:
         import zmq
 
         self._zmq = zmq.Context()
+        # on every client socket: a message part over the limit is dropped (and the kernel's
+        # connection cut) before it is read into memory; few messages wait in a queue
+        self._zmq.setsockopt(zmq.MAXMSGSIZE, self.limits.message_bytes)
+        self._zmq.setsockopt(zmq.RCVHWM, _QUEUE_MESSAGES)
         self._lock = threading.Lock()
         self._sessions: dict[str, _Session] = {}
+        #: sessions a close_session() has taken out of _sessions and not yet disposed
+        self._closing: set[_Session] = set()
         self._warm: list[SandboxedKernel] = []
         self._starting = 0
         self._creating = 0
@@ -128,6 +133,9 @@ class KernelPool:
                 self._restart(session)
                 notes.append("the kernel had stopped; a new one was started (variables lost)")
             res = session.kernel.execute(code, timeout=timeout, limits=self.limits)
+            if session.closed:
+                res.notes.append("the session was closed; its kernel and files are gone")
+                return res
             if res.kernel_restarted:
                 self._restart(session)
                 res.notes.append(
@@ -147,22 +155,35 @@ class KernelPool:
             return session_id in self._sessions
 
     def close_session(self, session_id: str) -> None:
-        """Stop the session's kernel and delete its files; unknown ids are ignored."""
+        """Stop the session's kernel and delete its files; unknown ids are ignored.
+
+        The kernel is killed first, so a call running in it ends at once (its result says
+        the session was closed) instead of the close waiting for it."""
         with self._lock:
             session = self._sessions.pop(session_id, None)
-        if session is not None:
+            if session is not None:
+                self._closing.add(session)
+        if session is None:
+            return
+        session.closed = True
+        session.kernel.closing = True
+        session.kernel.kill()
+        try:
             with session.lock:
-                session.closed = True
                 _dispose(session.kernel)
-            self._refill()
+        finally:
+            with self._lock:
+                self._closing.discard(session)
+        self._refill()
 
     def sessions(self) -> list[str]:
         with self._lock:
             return list(self._sessions)
 
-    def upload(self, session_id: str, name: str, data: bytes | str | os.PathLike[str]) -> str:
-        """Copy a file (bytes or a host path) into the session's working directory under a
-        safe version of ``name``; return the path the code sees."""
+    def upload(self, session_id: str, name: str, data: bytes | os.PathLike[str]) -> str:
+        """Copy a file (its bytes, or a host file given as a :class:`~pathlib.Path`) into the
+        session's working directory under a safe version of ``name``; return the path the
+        code sees. A ``str`` is refused: it could be meant as the text or as a path."""
         kernel = self._session(session_id).kernel
         safe = write_upload(kernel.slot.work, name, data, kernel.slot.uid)
         return f"{kernel.slot.inside_work()}/{safe}"
@@ -211,9 +232,13 @@ class KernelPool:
             self._jobs.put(None)
         with self._lock:
             sessions, self._sessions = list(self._sessions.values()), {}
+            sessions += list(self._closing)  # a close waiting on a call: dispose them too
             warm, self._warm = self._warm, []
         for s in sessions:
             s.closed = True
+            s.kernel.closing = True
+            s.kernel.kill()
+        for s in sessions:
             _dispose(s.kernel)
         for k in warm:
             _dispose(k)
@@ -233,7 +258,7 @@ class KernelPool:
             _dispose(k)
         self._zmq.destroy(linger=0)
         if self._own_root:
-            shutil.rmtree(self.root, ignore_errors=True)
+            remove_root(self.root)
         _LIVE.discard(self)
 
     def __enter__(self) -> KernelPool:
@@ -292,7 +317,7 @@ class KernelPool:
 
     # -- background threads ---------------------------------------------------------------
     def _new_kernel(self) -> SandboxedKernel:
-        slot = Slot(self.config, self.root, self._uids)
+        slot = Slot(self.config, self.root, self._uids, self.limits.image_store_mb * 2**20)
         kernel = SandboxedKernel(slot, self.config, self._zmq)
         try:
             kernel.start()
@@ -369,6 +394,9 @@ class KernelPool:
                 ]
             for sid in idle:
                 self.close_session(sid)
+
+
+_QUEUE_MESSAGES = 64  # zmq RCVHWM: messages a client socket queues before the kernel waits
 
 
 def _dispose(kernel: SandboxedKernel) -> None:

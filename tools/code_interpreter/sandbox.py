@@ -2,13 +2,17 @@
 
 A slot owns a uid (and gid) no other session uses, a size-capped tmpfs mounted on the host
 (``work/`` is the kernel's home and working directory, ``tmp/`` its /tmp, ``run/`` its
-Jupyter sockets, ``outputs/`` holds saved images and is not visible inside) and, where
+Jupyter sockets), a directory for saved images outside that tmpfs and never visible inside
+(``<root>/outputs/<slot>``, with a quota of its own) and, where
 cgroups are writable, a memory, pids and CPU cgroup. :meth:`Slot.kernel_command` is the
 command line that starts an ipykernel inside, given a connection file:
 
     sh (enters the cgroups) -> setpriv --pdeathsig (dies with its parent thread) -> bwrap
     (no network, pid/ipc/uts namespaces, read-only /usr and Python, --clearenv) ->
     python launcher (rlimits, drops to the slot's uid, no_new_privs, seccomp) -> ipykernel
+
+bwrap reads its arguments from a file on fd 3 (``--args``), so no host path (the pool's
+directory, the binds) shows in the sandbox's ``/proc/*/cmdline``.
 
 The kernel talks to the host over ``ipc://`` sockets in ``run/``: with ``--unshare-net``
 it cannot reach the host's loopback. bwrap does not forward signals, so kernels are
@@ -30,6 +34,7 @@ from qwen_agent.errors import SandboxError
 
 from .cgroups import Cgroup
 from .config import SandboxConfig
+from .outputs import ImageStore
 from .seccomp import filter_program
 from .uids import UidAllocator, kill_uid
 
@@ -74,13 +79,20 @@ if sys.argv[3] != "-":
     fprog = Fprog(len(prog.raw) // 8, ctypes.addressof(prog))
     if libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
         sys.exit("sandbox: could not install the seccomp filter")
+os.closerange(3, 65536)  # nothing of the host's beyond stdio goes in (bwrap's --args fd)
 os.chdir(os.environ["HOME"])
 os.execv(sys.executable, [sys.executable, "-I", "-B", "-m", "ipykernel_launcher"] + sys.argv[4:])
 """
+# argv: the file of bwrap's own arguments, cgroup.procs files, "--", the command; the
+# arguments reach bwrap on fd 3 (--args 3), so its command line names no host path
 _ENTER_CGROUPS = (
-    'for f; do shift; [ "$f" = -- ] && break; echo $$ > "$f" || exit 97; done; exec "$@"'
+    'a=$1; shift; for f; do shift; [ "$f" = -- ] && break; echo $$ > "$f" || exit 97; done; '
+    'exec "$@" 3<"$a"'
 )
 
+# /tmp and /dev/shm: the slot uid's, and searchable by others, so that bwrap (root without
+# CAP_DAC_OVERRIDE inside) can reach a Python installed under /tmp that is bound there
+_TMP_MODE = 0o711
 _libc = ctypes.CDLL(None, use_errno=True)
 _MS_NOSUID, _MS_NODEV, _MNT_DETACH = 2, 4, 2
 
@@ -189,12 +201,22 @@ def _under(path: str, root: str) -> bool:
 class Slot:
     """The isolation of one session: a uid, a capped tmpfs and cgroups (see module doc)."""
 
-    def __init__(self, config: SandboxConfig, root: str, uids: UidAllocator | None) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig,
+        root: str,
+        uids: UidAllocator | None,
+        image_quota_bytes: int = 64 * 2**20,
+    ) -> None:
         self.config = config
         self.sandboxed = config.mode == "bwrap"
         self._uids = uids
         self.uid = uids.acquire() if (self.sandboxed and uids is not None) else os.getuid()
-        self.path = os.path.join(root, f"s{self.uid}" if self.sandboxed else _token())
+        name = f"s{self.uid}" if self.sandboxed else _token()
+        self.path = os.path.join(root, name)
+        #: the session's saved images: on the host, outside the tmpfs, with their own quota
+        self.outputs = os.path.join(root, "outputs", name)
+        self.images = ImageStore(self.outputs, image_quota_bytes)
         self.cgroup: Cgroup | None = None
         self._mounted = False
         try:
@@ -213,10 +235,6 @@ class Slot:
     @property
     def run_dir(self) -> str:
         return os.path.join(self.path, "run")
-
-    @property
-    def outputs(self) -> str:
-        return os.path.join(self.path, "outputs")
 
     def inside_run_dir(self) -> str:
         return INSIDE_RUN if self.sandboxed else self.run_dir
@@ -239,7 +257,10 @@ class Slot:
             os.mkdir(p, 0o700)
             if self.sandboxed:
                 os.chown(p, owner, owner)
-        os.mkdir(self.outputs, 0o755)
+                if name in ("tmp", "shm"):
+                    os.chmod(p, _TMP_MODE)
+        os.makedirs(os.path.dirname(self.outputs), mode=0o700, exist_ok=True)
+        os.mkdir(self.outputs, 0o700)
         if self.sandboxed:
             etc = os.path.join(self.path, "etc")
             os.mkdir(etc, 0o755)
@@ -291,7 +312,10 @@ class Slot:
         cmd += [*(self.cgroup.procs_files if self.cgroup else []), "--"]
         if shutil.which("setpriv"):
             cmd += ["setpriv", "--pdeathsig", "KILL", "--"]
-        return cmd + [bwrap_binary() or "bwrap", *self._bwrap_args(), "--", *py]
+        args_file = os.path.join(self.path, "bwrap.args")
+        _write_replace(args_file, "\0".join(self._bwrap_args()) + "\0")
+        cmd[4:4] = [args_file]
+        return cmd + [bwrap_binary() or "bwrap", "--args", "3", "--", *py]
 
     def _bwrap_args(self) -> list[str]:
         args = ["--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts"]
@@ -301,7 +325,12 @@ class Slot:
             args += ["--setenv", k, v]
         args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
         args += _system_binds()
-        made: set[str] = set()
+        # the private directories first: a Python installed under /tmp (a CI or tox venv)
+        # or /home is then bound on top of them instead of being hidden by them
+        args += ["--bind", f"{self.path}/tmp", "/tmp"]
+        args += ["--perms", "0755", "--dir", "/home", "--bind", self.work, INSIDE_HOME]
+        args += ["--perms", "0755", "--dir", "/run", "--bind", self.run_dir, INSIDE_RUN]
+        made: set[str] = {"/tmp", "/home", "/run"}
         for path in (*python_paths(), *map(os.path.realpath, self.config.extra_ro_paths)):
             if not os.path.exists(path) or _under(path, "/usr"):
                 continue
@@ -311,10 +340,7 @@ class Slot:
             args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
         for name in ("passwd", "group"):
             args += ["--ro-bind", f"{self.path}/etc/{name}", f"/etc/{name}"]
-        args += ["--proc", "/proc", "--dev", "/dev"]
-        args += ["--bind", f"{self.path}/tmp", "/tmp", "--bind", f"{self.path}/shm", "/dev/shm"]
-        args += ["--perms", "0755", "--dir", "/home", "--bind", self.work, INSIDE_HOME]
-        args += ["--perms", "0755", "--dir", "/run", "--bind", self.run_dir, INSIDE_RUN]
+        args += ["--proc", "/proc", "--dev", "/dev", "--bind", f"{self.path}/shm", "/dev/shm"]
         return args  # the launcher enters $HOME once it runs as the slot's uid
 
     # -- teardown -------------------------------------------------------------------------
@@ -334,6 +360,7 @@ class Slot:
                 os.mkdir(p, 0o700)
                 if self.sandboxed:
                     os.chown(p, self.uid, self.uid)
+                    os.chmod(p, _TMP_MODE)
 
     def close(self) -> None:
         """Kill the slot's processes, remove its cgroup and tmpfs, release its uid."""
@@ -345,6 +372,7 @@ class Slot:
             unmount(self.path)
             self._mounted = False
         shutil.rmtree(self.path, ignore_errors=True)
+        shutil.rmtree(self.outputs, ignore_errors=True)
         if self.sandboxed and self._uids is not None:
             self._uids.release(self.uid)
             self._uids = None
@@ -374,6 +402,15 @@ def _write(path: str, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     with os.fdopen(fd, "w") as f:
         f.write(text)
+
+
+def _write_replace(path: str, text: str) -> None:
+    """Write ``path`` (host-only) afresh, never through a link planted there."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    _write(path, text)
 
 
 def _token() -> str:
