@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -72,7 +73,7 @@ def test_network_egress_is_blocked(pool, sid):
         code = f"""
 import socket
 R = {{}}
-R["ifaces"] = [n for _, n in socket.if_nameindex()]
+R["ifaces"] = [l.split(":")[0].strip() for l in open("/proc/net/dev").read().splitlines()[2:]]
 R["routes"] = open("/proc/net/route").read().strip().splitlines()[1:]
 R["routes6"] = [l.split()[-1] for l in open("/proc/net/ipv6_route").read().splitlines()]
 def attempt(family, addr):
@@ -498,3 +499,385 @@ def test_without_seccomp_the_same_probe_creates_a_user_namespace():
     assert_nothing_left(p)
     if r["userns"] != "ok":
         pytest.skip(f"this host forbids unprivileged user namespaces anyway: {r['userns']}")
+
+
+# -- limits the code fights from inside (issue 11) -----------------------------------------
+# Each test below failed on the code before the fix named in its docstring.
+
+_SLOW_STREAMS = {
+    # a message every few ms: never a pause long enough for the old loop to look at the clock
+    "clear_output": "from IPython.display import clear_output\nimport time\nwhile True:\n"
+    "    clear_output()\n    time.sleep(0.004)",
+    "bad_images": "from IPython.display import display\nimport time\nwhile True:\n"
+    "    display({'image/png': 'bm90IGEgcG5n'}, raw=True)\n    time.sleep(0.004)",
+    "uninterruptible": "import signal, time\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "from IPython.display import clear_output\nwhile True:\n    clear_output()\n"
+    "    time.sleep(0.004)",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_SLOW_STREAMS))
+def test_a_stream_of_messages_cannot_switch_the_timeout_off(pool, sid, kind):
+    """Class 1: the deadline is checked on every message, not only when none arrives."""
+    t0 = time.monotonic()
+    res = pool.execute(sid, _SLOW_STREAMS[kind], timeout=3)
+    took = time.monotonic() - t0
+    assert took < 3 + pool.config.interrupt_grace + 6, (took, res.text)
+    assert res.timed_out, res.text
+    assert res.kernel_restarted == (kind == "uninterruptible"), res.text
+    assert pool.execute(sid, "1 + 1").result == "2"
+
+
+def test_a_flood_of_tiny_messages_counts_against_the_flood_limit(pool, sid):
+    """Class 1: every message counts, also those that show nothing (clear_output)."""
+    code = "from IPython.display import clear_output\nwhile True:\n    clear_output()"
+    t0 = time.monotonic()
+    res = pool.execute(sid, code, timeout=60)
+    assert time.monotonic() - t0 < 30, res.text
+    assert "output was flooding" in res.text and not res.timed_out, res.text
+    assert pool.execute(sid, "1 + 1").result == "2"
+
+
+def test_close_session_kills_a_busy_kernel_instead_of_waiting(pool):
+    """Class 1: a close kills the kernel first; it does not queue behind the running call."""
+    sid = f"atk-close-{uuid.uuid4().hex[:8]}"
+    out: dict = {}
+
+    def run():
+        try:
+            out["res"] = pool.execute(sid, _SLOW_STREAMS["uninterruptible"], timeout=60)
+        except SandboxError as exc:
+            out["err"] = exc
+
+    pool.open_session(sid)
+    t = threading.Thread(target=run)
+    t.start()
+    time.sleep(2)
+    t0 = time.monotonic()
+    pool.close_session(sid)
+    took = time.monotonic() - t0
+    t.join(20)
+    assert not t.is_alive()
+    assert took < 10, took
+    assert not pool.has_session(sid)
+    if "res" in out:
+        assert "closed" in out["res"].text, out["res"].text
+
+
+def test_socket_families_beyond_unix_and_ip_are_refused(pool, sid):
+    """Class 2: seccomp allows AF_UNIX, AF_INET and AF_INET6 only (vsock is not namespaced)."""
+    code = r"""
+import ctypes, errno, platform, socket
+R = {}
+def attempt(fam, typ):
+    try:
+        socket.socket(fam, typ).close()
+        return "ok"
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+for name, fam, typ in [("vsock", 40, 1), ("vsock_dgram", 40, 2), ("packet", 17, 3),
+                       ("netlink", 16, 3), ("alg", 38, 5), ("bluetooth", 31, 1),
+                       ("key", 15, 3), ("rds", 21, 5), ("tipc", 30, 4), ("can", 29, 3),
+                       ("xdp", 44, 3), ("qipcrtr", 42, 2), ("unix", 1, 1), ("unix_dgram", 1, 2),
+                       ("inet", 2, 1), ("inet_udp", 2, 2), ("inet6", 10, 1)]:
+    R[name] = attempt(fam, typ)
+for name, fam in [("pair_vsock", 40), ("pair_unix", 1)]:
+    try:
+        a, b = socket.socketpair(fam, socket.SOCK_STREAM)
+        a.close(); b.close()
+        R[name] = "ok"
+    except OSError as e:
+        R[name] = errno.errorcode.get(e.errno, str(e.errno))
+libc = ctypes.CDLL(None, use_errno=True)
+nr = 41 if platform.machine() == "x86_64" else 198
+fd = libc.syscall(nr, ctypes.c_long((1 << 32) | 40), 1, 0)  # the family's high bits set
+R["high_bits"] = "ok" if fd >= 0 else errno.errorcode.get(ctypes.get_errno(), "?")
+"""
+    r = run_json(pool, sid, code)
+    for name in ("unix", "unix_dgram", "inet", "inet_udp", "inet6", "pair_unix"):
+        assert r[name] == "ok", (name, r)
+    # netlink: refused with EOPNOTSUPP, which libzmq (in the kernel itself) survives
+    assert r.pop("netlink") in ("EOPNOTSUPP", "ENOTSUP"), r  # the same number on Linux
+    for name, value in r.items():
+        if name not in ("unix", "unix_dgram", "inet", "inet_udp", "inet6", "pair_unix"):
+            assert value == "EPERM", (name, r)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from IPython.display import display\nfor _ in range(15000):\n"
+        "    display({'image/png': 'bm90IGEgcG5n'}, raw=True)",
+        "raise ValueError('v' * 3_000_000)",
+        "raise type('E' * 1_000_000, (Exception,), {})('boom')",
+        "class E(Exception):\n    def __str__(self):\n"
+        "        return 'line\\n' * 500_000\nraise E()",
+        "def f(n):\n    return f(n + 1)\nf(0)",
+        "import warnings\nfor i in range(3000):\n    warnings.warn('w' * 2000 + str(i))",
+    ],
+    ids=["bad_images", "huge_message", "huge_name", "many_lines", "recursion", "warnings"],
+)
+def test_the_output_cap_holds_for_notes_and_errors(pool, sid, code):
+    """Class 3: the final text is capped, repeated notes are collapsed, tracebacks capped."""
+    res = pool.execute(sid, code)
+    assert len(res.text) <= 2 * pool.limits.max_chars + 200, len(res.text)
+    assert len(res.to_content()[0].text) == len(res.text)
+    assert res.text.count("not a PNG") <= 1, res.text[-2000:]
+    if res.error is not None:
+        assert len(res.error.ename) <= 200 and len(res.error.evalue) <= pool.limits.max_chars
+    assert pool.execute(sid, "1 + 1").result == "2"
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_one_huge_message_does_not_grow_the_host():
+    """Class 4: messages are bounded on the host's sockets (zmq MAXMSGSIZE), the cut is
+    reported, and the session goes on."""
+    from qwen_agent.tools.code_interpreter import KernelPool
+
+    with KernelPool(small_config(memory_mb=1024), size=0) as p:
+        p.execute("big", "s = 'x' * 120_000_000")
+        peak = [_rss_mb()]
+        base = peak[0]
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                peak[0] = max(peak[0], _rss_mb())
+                time.sleep(0.005)
+
+        t = threading.Thread(target=sample)
+        t.start()
+        try:
+            res = p.execute("big", "import sys\nsys.stdout.write(s)\nsys.stdout.flush()\n")
+        finally:
+            stop.set()
+            t.join()
+        assert peak[0] - base < 60, (base, peak[0])
+        assert "too large" in res.text, res.text[:2000]
+        after = p.execute("big", "del s\nprint('still here')")
+        assert after.stdout == "still here\n", after.text
+        assert p.execute("big", "print('x' * 1000)").stdout == "x" * 1000 + "\n"
+    assert_nothing_left(p)
+
+
+_FORGE = r"""
+import json as _json, time as _time
+k = get_ipython().kernel
+s, parent = k.session, k.get_parent("shell")
+def forge(kind, content):
+    s.send(k.iopub_socket, kind, content, parent=parent)
+def raw(header, parent_header, content, sign=True):
+    parts = [s.pack(header) if not isinstance(header, bytes) else header,
+             s.pack(parent_header) if not isinstance(parent_header, bytes) else parent_header,
+             b"{}", content if isinstance(content, bytes) else s.pack(content)]
+    sig = s.sign(parts) if sign else b"bad"
+    k.iopub_socket.send_multipart([b"<IDS|MSG>", sig] + parts)
+hdr = s.msg_header("stream")
+"""
+_FORGERIES = {
+    "spoofed_idle": 'forge("status", {"execution_state": "idle"})',
+    "stream_shapes": 'forge("stream", {"name": 5, "text": ["a"]})\n'
+    'forge("stream", {"name": "stdout", "text": {"x": 1}})',
+    "display_shapes": 'forge("display_data", {"data": [1]})\n'
+    'forge("execute_result", {"data": {"text/plain": {"x": 1}, "image/png": 7}})',
+    "error_shapes": 'forge("error", {"traceback": 7, "ename": None, "evalue": [1]})',
+    "bad_signature": 'raw(hdr, parent["header"], {"name": "stdout", "text": "x"}, sign=False)',
+    "garbage_frames": 'k.iopub_socket.send_multipart([b"garbage", b"<IDS|MSG>", b"x"])',
+    "content_list": 'raw(hdr, parent["header"], b"[1, 2]")',
+    "parent_list": 'raw(hdr, b"[]", {"name": "stdout", "text": "x"})',
+    "header_list": 'raw(b"[]", parent["header"], {"name": "stdout", "text": "x"})',
+    "deep_json": 'raw(hdr, parent["header"], b"[" * 200000)',
+    "not_json": 'raw(hdr, parent["header"], b"\\xff\\xfe{")',
+    "replayed": 'm = [s.pack(hdr), s.pack(parent["header"]), b"{}", s.pack({"name": "stdout", '
+    '"text": "r"})]\nsig = s.sign(m)\nfor _ in range(3):\n'
+    '    k.iopub_socket.send_multipart([b"<IDS|MSG>", sig] + m)',
+}
+
+
+@pytest.mark.parametrize("forgery", sorted(_FORGERIES))
+def test_forged_kernel_messages_become_observations(pool, sid, forgery):
+    """Class 5: messages are validated, a spoofed idle does not end the call (the matching
+    execute_reply is awaited), and nothing odd raises out of execute."""
+    code = _FORGE + _FORGERIES[forgery] + "\n_time.sleep(1.5)\nprint('done for real')"
+    res = pool.execute(sid, code)
+    assert "done for real" in res.stdout, res.text
+    assert not res.kernel_restarted, res.text
+    assert pool.execute(sid, "1 + 1").result == "2"
+
+
+def test_shutdown_during_a_stuck_close_leaves_nothing():
+    """Class 6: a session being closed is disposed by shutdown too; nothing is left."""
+    from qwen_agent.tools.code_interpreter import KernelPool
+
+    p = KernelPool(small_config(timeout=60), size=0)
+    p.open_session("stuck")
+    code = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"
+    runner = threading.Thread(target=lambda: _quiet(p.execute, "stuck", code, timeout=60))
+    runner.start()
+    time.sleep(1.5)
+    closer = threading.Thread(target=lambda: _quiet(p.close_session, "stuck"))
+    closer.start()
+    time.sleep(0.3)
+    p.shutdown()
+    assert_nothing_left(p)
+    runner.join(20)
+    closer.join(20)
+    assert not runner.is_alive() and not closer.is_alive()
+
+
+def _quiet(fn, *args, **kw):
+    try:
+        fn(*args, **kw)
+    except SandboxError:
+        pass
+
+
+@pytest.mark.parametrize("owner", ["none", "this_process"])
+def test_a_left_root_with_mounts_is_swept(owner):
+    """Class 6: a root a pool could not remove (a mount in it, its owner file gone, or its
+    owner this live process but no live pool) is unmounted and removed by the next pool."""
+    import tempfile
+
+    from qwen_agent.tools.code_interpreter import KernelPool
+    from qwen_agent.tools.code_interpreter.sandbox import _libc
+    from qwen_agent.tools.code_interpreter.stale import PREFIX, forget_root, write_owner
+
+    cfg = small_config()
+    root = tempfile.mkdtemp(prefix=PREFIX)
+    slot = os.path.join(root, f"s{cfg.uid_base + cfg.uid_count - 1}")
+    os.mkdir(slot)
+    assert _libc.mount(b"tmpfs", slot.encode(), b"tmpfs", 0, b"size=1m") == 0
+    open(os.path.join(slot, "left.txt"), "w").write("x")
+    if owner == "this_process":
+        write_owner(root)
+        forget_root(root)  # as a pool's shutdown does before its removal failed
+    with KernelPool(cfg, size=0) as p:
+        assert p.root != root
+        assert not os.path.exists(root), os.listdir(root)
+    from tests.sandbox_helpers import mounts_under
+
+    assert mounts_under(root) == []
+
+
+def test_terminal_control_sequences_do_not_reach_the_text(pool, sid):
+    """Class 7: escape sequences and control characters are removed from what is shown."""
+    code = r"""
+import sys
+print("\x1b[2J\x1b[H\x1b]52;c;cHduZWQ=\x07\x1b]0;pwned-title\x07visible\x07\x08\x9b2J "
+      "\x1bPdcs-payload\x1b\\ \u202egnp.exe tab\tok")
+print("progress 10%\rprogress 99%")
+sys.stderr.write("\x1b[31merr\x1b[0m\r\n")
+from IPython.display import display
+display({"text/plain": "\x1b]52;c;cHduZWQ=\x07shown"}, raw=True)
+"\x1b]0;result-title\x07result"
+"""
+    res = pool.execute(sid, code)
+    for bad in ("\x1b", "\x07", "\x08", "\x9b", "\u202e", "\r", "cHduZWQ=", "pwned-title",
+                "dcs-payload"):  # fmt: skip
+        assert bad not in res.text, (bad, res.text)
+    assert "visible" in res.stdout and "shown" in res.stdout and "err" in res.stderr
+    assert "progress 99%" in res.stdout and "result" in res.result  # (a repr: escapes as text)
+    err = pool.execute(sid, 'raise ValueError("\\x1b]0;t\\x07bad\\x1b[2J\\x07")')
+    assert err.error is not None and "\x1b" not in err.text and "\x07" not in err.text
+    assert "bad" in err.error.evalue
+
+
+def test_host_paths_do_not_show_in_the_sandbox(pool, sid):
+    """Class 8: bwrap's arguments (pool directory, binds) come through --args, not argv."""
+    code = """
+import os
+R = {}
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        for f in ("cmdline", "environ", "mountinfo"):
+            try:
+                R[pid + "/" + f] = open(f"/proc/{pid}/{f}", "rb").read().decode(errors="replace")
+            except OSError as e:
+                R[pid + "/" + f] = type(e).__name__
+"""
+    r = run_json(pool, sid, code)
+    assert "1/cmdline" in r and "bwrap" in r["1/cmdline"]
+    dump = json.dumps(r)
+    slot = os.path.dirname(pool.working_dir(sid))
+    assert pool.root not in dump and slot not in dump
+    if not (sys.prefix + "/").startswith(REPO + "/"):
+        assert REPO not in dump
+
+
+def test_images_have_their_own_quota_and_leave_the_disk_to_the_code(pool, sid):
+    """Class 9: saved images live outside the session's tmpfs, within image_store_mb."""
+    code = r"""
+import base64, os
+from IPython.display import display
+for _ in range(8):
+    raw = b"\x89PNG\r\n\x1a\n" + os.urandom(2**20)
+    display({"image/png": base64.b64encode(raw).decode()}, raw=True)
+"""
+    shown = []
+    for _ in range(12):  # 96 MB of images for a 64 MB session disk
+        res = pool.execute(sid, code)
+        assert len(res.images) == 8, res.text
+        shown.append(res.images)
+    assert all(os.path.exists(p) for p in shown[-1])
+    kept = [p for images in shown for p in images if os.path.exists(p)]
+    assert sum(os.path.getsize(p) for p in kept) <= pool.limits.image_store_mb * 2**20
+    assert not any(os.path.exists(p) for p in shown[0])  # the oldest went first
+    fill = "for i in range(3):\n    with open(f'fill{i}.bin', 'wb') as f:\n"
+    fill += "        for _ in range(15):\n            f.write(b'x' * 2**20)"  # 45 MB
+    res = pool.execute(sid, fill)
+    assert res.ok, res.text
+
+
+def test_upload_refuses_a_str_and_takes_bytes_or_a_path(pool, sid, tmp_path):
+    """Class 10: a str is not taken for a host path (a caller may mean the text)."""
+    from qwen_agent.tools.code_interpreter import CodeInterpreter
+
+    with pytest.raises(SandboxError, match="bytes"):
+        pool.upload(sid, "hostname.txt", "/etc/hostname")
+    tool = CodeInterpreter(session_id=sid, pool=pool)
+    with pytest.raises(SandboxError, match="bytes"):
+        tool.upload("passwd.txt", "/etc/passwd")
+    assert pool.list_files(sid) == []
+    src = tmp_path / "a.txt"
+    src.write_text("from a path")
+    assert pool.upload(sid, "a.txt", src) == "/home/user/a.txt"
+    assert tool.upload("b.txt", b"text as bytes") == "/home/user/b.txt"
+    res = pool.execute(sid, "open('a.txt').read() + '|' + open('b.txt').read()")
+    assert res.result == "'from a path|text as bytes'"
+
+
+def test_a_python_in_a_venv_under_tmp_starts_kernels():
+    """Class 11: the interpreter's prefix is bound after the private /tmp, not under it."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    base = tempfile.mkdtemp(prefix="qwen-venv-test-", dir="/tmp")
+    os.chmod(base, 0o755)  # as `python -m venv /tmp/venv` makes it (mkdtemp's is 0700)
+    try:
+        made = subprocess.run(
+            [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", base],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        script = (
+            "from tests.sandbox_helpers import small_config\n"
+            "from qwen_agent.tools.code_interpreter import KernelPool\n"
+            "with KernelPool(small_config(), size=0) as p:\n"
+            "    r = p.execute('v', 'import sys, os; print(sys.prefix, os.listdir(\"/tmp\"))')\n"
+            "    print('RESULT', r.ok, r.text)\n"
+        )
+        out = subprocess.run(
+            [os.path.join(base, "bin", "python"), "-c", script],
+            cwd=REPO, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert f"RESULT True {base} " in out.stdout, out.stdout + out.stderr
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
