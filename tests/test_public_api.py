@@ -72,8 +72,6 @@ HEAVY = [
     "jsonschema",
 ]
 
-IMPORT_BUDGET_S = 0.150
-
 CHILD = f"""
 import json, sys, time
 t0 = time.perf_counter()
@@ -146,8 +144,3 @@ def test_import_pulls_in_no_heavy_library(child_runs: list[dict[str, Any]]) -> N
     for run in child_runs:
         assert Path(run["file"]).resolve() == (REPO_ROOT / "qwen_agent/__init__.py").resolve()
         assert run["heavy"] == []
-
-
-def test_import_is_fast(child_runs: list[dict[str, Any]]) -> None:
-    best = min(run["elapsed"] for run in child_runs)
-    assert best < IMPORT_BUDGET_S, f"import qwen_agent took {best * 1000:.0f} ms (best of 3)"
