@@ -636,13 +636,29 @@ def _rss_mb() -> float:
     return 0.0
 
 
-def test_one_huge_message_does_not_grow_the_host():
-    """Class 4: messages are bounded on the host's sockets (zmq MAXMSGSIZE), the cut is
-    reported, and the session goes on."""
+_HUGE = {
+    # one 120 MB part: zmq's MAXMSGSIZE refuses it
+    "one_part": "import sys\nsys.stdout.write(s)\nsys.stdout.flush()\n",
+    # 60 parts of 8 MB, all views of one buffer (8 MB of the kernel's memory, 480 MB on the
+    # wire): each part passes MAXMSGSIZE; the wire guard counts the whole message
+    "many_parts": "k = get_ipython().kernel\nb = b'x' * 8_000_000\n"
+    "k.session.send(k.iopub_socket, 'stream', {'name': 'stdout', 'text': 'hi'}, "
+    "parent=k.get_parent('shell'), buffers=[b] * 60)",
+    # the same on the shell channel, as if it were a reply
+    "many_parts_shell": "k = get_ipython().kernel\nb = b'x' * 8_000_000\n"
+    "k.session.send(k.shell_stream, 'execute_reply', {'status': 'ok'}, "
+    "parent=k.get_parent('shell'), ident=k._parent_ident['shell'], buffers=[b] * 60)",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_HUGE))
+def test_one_huge_message_does_not_grow_the_host(kind):
+    """Class 4: a message is bounded, each part (zmq MAXMSGSIZE) and all its parts together
+    (the wire guard), before the host reads it; the cut is reported, the session goes on."""
     from qwen_agent.tools.code_interpreter import KernelPool
 
     with KernelPool(small_config(memory_mb=1024), size=0) as p:
-        p.execute("big", "s = 'x' * 120_000_000")
+        p.execute("big", "s = 'x' * 120_000_000" if kind == "one_part" else "s = 1")
         peak = [_rss_mb()]
         base = peak[0]
         stop = threading.Event()
@@ -650,12 +666,12 @@ def test_one_huge_message_does_not_grow_the_host():
         def sample():
             while not stop.is_set():
                 peak[0] = max(peak[0], _rss_mb())
-                time.sleep(0.005)
+                time.sleep(0.002)
 
         t = threading.Thread(target=sample)
         t.start()
         try:
-            res = p.execute("big", "import sys\nsys.stdout.write(s)\nsys.stdout.flush()\n")
+            res = p.execute("big", _HUGE[kind], timeout=20)
         finally:
             stop.set()
             t.join()

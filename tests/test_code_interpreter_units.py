@@ -367,3 +367,86 @@ def test_seccomp_program_allows_only_unix_and_ip_sockets():
     for machine in ("x86_64", "aarch64"):
         prog = filter_program(machine)
         assert prog is not None and len(prog) % 8 == 0 and len(prog) // 8 < 256
+
+
+# -- the wire guard (real zmq sockets, no sandbox) -----------------------------------------
+
+
+def _zmtp(*messages: list[bytes]) -> bytes:
+    """A ZMTP 3.0 stream as a peer sends it: greeting, READY command, the messages."""
+    out = b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\x00")
+    out += b"\x00" * 32
+    ready = b"\x05READY" + b"\x0bSocket-Type" + (3).to_bytes(4, "big") + b"PUB"
+    out += bytes([0x04, len(ready)]) + ready
+    for frames in messages:
+        for i, f in enumerate(frames):
+            more = 1 if i < len(frames) - 1 else 0
+            if len(f) > 255:
+                out += bytes([more | 2]) + len(f).to_bytes(8, "big") + f
+            else:
+                out += bytes([more, len(f)]) + f
+    return out
+
+
+def test_frame_meter_counts_whole_messages_however_the_bytes_are_split():
+    import random
+
+    from qwen_agent.tools.code_interpreter.wire import FrameMeter
+
+    fine = _zmtp([b"a" * 300, b"b" * 10], [b""], [b"c" * 600], [b"end"])  # each under 1000
+    big = _zmtp([b"x" * 400, b"y" * 400, b"z" * 400])
+    rng = random.Random(7)
+    for stream, limit, want in [(fine, 1000, None), (big, 1000, "over"), (big, 2000, None)]:
+        for _ in range(50):
+            meter, why, i = FrameMeter(limit), None, 0
+            while i < len(stream) and why is None:
+                n = rng.randint(1, 40)
+                why = meter.feed(stream[i : i + n])
+                i += n
+            assert (why is None) == (want is None), (why, limit)
+            if want:
+                assert want in why
+    assert "not ZMTP" in FrameMeter(10).feed(b"GET / HTTP/1.1\r\n")
+
+
+@pytest.mark.timeout(60)
+def test_wire_guard_relays_zmq_and_cuts_a_message_of_many_parts(tmp_path):
+    import time
+
+    import zmq
+
+    from qwen_agent.tools.code_interpreter.wire import WireProcess
+
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.PUB)
+    pub.bind(f"ipc://{tmp_path}/k-1")
+    wire = WireProcess()
+    try:
+        wire.listen("t", f"{tmp_path}/g", f"{tmp_path}/k", [1], 1_000_000)
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        mon = sub.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        sub.connect(f"ipc://{tmp_path}/g-1")
+        deadline = time.monotonic() + 10
+        got = None
+        while got is None and time.monotonic() < deadline:  # until the subscription is up
+            pub.send_multipart([b"hello", b"x" * 500_000])
+            if sub.poll(100):
+                got = sub.recv_multipart()
+        assert got == [b"hello", b"x" * 500_000]
+        while sub.poll(200):
+            sub.recv_multipart()
+        part = b"y" * 400_000  # each part is small; the message is 4 MB
+        pub.send_multipart([part] * 10)
+        assert mon.poll(5000), "the guard did not cut the connection"
+        assert not sub.poll(300)  # nothing of the cut message arrived
+        got = None
+        deadline = time.monotonic() + 10
+        while got is None and time.monotonic() < deadline:  # zmq reconnects on its own
+            pub.send_multipart([b"after"])
+            if sub.poll(100):
+                got = sub.recv_multipart()
+        assert got == [b"after"]
+    finally:
+        wire.close()
+        ctx.destroy(linger=0)

