@@ -897,3 +897,28 @@ def test_a_python_in_a_venv_under_tmp_starts_kernels():
         assert f"RESULT True {base} " in out.stdout, out.stdout + out.stderr
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_wire_relay_outlives_the_thread_that_made_the_pool_and_restarts_if_killed():
+    """Class 4: the relay process is tied to the pool, not to a thread; if it dies anyway,
+    the next call starts a new one and the session's kernel is reached again."""
+    import signal
+
+    from qwen_agent.tools.code_interpreter import KernelPool
+
+    made: dict = {}
+    maker = threading.Thread(target=lambda: made.update(p=KernelPool(small_config(), size=0)))
+    maker.start()
+    maker.join()
+    p = made["p"]
+    try:
+        time.sleep(0.5)
+        assert p._wire.alive()  # the thread that started it is gone, the relay is not
+        assert p.execute("w", "x = 5; x").result == "5"
+        os.kill(p._wire._proc.pid, signal.SIGKILL)
+        p._wire._proc.wait(5)
+        res = p.execute("w", "x + 1", timeout=10)
+        assert res.result == "6", res.text  # the same kernel: its variables are there
+    finally:
+        p.shutdown()
+    assert_nothing_left(p)

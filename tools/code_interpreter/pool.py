@@ -127,6 +127,7 @@ class KernelPool:
     # -- public API -----------------------------------------------------------------------
     def execute(self, session_id: str, code: str, timeout: float | None = None) -> ExecutionResult:
         """Run ``code`` in the session's kernel, creating the session on first use."""
+        self._wire.ensure()  # a relay that died is started again (the kernels reconnect)
         session = self._session(session_id)
         with session.lock:
             if session.closed:

@@ -380,13 +380,19 @@ class WireGuard:
 
 class WireProcess:
     """:class:`WireGuard` in a child process, driven over a pipe (same ``listen`` and
-    ``forget``). The child dies with this process (parent-death signal, and EOF)."""
+    ``forget``). The child exits when the pipe closes (this process ended); if it dies,
+    :meth:`ensure` starts a new one and lays every listener again."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._listening: dict[str, dict[str, Any]] = {}
+        self._proc: Any = None
+        self._start()
+
+    def _start(self) -> None:
         import subprocess
         import sys
 
-        self._lock = threading.Lock()
         self._proc = subprocess.Popen(
             [sys.executable, "-I", "-B", os.path.abspath(__file__)],
             stdin=subprocess.PIPE,
@@ -395,38 +401,60 @@ class WireProcess:
             close_fds=True,
         )
 
-    def _ask(self, command: dict[str, Any]) -> None:
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def ensure(self) -> bool:
+        """Restart a dead relay with all its listeners; True if it had to."""
+        with self._lock:
+            if self.alive():
+                return False
+            log.warning("the wire guard process exited (%s); starting a new one",
+                        self._proc.returncode)  # fmt: skip
+            self._start()
+            for command in self._listening.values():
+                self._send(command)
+            return True
+
+    def _send(self, command: dict[str, Any]) -> None:
         import json
 
-        with self._lock:
-            if self._proc.poll() is not None:
-                raise OSError(f"the wire guard process exited ({self._proc.returncode})")
-            assert self._proc.stdin is not None and self._proc.stdout is not None
+        if not self.alive():
+            raise OSError(f"the wire guard process exited ({self._proc.returncode})")
+        try:
             self._proc.stdin.write(json.dumps(command).encode() + b"\n")
             self._proc.stdin.flush()
             answer = self._proc.stdout.readline().decode().strip()
+        except (OSError, ValueError) as exc:
+            raise OSError(f"the wire guard process is gone: {exc}") from None
         if answer != "ok":
             raise OSError(answer or "the wire guard process did not answer")
 
     def listen(
         self, key: str, listen_prefix: str, target_prefix: str, ports: list[int], limit: int
     ) -> None:
-        self._ask(dict(op="listen", key=key, listen=listen_prefix, target=target_prefix,
-                       ports=list(ports), limit=limit))  # fmt: skip
+        command = dict(op="listen", key=key, listen=listen_prefix, target=target_prefix,
+                       ports=list(ports), limit=limit)  # fmt: skip
+        self.ensure()
+        with self._lock:
+            self._send(command)
+            self._listening[key] = command
 
     def forget(self, key: str) -> None:
-        try:
-            self._ask(dict(op="forget", key=key))
-        except OSError:
-            pass  # the process is gone: so are its sockets
+        with self._lock:
+            self._listening.pop(key, None)
+            try:
+                self._send(dict(op="forget", key=key))
+            except OSError:
+                pass  # the process is gone: so are its sockets
 
     def close(self) -> None:
         with self._lock:
-            if self._proc.stdin is not None:
-                try:
-                    self._proc.stdin.close()
-                except OSError:
-                    pass
+            self._listening.clear()
+            try:
+                self._proc.stdin.close()
+            except OSError:
+                pass
         try:
             self._proc.wait(timeout=10)
         except Exception:
@@ -436,15 +464,11 @@ class WireProcess:
 
 def _serve() -> None:
     """The child: commands on stdin, one JSON object a line; answers "ok" or the error."""
-    import ctypes
     import json
-    import signal
     import sys
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    if os.getppid() == 1:
-        return
+    # no parent-death signal: it follows the thread that started us, which may end long
+    # before the pool; the pipe's end (EOF on stdin) says the parent process is gone
     try:  # a hop of every message goes through here: ahead of the kernels it serves
         os.setpriority(os.PRIO_PROCESS, 0, -10)
     except OSError:
