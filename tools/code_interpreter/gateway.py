@@ -122,7 +122,13 @@ class GatewayPool:
             if text is None:
                 kernel.inbox.put({"msg_type": "_closed", "content": {}})
             elif isinstance(text, str):
-                kernel.inbox.put(json.loads(text))
+                try:
+                    msg = json.loads(text)
+                except ValueError:
+                    msg = None
+                ok = isinstance(msg, dict) and isinstance(msg.get("content", {}), dict)
+                ok = ok and isinstance(msg.get("parent_header", {}), dict)
+                kernel.inbox.put(msg if ok else {"msg_type": "_malformed", "content": {}})
 
         try:
             kernel.ws = self._call(
@@ -222,7 +228,9 @@ class GatewayPool:
                 msg = k.inbox.get(timeout=0.1)
             except queue.Empty:
                 msg = None
-            if msg is not None:
+            if msg is not None and msg.get("msg_type") == "_malformed":
+                col.malformed()
+            elif msg is not None:
                 if msg.get("msg_type") == "_closed":
                     col.note("the connection to the kernel gateway was lost")
                     restarted = True
