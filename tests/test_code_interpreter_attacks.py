@@ -628,12 +628,20 @@ def test_the_output_cap_holds_for_notes_and_errors(pool, sid, code):
     assert pool.execute(sid, "1 + 1").result == "2"
 
 
-def _rss_mb() -> float:
+def _rss_mb(field: str = "VmRSS") -> float:
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _reset_peak() -> float:
+    """Reset this process's peak RSS (VmHWM) to its current RSS; return that RSS. A peak
+    reached while the GIL is held (a big json.loads) is seen, unlike by sampling."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _rss_mb()
 
 
 _HUGE = {
@@ -651,6 +659,20 @@ _HUGE = {
 }
 
 
+_BOMB = (
+    "k = get_ipython().kernel\ns = k.session\np = k.get_parent('shell')\n"
+    "c = b'[' + b'[],' * 3_300_000 + b'[]]'\n"
+    "parts = [s.pack(s.msg_header('stream')), s.pack(p['header']), b'{}', c]\n"
+)
+_CUT = ("one_part", "many_parts", "many_parts_shell")
+# a signed 10 MB content of empty lists: three million Python lists if it were parsed
+_HUGE["json_bomb"] = _BOMB + "k.iopub_socket.send_multipart([b'<IDS|MSG>', s.sign(parts)] + parts)"
+_HUGE["json_bomb_shell"] = _BOMB + (
+    "k.shell_stream.socket.send_multipart(k._parent_ident['shell'] + "
+    "[b'<IDS|MSG>', s.sign(parts)] + parts)"
+)
+
+
 @pytest.mark.parametrize("kind", sorted(_HUGE))
 def test_one_huge_message_does_not_grow_the_host(kind):
     """Class 4: a message is bounded, each part (zmq MAXMSGSIZE) and all its parts together
@@ -659,24 +681,11 @@ def test_one_huge_message_does_not_grow_the_host(kind):
 
     with KernelPool(small_config(memory_mb=1024), size=0) as p:
         p.execute("big", "s = 'x' * 120_000_000" if kind == "one_part" else "s = 1")
-        peak = [_rss_mb()]
-        base = peak[0]
-        stop = threading.Event()
-
-        def sample():
-            while not stop.is_set():
-                peak[0] = max(peak[0], _rss_mb())
-                time.sleep(0.002)
-
-        t = threading.Thread(target=sample)
-        t.start()
-        try:
-            res = p.execute("big", _HUGE[kind], timeout=20)
-        finally:
-            stop.set()
-            t.join()
+        base = _reset_peak()
+        res = p.execute("big", _HUGE[kind], timeout=20)
+        peak = [_rss_mb("VmHWM")]
         assert peak[0] - base < 60, (base, peak[0])
-        assert "too large" in res.text, res.text[:2000]
+        assert ("too large" if kind in _CUT else "malformed") in res.text, res.text[:2000]
         after = p.execute("big", "del s\nprint('still here')")
         assert after.stdout == "still here\n", after.text
         assert p.execute("big", "print('x' * 1000)").stdout == "x" * 1000 + "\n"
@@ -711,6 +720,9 @@ _FORGERIES = {
     "header_list": 'raw(b"[]", parent["header"], {"name": "stdout", "text": "x"})',
     "deep_json": 'raw(hdr, parent["header"], b"[" * 200000)',
     "not_json": 'raw(hdr, parent["header"], b"\\xff\\xfe{")',
+    # nesting that a JSON parser takes and str() does not (RecursionError)
+    "nested_error": 'forge("error", {"traceback": [_json.loads("[" * 1000 + "]" * 1000)], '
+    '"ename": _json.loads("[" * 1000 + "]" * 1000), "evalue": "x"})',
     "replayed": 'm = [s.pack(hdr), s.pack(parent["header"]), b"{}", s.pack({"name": "stdout", '
     '"text": "r"})]\nsig = s.sign(m)\nfor _ in range(3):\n'
     '    k.iopub_socket.send_multipart([b"<IDS|MSG>", sig] + m)',
@@ -787,7 +799,7 @@ def test_terminal_control_sequences_do_not_reach_the_text(pool, sid):
     code = r"""
 import sys
 print("\x1b[2J\x1b[H\x1b]52;c;cHduZWQ=\x07\x1b]0;pwned-title\x07visible\x07\x08\x9b2J "
-      "\x1bPdcs-payload\x1b\\ \u202egnp.exe tab\tok")
+      "\x1bPdcs-payload\x1b\\ \u202egnp.exe tab\tok \u200bzw\u200e\u2028\ufeff\U000e0041")
 print("progress 10%\rprogress 99%")
 sys.stderr.write("\x1b[31merr\x1b[0m\r\n")
 from IPython.display import display
@@ -796,7 +808,7 @@ display({"text/plain": "\x1b]52;c;cHduZWQ=\x07shown"}, raw=True)
 """
     res = pool.execute(sid, code)
     for bad in ("\x1b", "\x07", "\x08", "\x9b", "\u202e", "\r", "cHduZWQ=", "pwned-title",
-                "dcs-payload"):  # fmt: skip
+                "dcs-payload", "\u200b", "\u200e", "\u2028", "\ufeff", "\U000e0041"):  # fmt: skip
         assert bad not in res.text, (bad, res.text)
     assert "visible" in res.stdout and "shown" in res.stdout and "err" in res.stderr
     assert "progress 99%" in res.stdout and "result" in res.result  # (a repr: escapes as text)
@@ -817,9 +829,19 @@ for pid in os.listdir("/proc"):
                 R[pid + "/" + f] = open(f"/proc/{pid}/{f}", "rb").read().decode(errors="replace")
             except OSError as e:
                 R[pid + "/" + f] = type(e).__name__
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            fds = []
+        for fd in fds:  # e.g. the kernel's stderr, which ipykernel keeps a copy of
+            try:
+                R[pid + "/fd/" + fd] = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError as e:
+                R[pid + "/fd/" + fd] = type(e).__name__
 """
     r = run_json(pool, sid, code)
     assert "1/cmdline" in r and "bwrap" in r["1/cmdline"]
+    assert any(k.endswith("/fd/2") for k in r), sorted(r)[:20]
     dump = json.dumps(r)
     slot = os.path.dirname(pool.working_dir(sid))
     assert pool.root not in dump and slot not in dump
@@ -922,3 +944,61 @@ def test_the_wire_relay_outlives_the_thread_that_made_the_pool_and_restarts_if_k
     finally:
         p.shutdown()
     assert_nothing_left(p)
+
+
+_BACKGROUND = r"""
+import threading, time
+k = get_ipython().kernel
+s = k.session
+def flood():
+    b = b"y" * 11_000_000
+    end = time.monotonic() + 20
+    for _ in range(120):
+        if time.monotonic() > end:
+            break
+        try:
+            s.send(k.iopub_socket, "stream", {"name": "stdout", "text": "z"},
+                   parent=k.get_parent("shell"), buffers=[b])
+            s.send(k.shell_stream, "x", {}, parent=k.get_parent("shell"),
+                   ident=k._parent_ident["shell"], buffers=[b])
+        except Exception:
+            break
+threading.Thread(target=flood, daemon=True).start()
+"""
+
+
+def test_a_flood_between_calls_is_not_parked_in_the_host():
+    """Class 4: what a background thread sends while no call runs is not queued in the host
+    beyond a message or so per socket (zmq RCVHWM 1, stdin and control not connected), and
+    the next call is not held up by it."""
+    from qwen_agent.tools.code_interpreter import KernelPool
+
+    with KernelPool(small_config(memory_mb=512), size=0) as p:
+        p.execute("bg", "1")
+        base = _reset_peak()
+        assert p.execute("bg", _BACKGROUND).ok
+        time.sleep(4)  # the flood runs while nothing reads
+        t0 = time.monotonic()
+        res = p.execute("bg", "print('next')", timeout=3)
+        took = time.monotonic() - t0
+        assert took < 3 + p.config.interrupt_grace + 1, (took, res.text)
+        assert _rss_mb("VmHWM") - base < 60, (base, _rss_mb("VmHWM"))
+    assert_nothing_left(p)
+
+
+def test_messages_that_are_slow_to_read_do_not_stretch_the_timeout(pool, sid):
+    """Class 1: a message costs the host little however it is made (escape bytes are
+    cleaned only in what is kept), and the clock is looked at between messages."""
+    code = (
+        "import threading\nk = get_ipython().kernel\np = k.get_parent('shell')\n"
+        "def go():\n    for _ in range(20):\n"
+        "        k.session.send(k.iopub_socket, 'stream', "
+        "{'name': 'stdout', 'text': '\\x9b' * 5_000_000}, parent=p)\n"
+        "threading.Thread(target=go).start()\nimport time\ntime.sleep(30)"
+    )
+    t0 = time.monotonic()
+    res = pool.execute(sid, code, timeout=3)
+    took = time.monotonic() - t0
+    assert took < 3 + pool.config.interrupt_grace + 3, (took, res.text[-500:])
+    assert "\x9b" not in res.text
+    assert pool.execute(sid, "1 + 1").result == "2"

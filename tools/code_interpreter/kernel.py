@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import signal
 import stat
@@ -28,8 +29,6 @@ from .uids import kill_uid
 from .wire import WireProcess
 
 __all__ = ["SandboxedKernel"]
-
-_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _manager_class() -> type:
@@ -108,19 +107,20 @@ class SandboxedKernel:
         self._oom_base = 0
         self._monitors: dict[str, Any] = {}
         self._poller: Any = None
+        self._log_fd: int | None = None
         #: set by :meth:`kill`: the session is being closed, the kernel is not restarted
         self.closing = False
 
-    @property
-    def log_path(self) -> str:
-        """The kernel's own stderr (startup errors), on the host only."""
-        return os.path.join(self.slot.path, "kernel.log")
-
     def log_tail(self, n: int = 1500) -> str:
+        """The end of the kernel's own stderr (startup errors). It is a memfd, not a file:
+        a path would show in the kernel's /proc/self/fd; its size counts against the
+        kernel's memory and file-size limits, as it is the kernel that writes it."""
+        fd = self._log_fd
+        if fd is None:
+            return ""
         try:
-            with open(self.log_path, "rb") as f:
-                f.seek(max(0, os.fstat(f.fileno()).st_size - n))
-                return f.read().decode(errors="replace").strip()
+            size = os.fstat(fd).st_size
+            return os.pread(fd, n, max(0, size - n)).decode(errors="replace").strip()
         except OSError:
             return ""
 
@@ -153,20 +153,25 @@ class SandboxedKernel:
             km.qa_on_ports = listen
         self._km = km
         try:
-            log = os.open(self.log_path, _LOG_FLAGS, 0o600)  # host-only, on the capped tmpfs
-            try:
-                km.start_kernel(
-                    # bwrap gets a bare environment and sets the kernel's with --setenv
-                    env=slot.environment() if not slot.sandboxed else {"PATH": "/usr/bin:/bin"},
-                    cwd=slot.work,
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
-                )
-            finally:
-                os.close(log)
-            # the pool's context: its sockets carry MAXMSGSIZE and RCVHWM (see KernelPool)
+            if self._log_fd is None:
+                self._log_fd = os.memfd_create("kernel-stderr", os.MFD_CLOEXEC)
+            else:
+                os.ftruncate(self._log_fd, 0)
+            km.start_kernel(
+                # bwrap gets a bare environment and sets the kernel's with --setenv
+                env=slot.environment() if not slot.sandboxed else {"PATH": "/usr/bin:/bin"},
+                cwd=slot.work,
+                stdout=subprocess.DEVNULL,
+                stderr=self._log_fd,
+            )
+            # the manager's own control socket is not used (interrupts go by the client):
+            # a socket nobody reads is a queue the kernel could fill
+            km._close_control_socket()
+            # the pool's context: its sockets carry MAXMSGSIZE and RCVHWM (see KernelPool).
+            # Only shell and IOPub stay connected; control is connected for an interrupt
+            # only, stdin never (allow_stdin is off)
             kc = km.client(context=self._context) if self._context is not None else km.client()
-            kc.start_channels(hb=False)
+            kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
             self._kc = kc
             self._watch("iopub", kc.iopub_channel.socket)
             self._watch("shell", kc.shell_channel.socket)
@@ -259,10 +264,15 @@ class SandboxedKernel:
         return proc.poll() if proc is not None else None
 
     def interrupt(self) -> None:
-        """Ask the kernel to interrupt itself (an ``interrupt_request`` on control)."""
+        """Ask the kernel to interrupt itself (an ``interrupt_request`` on control). The
+        control socket is opened for this and closed after (nothing it receives is read)."""
         kc = self._kc
         if kc is not None and self.is_alive():
-            kc.control_channel.send(kc.session.msg("interrupt_request", content={}))
+            ch = kc.control_channel
+            ch.send(kc.session.msg("interrupt_request", content={}))
+            ch.socket.close(linger=1000)  # the request still goes out
+            ch.socket = None
+            kc._control_channel = None
 
     def kill(self) -> None:
         """Kill the kernel's processes now, from any thread (a running :meth:`execute`
@@ -295,6 +305,9 @@ class SandboxedKernel:
             km._close_control_socket()
         if self._wire is not None:
             self._wire.forget(self._wire_key)
+        if self._log_fd is not None:
+            os.close(self._log_fd)
+            self._log_fd = None
         if proc is not None:
             if proc.poll() is None:
                 try:
@@ -362,6 +375,7 @@ class SandboxedKernel:
                 )
                 self._reconnect(name)
                 run.cut[name] = True
+        stop = time.monotonic() + _BATCH_SECONDS
         for name, ch in channels.items():
             if ch.socket is None or ch.socket not in ready:
                 continue
@@ -371,10 +385,14 @@ class SandboxedKernel:
                     break
                 if msg is _BAD:
                     col.malformed()
-                elif name == "iopub":
-                    self._on_iopub(msg, run, col)
                 else:
-                    self._on_shell(msg, run, col)
+                    try:
+                        (self._on_iopub if name == "iopub" else self._on_shell)(msg, run, col)
+                    except Exception:  # a shape no check foresaw (RecursionError, ...)
+                        col.malformed()
+                # the clock and a close are looked at between messages, not only batches
+                if self.closing or time.monotonic() > stop:
+                    return
 
     @staticmethod
     def _on_iopub(msg: dict[str, Any], run: _Run, col: OutputCollector) -> None:
@@ -477,19 +495,42 @@ class SandboxedKernel:
         mon.close(linger=0)
 
     def _drain_stale(self, limits: OutputLimits) -> None:
-        """Drop what arrived since the last call (a background thread's output, forgeries),
-        bounded, and replace a channel that was cut meanwhile."""
+        """Drop what arrived since the last call (a background thread's output, forgeries)
+        unread, within a count and a time, and replace a channel that was cut meanwhile."""
+        import zmq
+
+        stop = time.monotonic() + _BATCH_SECONDS
         for name in ("iopub", "shell"):
             if name in self._monitors and self._disconnected(name) and self.is_alive():
                 self._reconnect(name)
-            ch = getattr(self._kc, f"{name}_channel")
+            sock = getattr(self._kc, f"{name}_channel").socket
             for _ in range(10 * _BATCH):
-                if _recv(ch) is None:
+                try:
+                    sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)  # not parsed
+                except zmq.Again:
                     break
+                if time.monotonic() > stop:
+                    return
 
 
 _BATCH = 200
+#: most seconds one batch of messages may take before the clock is looked at again
+_BATCH_SECONDS = 0.05
+#: JSON values (containers, items, keys) a message part may hold; a part with more is
+#: not parsed (a 10 MB "[[],[],...]" would be three million Python lists on the host)
+_MAX_JSON_VALUES = 100_000
+_BIG_PART = 65_536
+_JSON_STRING = re.compile(rb'"(?>[^"\\]*)(?>\\.[^"\\]*)*"')
 _BAD: Any = object()
+
+
+def _json_values(part: bytes) -> int:
+    """About how many JSON values ``part`` holds (its strings are not looked into)."""
+    quotes = part.count(b'"') - part.count(b'\\"')
+    if quotes > 2 * _MAX_JSON_VALUES:  # as many strings are as many values: no need to look
+        return quotes // 2
+    bare = _JSON_STRING.sub(b"", part)
+    return bare.count(b",") + bare.count(b":") + bare.count(b"[") + bare.count(b"{")
 
 
 def _recv(channel: Any) -> Any:
@@ -498,9 +539,18 @@ def _recv(channel: Any) -> Any:
     import zmq
 
     try:
-        msg = channel._recv(flags=zmq.NOBLOCK)
+        frames = channel.socket.recv_multipart(flags=zmq.NOBLOCK)
     except zmq.Again:
         return None
+    except Exception:  # the socket is gone
+        return _BAD
+    try:
+        session = channel.session
+        _idents, parts = session.feed_identities(frames)
+        # parts: signature, header, parent header, metadata, content, buffers
+        if any(len(p) > _BIG_PART and _json_values(p) > _MAX_JSON_VALUES for p in parts[1:5]):
+            return _BAD
+        msg = session.deserialize(parts)
     except Exception:  # whatever the kernel sent that jupyter_client could not read
         return _BAD
     return msg if isinstance(msg, dict) else _BAD

@@ -35,9 +35,14 @@ _ANSI = re.compile(
     r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
     r"|\x1b[ -/]*[0-~]?"
 )
-# what is left that a terminal acts on: C0 controls but tab and newline, DEL, C1 controls,
-# and the Unicode bidirectional overrides and isolates that reorder how text is shown
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# what is left that a terminal acts on or that hides text: C0 controls but tab and newline,
+# DEL, C1 controls, the Unicode bidirectional marks, overrides and isolates, invisible
+# format characters (zero-width, word joiner, BOM, interlinear annotation), line and
+# paragraph separators, and the tag characters
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+    "\ufff9-\ufffb\U000e0000-\U000e007f]"
+)
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # traceback entries that say nothing to the model: the rule line, IPython's own frames
 _NOISE = re.compile(r"^(-{20,}\s*$|File [^\n]*/(IPython|ipykernel)/)")
@@ -266,7 +271,9 @@ class OutputCollector:
     # -- pieces ---------------------------------------------------------------------------
     def _stream(self, name: str, text: str) -> None:
         self._received += len(text)
-        (self._err if name == "stderr" else self._out).add(clean_text(text))
+        # kept raw and cleaned once at the end: only what is kept is cleaned (a flood of
+        # escape bytes costs nothing), and a sequence split between messages is whole
+        (self._err if name == "stderr" else self._out).add(text)
 
     def _data(self, data: dict[str, Any], is_result: bool) -> None:
         png = data.get("image/png")
@@ -389,5 +396,6 @@ class _HeadTail:
     def text(self) -> tuple[str, int]:
         head = "".join(self.head)
         if not self.cut:
-            return head + self.tail, 0
-        return f"{head}\n[... {self.cut:,} characters of output cut ...]\n{self.tail}", self.cut
+            return clean_text(head + self.tail), 0
+        head, tail = clean_text(head), clean_text(self.tail)
+        return f"{head}\n[... {self.cut:,} characters of output cut ...]\n{tail}", self.cut

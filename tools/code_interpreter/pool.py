@@ -402,7 +402,9 @@ class KernelPool:
                 self.close_session(sid)
 
 
-_QUEUE_MESSAGES = 64  # zmq RCVHWM: messages a client socket queues before the kernel waits
+# zmq RCVHWM: messages a client socket queues before the kernel has to wait (the kernel's
+# own send queue holds a burst): with message_bytes, what a session can park in the host
+_QUEUE_MESSAGES = 1
 
 
 def _dispose(kernel: SandboxedKernel) -> None:

@@ -229,6 +229,8 @@ class WireGuard:
                 self._connect_pending()
             for sk, mask in self._sel.select(timeout=0.01 if self._pending else 1.0):
                 kind, data = sk.data
+                if sk.fileobj.fileno() < 0:  # closed by an earlier event of this round
+                    continue
                 try:
                     if kind == "wake":
                         self._wake()
@@ -258,7 +260,7 @@ class WireGuard:
         lsock, _, target = entry
         try:
             host, _ = lsock.accept()
-        except (BlockingIOError, InterruptedError):
+        except OSError:  # nothing to accept after all, or the listener was just closed
             return
         self._pending.append((key, host, target, time.monotonic() + _CONNECT_WAIT))
         self._connect_pending()
@@ -272,6 +274,7 @@ class WireGuard:
                 host.close()
                 continue
             kernel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            kernel.setblocking(False)  # a full backlog answers EAGAIN: never block the relay
             try:
                 kernel.connect(target)  # a local socket: connects at once or fails
             except OSError:
