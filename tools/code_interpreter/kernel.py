@@ -8,6 +8,7 @@ fresh kernel started in the same slot. What happened is written in the result's 
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import queue
@@ -550,10 +551,33 @@ def _recv(channel: Any) -> Any:
         # parts: signature, header, parent header, metadata, content, buffers
         if any(len(p) > _BIG_PART and _json_values(p) > _MAX_JSON_VALUES for p in parts[1:5]):
             return _BAD
-        msg = session.deserialize(parts)
-    except Exception:  # whatever the kernel sent that jupyter_client could not read
+        return _deserialize(session, parts)
+    except Exception:  # whatever the kernel sent that could not be read
         return _BAD
-    return msg if isinstance(msg, dict) else _BAD
+
+
+def _deserialize(session: Any, parts: list[bytes]) -> dict[str, Any]:
+    """jupyter_client's ``Session.deserialize`` (signature, replay, JSON) without its date
+    parsing and protocol adaptation, which took a third of the host's time per call."""
+    if len(parts) < 5:
+        raise ValueError("too few message parts")
+    sig = parts[0]
+    if session.auth is not None:
+        if not sig or sig in session.digest_history:
+            raise ValueError("an unsigned or replayed message")
+        session._add_digest(sig)
+        if not hmac.compare_digest(sig, session.sign(parts[1:5])):
+            raise ValueError("a bad signature")
+    header = session.unpack(parts[1])
+    kind = header.get("msg_type") if isinstance(header, dict) else None
+    return {
+        "header": header,
+        "msg_type": kind,
+        "parent_header": session.unpack(parts[2]),
+        "metadata": session.unpack(parts[3]),
+        "content": session.unpack(parts[4]),
+        "buffers": parts[5:],
+    }
 
 
 def _parent_id(msg: dict[str, Any]) -> Any:

@@ -54,43 +54,77 @@ class FrameMeter:
         self._command = False
         self._total = 0  # bytes of the current message so far
 
-    def feed(self, data: bytes | memoryview) -> str | None:
+    def feed(self, data: bytes) -> str | None:
         """Take the next bytes; None while they are fine, else why the stream is cut."""
-        view = memoryview(data)
-        while view:
-            if self._greeting:
-                if self._greeting == _GREETING and view[0] != 0xFF:
-                    return "the kernel's stream is not ZMTP"
-                if self._greeting == _GREETING - 10 and view[0] < 3:
-                    return "the kernel's stream is not ZMTP 3"
-                n = min(self._greeting, len(view))
-                view, self._greeting = view[n:], self._greeting - n
+        i, why = self._greet(data)
+        if why is None and self._head:
+            i, why = self._finish_head(data, i)
+        if why is not None:
+            return why
+        n = len(data)
+        body, total, limit = self._body, self._total, self.limit
+        more, command = self._more, self._command
+        while i < n:
+            if body:
+                step = min(body, n - i)
+                i += step
+                body -= step
+                if not body and not more and not command:
+                    total = 0
                 continue
-            if self._body:
-                n = min(self._body, len(view))
-                view, self._body = view[n:], self._body - n
-                if not self._body and not self._more and not self._command:
-                    self._total = 0
-                continue
-            why = self._read_header(view)
-            if why:
-                return why
-            view = view[self._used :]
+            flags = data[i]
+            need = 9 if flags & _LONG else 2
+            if n - i < need:
+                self._head = bytes(data[i:])
+                i = n
+                break
+            if flags & ~(_MORE | _LONG | _COMMAND):
+                return "the kernel sent a frame with unknown flags"
+            size = int.from_bytes(data[i + 1 : i + 9], "big") if flags & _LONG else data[i + 1]
+            i += need
+            command = bool(flags & _COMMAND)
+            if command:
+                if size > _MAX_COMMAND:
+                    return "the kernel sent an oversized ZMTP command"
+            else:
+                more = bool(flags & _MORE)
+                total += size
+                if total > limit:
+                    return f"a message from the kernel was over {limit:,} bytes"
+            body = size
+            if not size and not more and not command:
+                total = 0
+        self._body, self._total, self._more, self._command = body, total, more, command
         return None
 
-    def _read_header(self, view: memoryview) -> str | None:
-        flags = self._head[0] if self._head else view[0]
-        need = 9 if flags & _LONG else 2
-        if not self._head and len(view) >= need:  # the usual case: the header is whole
-            head = view[:need]
-            self._used = need
-        else:
-            take = min(need - len(self._head), len(view))
-            self._head += bytes(view[:take])
-            self._used = take
-            if len(self._head) < need:
-                return None
-            head, self._head = memoryview(self._head), b""
+    def _greet(self, data: bytes) -> tuple[int, str | None]:
+        """Skip the greeting; check its signature byte and the major version (3)."""
+        if not self._greeting:
+            return 0, None
+        done = _GREETING - self._greeting  # greeting bytes seen before this read
+        if done == 0 and data[0] != 0xFF:
+            return 0, "the kernel's stream is not ZMTP"
+        at = 10 - done  # the major version's place in this read
+        if 0 <= at < len(data) and data[at] < 3:
+            return 0, "the kernel's stream is not ZMTP 3"
+        i = min(self._greeting, len(data))
+        self._greeting -= i
+        return i, None
+
+    def _finish_head(self, data: bytes, i: int) -> tuple[int, str | None]:
+        """Finish a frame header that was split across reads."""
+        while i < len(data) and self._head:
+            self._head += data[i : i + 1]
+            i += 1
+            if len(self._head) == (9 if self._head[0] & _LONG else 2):
+                head, self._head = self._head, b""
+                why = self._frame(head[0], head)
+                if why:
+                    return i, why
+        return i, None
+
+    def _frame(self, flags: int, head: bytes) -> str | None:
+        """A header that was split across reads, now whole."""
         if flags & ~(_MORE | _LONG | _COMMAND):
             return "the kernel sent a frame with unknown flags"
         size = int.from_bytes(head[1:9], "big") if flags & _LONG else head[1]
