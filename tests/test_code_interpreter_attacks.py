@@ -721,8 +721,9 @@ _FORGERIES = {
     "deep_json": 'raw(hdr, parent["header"], b"[" * 200000)',
     "not_json": 'raw(hdr, parent["header"], b"\\xff\\xfe{")',
     # nesting that a JSON parser takes and str() does not (RecursionError)
-    "nested_error": 'forge("error", {"traceback": [_json.loads("[" * 1000 + "]" * 1000)], '
-    '"ename": _json.loads("[" * 1000 + "]" * 1000), "evalue": "x"})',
+    "nested_error": 'deep = b"[" * 1000 + b"]" * 1000\n'
+    'raw(s.msg_header("error"), parent["header"], '
+    'b\'{"traceback": [\' + deep + b\'], "ename": \' + deep + b\', "evalue": "x"}\')',
     "replayed": 'm = [s.pack(hdr), s.pack(parent["header"]), b"{}", s.pack({"name": "stdout", '
     '"text": "r"})]\nsig = s.sign(m)\nfor _ in range(3):\n'
     '    k.iopub_socket.send_multipart([b"<IDS|MSG>", sig] + m)',
