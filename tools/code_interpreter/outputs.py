@@ -223,10 +223,9 @@ class OutputCollector:
             self._received > self.limits.flood_chars or self._messages > self.limits.flood_messages
         )
 
-    def count(self, chars: int = 0) -> None:
+    def count(self) -> None:
         """Count one message received for this execution (of any kind, shown or not)."""
         self._messages += 1
-        self._received += chars
 
     def malformed(self) -> None:
         """Count a message that could not be read (bad signature, wrong shape)."""

@@ -99,7 +99,6 @@ class KernelPool:
         self._zmq.setsockopt(zmq.MAXMSGSIZE, self.limits.message_bytes)
         self._zmq.setsockopt(zmq.RCVHWM, _QUEUE_MESSAGES)
         # ... and a whole message (all its parts) is bounded on the wire (see wire.py)
-        self._msg_bytes = self.limits.message_bytes
         self._wire = WireProcess()
         self._lock = threading.Lock()
         self._sessions: dict[str, _Session] = {}
@@ -315,16 +314,19 @@ class KernelPool:
         slot.reset_tmp()
 
         def start() -> SandboxedKernel:
-            k = SandboxedKernel(slot, self.config, self._zmq, self._wire, self._msg_bytes)
+            k = self._kernel(slot)
             k.start()
             return k
 
         session.kernel = self._run_in_starter(start).result()
 
     # -- background threads ---------------------------------------------------------------
+    def _kernel(self, slot: Slot) -> SandboxedKernel:
+        return SandboxedKernel(slot, self.config, self._zmq, self._wire, self.limits.message_bytes)
+
     def _new_kernel(self) -> SandboxedKernel:
         slot = Slot(self.config, self.root, self._uids, self.limits.image_store_mb * 2**20)
-        kernel = SandboxedKernel(slot, self.config, self._zmq, self._wire, self._msg_bytes)
+        kernel = self._kernel(slot)
         try:
             kernel.start()
         except BaseException:

@@ -159,12 +159,9 @@ class _Pair:
 
 
 class WireGuard:
-    """Relays host connections on ``listen_prefix-PORT`` to ``target_prefix-PORT``.
+    """Relays host connections on ``listen_prefix-PORT`` to ``target_prefix-PORT``."""
 
-    ``on_cut(key, why)`` is called (in the relay thread) when a connection is cut.
-    """
-
-    def __init__(self, on_cut: Callable[[str, str], None] | None = None) -> None:
+    def __init__(self) -> None:
         self._sel = selectors.DefaultSelector()
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -175,7 +172,6 @@ class WireGuard:
         self._pairs: dict[str, set[_Pair]] = {}
         self._limits: dict[str, int] = {}
         self._pending: list[tuple[str, socket.socket, str, float]] = []
-        self._on_cut = on_cut
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="qwen-ci-wire", daemon=True)
         self._thread.start()
@@ -348,9 +344,8 @@ class WireGuard:
         if sock is pair.kernel:
             why = pair.meter.feed(data)
             if why:
+                log.info("cut a connection of %s: %s", pair.key, why)
                 self._close(pair)
-                if self._on_cut is not None:
-                    self._on_cut(pair.key, why)
                 return
         dest = pair.peer(sock)
         buf = pair.out[dest]
