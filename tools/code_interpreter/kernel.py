@@ -343,7 +343,7 @@ class SandboxedKernel:
         self.execution_count += 1
         col = OutputCollector(limits, self.slot.images, f"out-{os.urandom(3).hex()}")
         start = time.monotonic()
-        self._drain_stale(limits)
+        self._drain_stale()
         msg_id = self._kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=True)
         run = _Run(msg_id, deadline=start + timeout)
         while not run.finished(time.monotonic()):
@@ -397,6 +397,7 @@ class SandboxedKernel:
 
     @staticmethod
     def _on_iopub(msg: dict[str, Any], run: _Run, col: OutputCollector) -> None:
+        run.iopub_at = time.monotonic()
         if _parent_id(msg) != run.msg_id:
             col.count()  # output of an earlier call, or a forgery: it still counts
             return
@@ -495,7 +496,7 @@ class SandboxedKernel:
             pass
         mon.close(linger=0)
 
-    def _drain_stale(self, limits: OutputLimits) -> None:
+    def _drain_stale(self) -> None:
         """Drop what arrived since the last call (a background thread's output, forgeries)
         unread, within a count and a time, and replace a channel that was cut meanwhile."""
         import zmq
@@ -599,14 +600,17 @@ class _Run:
         self.timed_out = False
         self.dead = False
         self.reply_at: float | None = None
+        self.iopub_at = 0.0  # when the last IOPub message came
         self.idle_at: float | None = None
         self.cut = {"iopub": False, "shell": False}
 
     def finished(self, now: float) -> bool:
         if self.reply_at is not None and self.idle_at is not None:
             return True
-        if self.reply_at is not None:  # the idle status may be lost (a cut, a full queue)
-            return now - self.reply_at > self.GRACE
+        if self.reply_at is not None:  # the idle status may be lost (a cut, a full queue):
+            # done once IOPub has been quiet for a while (output still coming, such as a
+            # background thread's, may have this call's result and idle behind it)
+            return now - max(self.reply_at, self.iopub_at) > self.GRACE
         if self.idle_at is not None:  # the reply may have been lost with a cut
             return self.cut["shell"] and now - self.idle_at > self.GRACE
         return False
