@@ -1,12 +1,19 @@
 """A :class:`~qwen_agent.llm.ChatModel` for any OpenAI-compatible server.
 
 Works with ``vllm serve``, SGLang, Ollama, DashScope's compatible mode and the project's own
-:class:`~qwen_agent.server.OpenAIServer`. Two modes:
+``qwen-agent serve``. Two modes:
 
 - ``"chat"``: ``POST {base_url}/chat/completions``; the server applies the chat template. A
   trailing assistant message is sent with vLLM's ``continue_final_message`` so it is continued.
 - ``"completion"``: ``POST {base_url}/completions`` with the messages rendered as ChatML, for
   servers or models without a chat template; ``<|im_end|>`` is added to the stop words.
+
+By default the agent's tool-call format renders the tools into the prompt and parses the
+calls from the text. With ``native_tools=True`` (chat mode) the request's ``tools``,
+``tool_choice`` and ``parallel_tool_calls`` are sent as they are, the conversation keeps its
+``tool_calls`` and ``role: tool`` messages, and the server's ``tool_calls`` come back in
+:attr:`~qwen_agent.llm.Delta.tool_calls`: for servers that parse calls themselves (vLLM with
+``--tool-call-parser``, DashScope, Ollama). A ``response_format`` is sent as OpenAI's.
 
 Reasoning that a server returns apart from the content (``reasoning_content``) is given back
 inside ``<think>...</think>``, as the model wrote it, so no text is lost.
@@ -26,9 +33,23 @@ from typing import Any, Literal
 import httpx
 
 from qwen_agent.chatml import IM_END, render_chatml
-from qwen_agent.errors import BackendConnectionError, BackendResponseError, ConfigError
-from qwen_agent.llm import Delta, FinishReason, GenerationConfig, LLMConfig
-from qwen_agent.messages import FileItem, ImageItem, Message, TextItem
+from qwen_agent.errors import (
+    BackendConnectionError,
+    BackendResponseError,
+    ConfigError,
+    ContextWindowError,
+)
+from qwen_agent.llm import (
+    Delta,
+    FinishReason,
+    FunctionChoice,
+    GenerationConfig,
+    LLMConfig,
+    ModelRequest,
+    Usage,
+)
+from qwen_agent.messages import ToolCall
+from qwen_agent.serving.wire import from_message
 
 __all__ = ["OpenAIChatModel"]
 
@@ -53,6 +74,7 @@ class OpenAIChatModel:
         timeout: float = 120.0,
         generation: GenerationConfig | None = None,
         extra_body: dict[str, Any] | None = None,
+        native_tools: bool = False,
     ) -> None:
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ConfigError(
@@ -65,6 +87,10 @@ class OpenAIChatModel:
             raise ConfigError(f"timeout must be > 0 seconds, got {timeout!r}")
         if extra_body is not None and not isinstance(extra_body, dict):
             raise ConfigError(f"extra_body must be a dict, got {type(extra_body).__name__}")
+        if native_tools and mode != "chat":
+            raise ConfigError("native_tools needs mode='chat' (completions carry no tools)")
+        #: send tools natively and read the server's tool_calls (see the module docstring)
+        self.native_tools = bool(native_tools)
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
@@ -80,6 +106,7 @@ class OpenAIChatModel:
         """Build from an :class:`~qwen_agent.llm.LLMConfig` (used by the backend registry)."""
         options = config.options()
         extra_body = options.pop("extra_body", None)
+        native = options.pop("native_tools", False)
         known = {"model", "base_url", "api_key", "mode", "timeout", "generation"}
         unknown = sorted(set(options) - known)
         if unknown:
@@ -100,6 +127,7 @@ class OpenAIChatModel:
             timeout=config.timeout,
             generation=config.generation,
             extra_body=extra_body,
+            native_tools=native,
         )
 
     def __repr__(self) -> str:
@@ -109,12 +137,13 @@ class OpenAIChatModel:
 
     # -- ChatModel -------------------------------------------------------------------------
 
-    def stream(self, messages: list[Message], config: GenerationConfig) -> Iterator[Delta]:
-        """Yield text deltas; the last one has ``finish_reason``. Raises
-        :class:`BackendConnectionError` or :class:`BackendResponseError` while iterating."""
-        if not messages:
+    def stream(self, request: ModelRequest) -> Iterator[Delta]:
+        """Yield text deltas; the last one has ``finish_reason`` (and the server's usage,
+        and in native mode its tool calls). Raises :class:`BackendConnectionError` or
+        :class:`BackendResponseError` while iterating."""
+        if not request.messages:
             raise ConfigError("stream() needs at least one message")
-        url, body = self._request(messages, config)
+        url, body = self._request(request)
         return self._stream(url, body)
 
     def close(self) -> None:
@@ -132,15 +161,35 @@ class OpenAIChatModel:
 
     # -- request ---------------------------------------------------------------------------
 
-    def _request(self, messages: list[Message], config: GenerationConfig) -> tuple[str, dict]:
-        gen = self._merged(config)
+    def _request(self, request: ModelRequest) -> tuple[str, dict]:
+        messages = request.messages
+        gen = request.generation.over(self.generation)
         body: dict[str, Any] = {"model": self.model, "stream": True}
         if self.mode == "chat":
             url = f"{self.base_url}/chat/completions"
-            body["messages"] = [_chat_message(m) for m in messages]
-            if messages[-1].role == "assistant":
+            body["messages"] = [from_message(m, _image_url) for m in messages]
+            body["stream_options"] = {"include_usage": True}
+            if messages[-1].role == "assistant" and not messages[-1].tool_calls:
                 body["continue_final_message"] = True
                 body["add_generation_prompt"] = False
+            if self.native_tools and request.format is None and request.tools:
+                body["tools"] = [t.openai() for t in request.tools]
+                choice = request.tool_choice
+                body["tool_choice"] = (
+                    {"type": "function", "function": {"name": choice.name}}
+                    if isinstance(choice, FunctionChoice)
+                    else choice
+                )
+                if not request.parallel_tool_calls:
+                    body["parallel_tool_calls"] = False
+            fmt = request.response_format
+            if fmt is not None and fmt.type == "json_object":
+                body["response_format"] = {"type": "json_object"}
+            elif fmt is not None and fmt.type == "json_schema":
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": fmt.name, "schema": fmt.json_schema},
+                }
         else:
             url = f"{self.base_url}/completions"
             body["prompt"] = render_chatml(messages)
@@ -150,10 +199,6 @@ class OpenAIChatModel:
             body["stop"] = gen.stop
         body.update(self.extra_body)
         return url, body
-
-    def _merged(self, config: GenerationConfig) -> GenerationConfig:
-        override = config.model_dump(exclude_none=True, exclude={"stop"})
-        return self.generation.model_copy(update=override).with_stop(config.stop)
 
     def _http(self) -> httpx.Client:
         with self._lock:
@@ -169,18 +214,22 @@ class OpenAIChatModel:
     def _stream(self, url: str, body: dict[str, Any]) -> Iterator[Delta]:
         finish: str | None = None
         thinking = False
+        usage: Usage | None = None
+        calls = _CallCollector(url)
         try:
             with self._http().stream("POST", url, json=body) as response:
                 if not response.is_success:
                     response.read()
-                    raise BackendResponseError(_status_message(url, response))
+                    raise _status_error(url, response)
                 events = _sse_events(response.iter_lines())
                 for data in events:
                     if data.strip() == "[DONE]":
                         for _ in events:  # read to the end, as openai-python does, so
                             pass  # the connection can be reused
                         break
-                    reasoning, text, reason = _parse_chunk(url, data, self.mode)
+                    chunk = _chunk(url, data)
+                    usage = _usage(chunk) or usage
+                    reasoning, text, reason = _parse_chunk(url, data, self.mode, chunk, calls)
                     if reasoning:
                         yield Delta(reasoning if thinking else f"<think>\n{reasoning}")
                         thinking = True
@@ -208,29 +257,14 @@ class OpenAIChatModel:
         except httpx.HTTPError as exc:
             raise BackendResponseError(f"bad response from {url}: {exc}") from exc
         reason_out: FinishReason = "length" if finish == "length" else "stop"
-        yield Delta("\n</think>\n\n" if thinking else "", reason_out)
-
-
-def _chat_message(msg: Message) -> dict[str, Any]:
-    """One message in the OpenAI chat format; images become ``image_url`` parts."""
-    out: dict[str, Any] = {"role": msg.role}
-    if isinstance(msg.content, list) and any(isinstance(c, ImageItem) for c in msg.content):
-        parts: list[dict[str, Any]] = []
-        for item in msg.content:
-            if isinstance(item, TextItem):
-                parts.append({"type": "text", "text": item.text})
-            elif isinstance(item, ImageItem):
-                parts.append({"type": "image_url", "image_url": {"url": _image_url(item.image)}})
-            elif isinstance(item, FileItem):
-                parts.append({"type": "text", "text": f"[file: {item.name or item.file}]"})
-        out["content"] = parts
-    else:
-        out["content"] = msg.text
-    if msg.name:
-        out["name"] = msg.name
-    if msg.tool_call_id:
-        out["tool_call_id"] = msg.tool_call_id
-    return out
+        found, errors = calls.result()
+        yield Delta(
+            "\n</think>\n\n" if thinking else "",
+            reason_out,
+            usage,
+            found or None,
+            errors or None,
+        )
 
 
 def _image_url(image: str) -> str:
@@ -264,8 +298,7 @@ def _sse_events(lines: Iterable[str]) -> Iterator[str]:
         yield "\n".join(data)
 
 
-def _parse_chunk(url: str, data: str, mode: str) -> tuple[str, str, str | None]:
-    """(reasoning, text, finish_reason) of one streamed chunk."""
+def _chunk(url: str, data: str) -> dict[str, Any]:
     try:
         chunk = json.loads(data)
     except json.JSONDecodeError as exc:
@@ -274,6 +307,61 @@ def _parse_chunk(url: str, data: str, mode: str) -> tuple[str, str, str | None]:
         ) from exc
     if not isinstance(chunk, dict):
         raise BackendResponseError(f"{url} streamed a non-object chunk: {data[:200]!r}")
+    return chunk
+
+
+def _usage(chunk: dict[str, Any]) -> Usage | None:
+    u = chunk.get("usage")
+    if not isinstance(u, dict):
+        return None
+    p, c = u.get("prompt_tokens"), u.get("completion_tokens")
+    return Usage(p, c) if isinstance(p, int) and isinstance(c, int) else None
+
+
+class _CallCollector:
+    """Adds up streamed ``tool_calls`` deltas by index (id and name first, then pieces of
+    the arguments' JSON), as OpenAI's client does."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.calls: dict[int, dict[str, str]] = {}
+
+    def add(self, deltas: Any) -> None:
+        if not isinstance(deltas, list):
+            raise BackendResponseError(f"{self.url} streamed malformed tool_calls: {deltas!r:.200}")
+        for d in deltas:
+            fn = d.get("function") if isinstance(d, dict) else None
+            index = d.get("index", len(self.calls)) if isinstance(d, dict) else None
+            if not isinstance(index, int) or not isinstance(fn, dict | None):
+                raise BackendResponseError(f"{self.url} streamed a malformed tool call: {d!r:.200}")
+            call = self.calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+            if d.get("id"):
+                call["id"] = str(d["id"])
+            fn = fn or {}
+            if isinstance(fn.get("name"), str):
+                call["name"] += fn["name"]
+            if isinstance(fn.get("arguments"), str):
+                call["arguments"] += fn["arguments"]
+
+    def result(self) -> tuple[list[ToolCall], list[str]]:
+        calls, errors = [], []
+        for _, c in sorted(self.calls.items()):
+            try:
+                args = json.loads(c["arguments"] or "{}")
+            except ValueError as exc:
+                errors.append(f"tool {c['name']!r}: the arguments are not valid JSON ({exc})")
+                continue
+            if not isinstance(args, dict) or not c["name"]:
+                errors.append(f"tool {c['name']!r}: the arguments must be a JSON object")
+                continue
+            calls.append(ToolCall(id=c["id"], name=c["name"], arguments=args))
+        return calls, errors
+
+
+def _parse_chunk(
+    url: str, data: str, mode: str, chunk: dict[str, Any], calls: _CallCollector
+) -> tuple[str, str, str | None]:
+    """(reasoning, text, finish_reason) of one streamed chunk; tool calls go to ``calls``."""
     if chunk.get("error"):
         raise BackendResponseError(f"{url} reported an error mid-stream: {_error_text(chunk)}")
     choices = chunk.get("choices") or []  # a chunk with only `usage` has no choices
@@ -284,6 +372,10 @@ def _parse_chunk(url: str, data: str, mode: str) -> tuple[str, str, str | None]:
     choice = choices[0]
     if mode == "chat":
         delta = choice.get("delta") or {}
+        if not isinstance(delta, dict):
+            raise BackendResponseError(f"{url} streamed a malformed delta: {data[:200]!r}")
+        if delta.get("tool_calls"):
+            calls.add(delta["tool_calls"])
         text = delta.get("content") or ""
         reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
     else:
@@ -303,6 +395,20 @@ def _error_text(payload: Any) -> str:
             if value:
                 return value if isinstance(value, str) else json.dumps(value)
     return json.dumps(payload)[:500]
+
+
+def _status_error(url: str, response: httpx.Response) -> BackendResponseError:
+    message = _status_message(url, response)
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        error = None
+    if isinstance(error, dict) and error.get("code") == "context_length_exceeded":
+        param = (
+            error.get("param") if error.get("param") in ("messages", "max_tokens") else "messages"
+        )
+        return ContextWindowError(message, param)
+    return BackendResponseError(message)
 
 
 def _status_message(url: str, response: httpx.Response) -> str:

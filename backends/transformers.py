@@ -3,9 +3,12 @@
 Loads any model directory with a tokenizer and a chat template (Qwen2, Qwen2.5, Qwen3 or the
 bundled ``qwen-tiny-agent``) on CPU or CUDA, streams text deltas, honours stop words and
 ``max_tokens``, and drops the oldest history when the prompt would not fit the context
-window (with a warning on the ``qwen_agent`` logger). When the prompt lists tools in a
-hermes ``<tools>`` block, tool calls are decoded under the tool guard
-(:mod:`qwen_agent.formats.guard`): names and argument keys come from the listed tools.
+window (with a warning on the ``qwen_agent`` logger; a request with ``on_overflow="error"``
+raises :class:`~qwen_agent.errors.ContextWindowError` instead). When a hermes request lists
+tools, tool calls are decoded under the tool guard (:mod:`qwen_agent.formats.guard`): names
+and argument keys come from the request's tools (only the named one for a forced
+``tool_choice``). A ``response_format`` of ``json_object`` or ``json_schema`` is enforced
+token by token with llguidance (the same grammar engine vLLM offers).
 """
 
 from __future__ import annotations
@@ -18,8 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from qwen_agent.chatml import render_chatml
-from qwen_agent.errors import BackendConnectionError, BackendResponseError, ConfigError
-from qwen_agent.llm import Delta, GenerationConfig, LLMConfig
+from qwen_agent.errors import (
+    BackendConnectionError,
+    BackendResponseError,
+    ConfigError,
+    ContextWindowError,
+)
+from qwen_agent.llm import Delta, GenerationConfig, LLMConfig, ModelRequest, Usage
 from qwen_agent.messages import Message
 
 __all__ = ["TransformersChatModel"]
@@ -104,6 +112,7 @@ class TransformersChatModel:
         self.relevance = bundled if relevance is None else bool(relevance)
         self._vocab: list[str] | None = None
         self._look: _Lookahead | None = None
+        self._lltok: Any = None
         self._lock = threading.Lock()
         start = time.perf_counter()
         log.info("loading model %s on %s ...", path, self.device)
@@ -155,8 +164,9 @@ class TransformersChatModel:
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def _fit(self, messages: list[Message], max_new: int) -> list[int]:
-        """Prompt ids, dropping the oldest turns until prompt + max_new fits the window."""
+    def _fit(self, messages: list[Message], max_new: int, drop: bool = True) -> list[int]:
+        """Prompt ids, dropping the oldest turns (with ``drop``) until prompt + max_new
+        fits the window; ContextWindowError when it cannot."""
         budget = self.max_context - max_new
         msgs = list(messages)
         dropped = 0
@@ -164,12 +174,19 @@ class TransformersChatModel:
             ids = self._encode(self.render(msgs))
             if len(ids) <= budget:
                 break
-            keep_from = _first_droppable(msgs)
+            keep_from = _first_droppable(msgs) if drop else None
             if keep_from is None:
-                raise BackendResponseError(
+                if len(ids) < self.max_context:
+                    raise ContextWindowError(
+                        f"the prompt takes {len(ids)} tokens and max_tokens={max_new} more, "
+                        f"past the {self.max_context}-token context window of this model; "
+                        f"ask for at most {self.max_context - len(ids)} tokens",
+                        param="max_tokens",
+                    )
+                raise ContextWindowError(
                     f"the prompt takes {len(ids)} tokens but the context window of "
                     f"{self.model_name} is {self.max_context} tokens with {max_new} kept for "
-                    "the answer; shorten the last message or the tool descriptions"
+                    "the answer; shorten the messages or the tool descriptions"
                 )
             del msgs[keep_from]
             dropped += 1
@@ -182,29 +199,66 @@ class TransformersChatModel:
         return ids
 
     # -- generation ---------------------------------------------------------------------
-    def stream(self, messages: list[Message], config: GenerationConfig) -> Iterator[Delta]:
-        opts = _merge(self.generation, config)
+    def stream(self, request: ModelRequest) -> Iterator[Delta]:
+        messages = request.messages
+        opts = request.generation.over(self.generation)
         max_new = opts.max_tokens or DEFAULT_MAX_TOKENS
         if max_new >= self.max_context:
-            raise ConfigError(
+            raise ContextWindowError(
                 f"max_tokens={max_new} leaves no room for the prompt in a "
-                f"{self.max_context}-token context window"
+                f"{self.max_context}-token context window",
+                param="max_tokens",
             )
-        ids = self._fit(messages, max_new)
+        ids = self._fit(messages, max_new, drop=request.on_overflow == "drop_oldest")
         guard = None
-        if self.tool_guard:
+        if self.tool_guard and request.format == "hermes" and request.tool_choice != "none":
             from qwen_agent.formats.guard import ToolGuard
 
-            system = "\n".join(m.text for m in messages if m.role == "system")
-            guard = ToolGuard.from_prompt(system)
+            forced = request.forced_tool
+            guard = ToolGuard.from_specs(
+                [t for t in request.tools if forced is None or t.name == forced]
+            )
+        fmt = request.response_format
+        grammar = None
+        if guard is None and fmt is not None and fmt.type != "text":
+            grammar = self._grammar(fmt)
         prefix = messages[-1].text if messages[-1].role == "assistant" else ""
         users = [m.text for m in messages if m.role == "user"]
         source = users[-1] if users and (self.copy_bias or self.lookahead) else ""
         answer_from = _answer_source(users) if self.copy_bias else ""
         choice = None
-        if guard is not None and self.relevance and messages[-1].role == "user":
+        if (
+            guard is not None
+            and self.relevance
+            and request.tool_choice == "auto"
+            and messages[-1].role == "user"
+        ):
             choice = self._tool_choice(messages)
-        return self._generate(ids, opts, max_new, guard, prefix, source, choice, answer_from)
+        return self._generate(
+            ids, opts, max_new, guard, prefix, source, choice, answer_from, grammar
+        )
+
+    def _grammar(self, fmt: Any) -> Any:
+        """A llguidance matcher for a JSON ``response_format``."""
+        try:
+            import llguidance
+            import llguidance.hf
+        except ImportError as exc:
+            raise ConfigError(
+                "response_format json needs llguidance: pip install 'qwen-agent-kit[local]'"
+            ) from exc
+        import json
+
+        if self._lltok is None:
+            self._lltok = llguidance.hf.from_tokenizer(self.tokenizer, n_vocab=len(self.vocab()))
+        schema = fmt.json_schema if fmt.type == "json_schema" else {"type": "object"}
+        grammar = llguidance.LLMatcher.grammar_from_json_schema(
+            json.dumps(schema), defaults={"whitespace_flexible": False}
+        )
+        matcher = llguidance.LLMatcher(self._lltok, grammar)
+        if matcher.is_error():
+            raise ConfigError(f"response_format: the schema cannot be used: {matcher.get_error()}")
+        return matcher
 
     def _tool_choice(self, messages: list[Message]) -> _ToolChoice | None:
         """The relevance check's prompts: the system message with no tool listed, then
@@ -252,6 +306,7 @@ class TransformersChatModel:
         source: str = "",
         choice: _ToolChoice | None = None,
         answer_from: str = "",
+        grammar: Any = None,
     ) -> Iterator[Delta]:
         import transformers
 
@@ -285,8 +340,17 @@ class TransformersChatModel:
                 answer_from=answer_from,
             )
             kwargs["logits_processor"] = transformers.LogitsProcessorList([processor])
+        elif grammar is not None:
+            kwargs["logits_processor"] = transformers.LogitsProcessorList(
+                [_GrammarProcessor(grammar, len(ids), self._eos_ids, self._lltok.vocab_size)]
+            )
         if opts.temperature:
-            kwargs.update(do_sample=True, temperature=opts.temperature, top_p=opts.top_p or 1.0)
+            kwargs.update(
+                do_sample=True,
+                temperature=opts.temperature,
+                top_p=opts.top_p or 1.0,
+                top_k=opts.top_k or 0,
+            )
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         outcome: dict[str, Any] = {}
@@ -330,12 +394,38 @@ class TransformersChatModel:
             raise BackendResponseError(f"generation failed: {outcome['error']}") from outcome[
                 "error"
             ]
-        if sent < 0:
-            yield Delta("", "stop")
-            return
         new = outcome.get("new", [])
+        usage = Usage(len(ids), len(new))
+        if sent < 0:
+            yield Delta("", "stop", usage)
+            return
         cut = len(new) >= max_new and not (new and new[-1] in self._eos_ids)
-        yield Delta(text[sent:], "length" if cut else "stop")
+        yield Delta(text[sent:], "length" if cut else "stop", usage)
+
+
+class _GrammarProcessor:
+    """Allows only the tokens the llguidance matcher accepts next (and an end of text once
+    the grammar is complete)."""
+
+    def __init__(self, matcher: Any, start: int, ends: list[int], vocab_size: int) -> None:
+        self.matcher, self.start, self.ends = matcher, start, ends
+        self.seen, self.vocab_size = start, vocab_size
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import llguidance.torch as lltorch
+
+        m = self.matcher
+        for token in input_ids[0, self.seen :].tolist():
+            m.consume_token(token)
+        self.seen = input_ids.shape[1]
+        if m.is_stopped() or m.is_error():
+            allowed = scores.new_full(scores.shape, float("-inf"))
+            allowed[:, self.ends] = 0
+            return scores + allowed
+        mask = lltorch.allocate_token_bitmask(1, self.vocab_size)
+        lltorch.fill_next_token_bitmask(m, mask)
+        lltorch.apply_token_bitmask_inplace(scores, mask.to(scores.device))
+        return scores
 
 
 class _FlagCriteria:
@@ -773,8 +863,3 @@ def _held(text: str, stops: list[str]) -> int:
                 held = k
                 break
     return held
-
-
-def _merge(default: GenerationConfig, config: GenerationConfig) -> GenerationConfig:
-    merged = default.model_copy(update=config.model_dump(exclude_unset=True, exclude={"stop"}))
-    return merged.with_stop(config.stop)

@@ -16,7 +16,7 @@ import time
 
 from qwen_agent import Agent, tool
 from qwen_agent.formats import get_format
-from qwen_agent.llm import GenerationConfig
+from qwen_agent.llm import GenerationConfig, ModelRequest
 from qwen_agent.messages import ToolCall
 from qwen_agent.testing import ScriptedLLM
 
@@ -55,7 +55,7 @@ def main() -> None:
 
     def model_only() -> None:
         for _ in range(2):
-            for _ in bare.stream([], config):
+            for _ in bare.stream(ModelRequest(messages=[], generation=config)):
                 pass
 
     def run() -> None:

@@ -20,7 +20,8 @@ import time
 from typing import Any
 
 from qwen_agent.formats.hermes import HermesFormat
-from qwen_agent.llm import GenerationConfig, LLMConfig, get_chat_model
+from qwen_agent.llm import GenerationConfig, LLMConfig, ModelRequest, get_chat_model
+from qwen_agent.tool import ToolSpec
 from qwen_agent.messages import Message
 from qwen_agent.tool import tool
 
@@ -72,7 +73,7 @@ def main() -> None:
     firsts = []
     for _ in range(args.runs + 1):
         start = time.perf_counter()
-        for delta in llm.stream(prompt, cfg):
+        for delta in llm.stream(ModelRequest(messages=prompt, generation=cfg)):
             if delta.text:
                 break
         firsts.append(time.perf_counter() - start)
@@ -86,7 +87,13 @@ def main() -> None:
     call_times, call_text = [], ""
     for _ in range(args.runs + 1):
         start = time.perf_counter()
-        call_text = "".join(d.text for d in llm.stream(ask, GenerationConfig(max_tokens=60)))
+        req = ModelRequest(
+            messages=ask,
+            tools=tuple(ToolSpec.of(t) for t in (multiply, get_weather)),
+            format="hermes",
+            generation=GenerationConfig(max_tokens=60),
+        )
+        call_text = "".join(d.text for d in llm.stream(req))
         call_times.append(time.perf_counter() - start)
     n_call = len(llm.tokenizer(call_text, add_special_tokens=False)["input_ids"])
     print(

@@ -17,14 +17,16 @@ from typing import Any, NamedTuple
 
 from qwen_agent.errors import ConfigError, ToolCallError
 from qwen_agent.events import (
+    CallParseError,
     Event,
     FinalEvent,
+    ToolCallEvent,
     ToolResultEvent,
 )
 from qwen_agent.formats import ToolFormat, get_format
-from qwen_agent.llm import ChatModel, GenerationConfig, LLMConfig, get_chat_model
+from qwen_agent.llm import ChatModel, GenerationConfig, LLMConfig, ModelRequest, get_chat_model
 from qwen_agent.messages import Message, ToolCall, ToolResult
-from qwen_agent.tool import Tool, as_tool, to_result
+from qwen_agent.tool import Tool, ToolSpec, as_tool, to_result
 
 __all__ = ["Agent", "ChatResult"]
 
@@ -87,7 +89,9 @@ class Agent:
         if isinstance(generation, dict):
             generation = GenerationConfig.model_validate(generation)
         self.generation = (generation or GenerationConfig()).with_stop(self.format.stop_words)
-        self._specs = [t.spec() for t in self.tools.values()]
+        self._specs = tuple(ToolSpec.of(t) for t in self.tools.values())
+        #: the backend takes tools natively (an OpenAI-compatible server that parses calls)
+        self.native = bool(getattr(self.llm, "native_tools", False))
 
     # -- public API ---------------------------------------------------------------------
     def run(
@@ -134,22 +138,57 @@ class Agent:
         return ChatResult(final.message.text, final.messages, final.stop_reason)
 
     # -- one model turn -----------------------------------------------------------------
+    def request(self, convo: list[Message]) -> ModelRequest:
+        """The model request for the next turn of ``convo``."""
+        if self.native:  # the server renders the tools and parses the calls
+            system = (
+                [Message(role="system", content=self.instructions)] if self.instructions else []
+            )
+            return ModelRequest(
+                messages=system + list(convo), tools=self._specs, generation=self.generation
+            )
+        prompt = self.format.build_prompt(
+            convo, [s.as_dict() for s in self._specs], self.instructions
+        )
+        return ModelRequest(
+            messages=prompt,
+            tools=self._specs,
+            format=self.format.name,
+            generation=self.generation,
+        )
+
     def _generate(self, convo: list[Message]) -> Iterator[Event]:
-        prompt = self.format.build_prompt(convo, self._specs, self.instructions)
         parser = self.format.parser()
         parser.id_prefix = f"call_{len(convo)}_"
         finish: str | None = None
-        for delta in self.llm.stream(prompt, self.generation):
+        native: list[ToolCall] = []
+        errors: list[str] = []
+        for delta in self.llm.stream(self.request(convo)):
             if delta.text:
                 yield from parser.feed(delta.text)
+            if delta.tool_calls:
+                for call in delta.tool_calls:
+                    call = (
+                        call
+                        if call.id
+                        else call.model_copy(update={"id": f"call_{len(convo)}_n{len(native)}"})
+                    )
+                    native.append(call)
+                    yield ToolCallEvent(call)
+            if delta.call_errors:
+                errors.extend(delta.call_errors)
+                yield from (CallParseError(e) for e in delta.call_errors)
             if delta.finish_reason is not None:
                 finish = delta.finish_reason
         yield from parser.finish(finish or "stop")
         out = parser.result()
         message = Message(
-            role="assistant", content=out.content, tool_calls=out.calls, reasoning=out.reasoning
+            role="assistant",
+            content=out.content,
+            tool_calls=[*out.calls, *native],
+            reasoning=out.reasoning,
         )
-        return _Reply(message, out.errors)
+        return _Reply(message, [*out.errors, *errors])
 
     # -- tools --------------------------------------------------------------------------
     def _call_tools(self, calls: list[ToolCall]) -> Iterator[Event]:

@@ -11,6 +11,7 @@ Every error the framework raises derives from :class:`QwenAgentError`::
     ├── BackendError           the model backend failed
     │   ├── BackendConnectionError cannot reach the server / load the model
     │   └── BackendResponseError   the server answered with an error or garbage
+    │       └── ContextWindowError     the prompt and max_tokens do not fit the window
     └── SandboxError           the code sandbox could not run or contain code
 
 A malformed tool call written by the model is *not* raised to the user: the agent turns
@@ -29,6 +30,7 @@ __all__ = [
     "BackendError",
     "BackendConnectionError",
     "BackendResponseError",
+    "ContextWindowError",
     "SandboxError",
 ]
 
@@ -70,6 +72,15 @@ class BackendConnectionError(BackendError):
 
 class BackendResponseError(BackendError):
     """The backend answered with an error status or an unreadable response."""
+
+
+class ContextWindowError(BackendResponseError):
+    """The prompt and ``max_tokens`` do not fit the model's context window. ``param`` is
+    what to change: ``"messages"`` (the prompt alone is too long) or ``"max_tokens"``."""
+
+    def __init__(self, message: str, param: str = "messages") -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class SandboxError(QwenAgentError):

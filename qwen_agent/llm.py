@@ -1,28 +1,40 @@
-"""The chat-model protocol, backend configuration and the backend registry.
+"""The chat-model protocol, the model request, backend configuration and the registry.
 
-A backend streams :class:`Delta` objects for a list of plain messages (roles system, user,
-assistant; the tool-use format has already rendered tool calls and results into text). When
-the last message is from the assistant, the backend continues it instead of starting a new
-turn (this is how a ReAct trace resumes after an observation).
+A backend streams :class:`Delta` objects for a :class:`ModelRequest`: the messages, the
+tools as data (:class:`~qwen_agent.tool.ToolSpec`), ``tool_choice``, the tool-call format
+the messages were rendered with (the constraint a backend may enforce: the hermes guard in
+transformers), a ``response_format`` (JSON output) and the generation options. With
+``format`` set, the format has already written tool calls and results into plain text
+(roles system, user, assistant); with ``format=None`` the messages are as the user gave
+them and a backend that speaks tools natively (``native_tools``) passes ``tools`` on and
+returns calls in :attr:`Delta.tool_calls`. When the last message is from the assistant, the
+backend continues it instead of starting a new turn (how a ReAct trace resumes after an
+observation, and how a forced tool call is begun).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from qwen_agent.errors import ConfigError
-from qwen_agent.messages import Message
+from qwen_agent.messages import Message, ToolCall
 from qwen_agent.registry import LazyRegistry
+from qwen_agent.tool import ToolSpec
 
 __all__ = [
     "Delta",
+    "Usage",
     "FinishReason",
     "GenerationConfig",
+    "ModelRequest",
+    "FunctionChoice",
+    "ToolChoice",
+    "ResponseFormat",
     "LLMConfig",
     "ChatModel",
     "BACKENDS",
@@ -35,13 +47,26 @@ __all__ = [
 FinishReason = Literal["stop", "length"]
 
 
+@dataclass(slots=True, frozen=True)
+class Usage:
+    """Tokens a generation read and wrote."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
 @dataclass(slots=True)
 class Delta:
     """A piece of generated text. The last delta of a stream carries ``finish_reason``:
-    ``"stop"`` (end of turn or a stop word) or ``"length"`` (cut by ``max_tokens``)."""
+    ``"stop"`` (end of turn or a stop word) or ``"length"`` (cut by ``max_tokens``), and
+    ``usage`` where the backend knows it. A backend that parses tool calls itself (native
+    mode) gives them in ``tool_calls``, and the calls it could not read in ``call_errors``."""
 
     text: str
     finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+    tool_calls: list[ToolCall] | None = None
+    call_errors: list[str] | None = None
 
 
 class GenerationConfig(BaseModel):
@@ -51,6 +76,7 @@ class GenerationConfig(BaseModel):
     max_tokens: int | None = Field(default=None, gt=0)
     temperature: float | None = Field(default=None, ge=0)
     top_p: float | None = Field(default=None, gt=0, le=1)
+    top_k: int | None = Field(default=None, ge=1)
     seed: int | None = None
     stop: list[str] = Field(default_factory=list)
 
@@ -59,12 +85,65 @@ class GenerationConfig(BaseModel):
         merged = list(dict.fromkeys([*self.stop, *stop]))
         return self.model_copy(update={"stop": merged})
 
+    def over(self, defaults: GenerationConfig) -> GenerationConfig:
+        """The one merge rule every backend uses: each option set here (not None) wins
+        over ``defaults``; None keeps the default; stop words of both apply."""
+        set_here = {k: v for k, v in self if v is not None and k != "stop"}
+        return defaults.model_copy(update=set_here).with_stop(self.stop)
+
+
+class FunctionChoice(BaseModel):
+    """``tool_choice`` naming one function: the reply must call it."""
+
+    model_config = ConfigDict(frozen=True)
+    name: str
+
+
+#: ``"auto"`` (the model decides), ``"none"`` (no call), ``"required"`` (at least one call)
+#: or a :class:`FunctionChoice`
+ToolChoice = Literal["auto", "none", "required"] | FunctionChoice
+
+
+class ResponseFormat(BaseModel):
+    """What the reply's text must be: ``"text"`` (anything), ``"json_object"`` (one JSON
+    object) or ``"json_schema"`` (JSON valid against ``json_schema``)."""
+
+    model_config = ConfigDict(frozen=True)
+    type: Literal["text", "json_object", "json_schema"] = "text"
+    json_schema: dict[str, Any] | None = None
+    name: str = "response"
+
+
+class ModelRequest(BaseModel):
+    """One call of a model (see the module docstring). ``on_overflow`` says what a
+    backend with a context window does when the prompt and ``max_tokens`` do not fit:
+    ``"drop_oldest"`` drops the oldest turns (never the system message or the last user
+    turn), ``"error"`` raises :class:`~qwen_agent.errors.ContextWindowError`."""
+
+    model_config = ConfigDict(frozen=True)
+    messages: list[Message]
+    tools: tuple[ToolSpec, ...] = ()
+    tool_choice: ToolChoice = "auto"
+    parallel_tool_calls: bool = True
+    format: str | None = None
+    response_format: ResponseFormat | None = None
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    on_overflow: Literal["drop_oldest", "error"] = "drop_oldest"
+
+    @property
+    def forced_tool(self) -> str | None:
+        """The function ``tool_choice`` names, if it names one."""
+        choice = self.tool_choice
+        return choice.name if isinstance(choice, FunctionChoice) else None
+
 
 @runtime_checkable
 class ChatModel(Protocol):
-    """What the agent needs from a model: stream deltas for some messages."""
+    """What the agent needs from a model: stream deltas for a request. A backend that
+    takes tools natively (``format=None`` requests with ``tools``) sets a class attribute
+    ``native_tools = True``; the others get requests the format has rendered."""
 
-    def stream(self, messages: list[Message], config: GenerationConfig) -> Iterator[Delta]:
+    def stream(self, request: ModelRequest) -> Iterator[Delta]:
         """Yield text deltas; the last one has ``finish_reason`` set. Stop words are not
         included in the text. Raises :class:`~qwen_agent.errors.BackendError` on failure."""
         ...
@@ -152,12 +231,36 @@ def default_chat_model() -> ChatModel:
         return _default_model
 
 
-def drain(model: ChatModel, messages: list[Message], config: GenerationConfig) -> Delta:
-    """Run a stream to the end; return the whole text and its finish reason."""
+def drain(
+    model: ChatModel,
+    request: ModelRequest | list[Message],
+    config: GenerationConfig | None = None,
+    *,
+    tools: Sequence[Any] = (),
+) -> Delta:
+    """Run a stream to the end; return the whole text, its finish reason, usage and any
+    native tool calls in one :class:`Delta`. Messages (with ``config`` and ``tools``, as
+    hermes renders them) stand for ``ModelRequest(messages=..., ...)``."""
+    if not isinstance(request, ModelRequest):
+        specs = tuple(ToolSpec.of(t) for t in tools)
+        request = ModelRequest(
+            messages=list(request),
+            tools=specs,
+            format="hermes" if specs else None,
+            generation=config or GenerationConfig(),
+        )
     parts: list[str] = []
-    finish: FinishReason | None = None
-    for delta in model.stream(messages, config):
+    out = Delta("")
+    for delta in model.stream(request):
         parts.append(delta.text)
         if delta.finish_reason is not None:
-            finish = delta.finish_reason
-    return Delta("".join(parts), finish or "stop")
+            out.finish_reason = delta.finish_reason
+        if delta.usage is not None:
+            out.usage = delta.usage
+        if delta.tool_calls:
+            out.tool_calls = [*(out.tool_calls or []), *delta.tool_calls]
+        if delta.call_errors:
+            out.call_errors = [*(out.call_errors or []), *delta.call_errors]
+    out.text = "".join(parts)
+    out.finish_reason = out.finish_reason or "stop"
+    return out

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from qwen_agent.errors import ConfigError
-from qwen_agent.llm import Delta, GenerationConfig
+from qwen_agent.llm import Delta, GenerationConfig, ModelRequest, Usage
 from qwen_agent.messages import Message
 
 __all__ = ["ScriptedLLM"]
@@ -19,7 +19,9 @@ class ScriptedLLM:
 
     It behaves like a real backend: the text is cut at the first stop word (which is not
     included) with ``finish_reason="stop"``; with ``max_tokens`` set, one character counts
-    as one token and a longer response is cut with ``finish_reason="length"``.
+    as one token and a longer response is cut with ``finish_reason="length"``. The last
+    delta reports usage the same way (a character of the prompt's text is a token).
+    The whole requests are kept in ``requests``.
     """
 
     def __init__(self, responses: Sequence[str] | str, chunk_size: int = 4) -> None:
@@ -33,6 +35,7 @@ class ScriptedLLM:
         self.chunk_size = chunk_size
         self.prompts: list[list[Message]] = []
         self.configs: list[GenerationConfig] = []
+        self.requests: list[ModelRequest] = []
         self._next = 0
         self._lock = threading.Lock()
 
@@ -41,15 +44,18 @@ class ScriptedLLM:
         """How many generations were asked for."""
         return len(self.prompts)
 
-    def stream(self, messages: list[Message], config: GenerationConfig) -> Iterator[Delta]:
+    def stream(self, request: ModelRequest) -> Iterator[Delta]:
+        config = request.generation
         with self._lock:
             text = self.responses[self._next % len(self.responses)]
             self._next += 1
-            self.prompts.append(list(messages))
+            self.prompts.append(list(request.messages))
             self.configs.append(config)
-        return self._chunks(text, config)
+            self.requests.append(request)
+        prompt = sum(len(m.text) for m in request.messages)
+        return self._chunks(text, config, prompt)
 
-    def _chunks(self, text: str, config: GenerationConfig) -> Iterator[Delta]:
+    def _chunks(self, text: str, config: GenerationConfig, prompt: int = 0) -> Iterator[Delta]:
         finish = "stop"
         cut = min((i for i in (text.find(s) for s in config.stop if s) if i >= 0), default=-1)
         if cut >= 0:
@@ -60,4 +66,4 @@ class ScriptedLLM:
         last = max(len(text) - 1, 0) // n * n
         for start in range(0, last, n):
             yield Delta(text[start : start + n])
-        yield Delta(text[last:], finish)  # type: ignore[arg-type]
+        yield Delta(text[last:], finish, Usage(prompt, len(text)))  # type: ignore[arg-type]

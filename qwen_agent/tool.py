@@ -32,6 +32,7 @@ from qwen_agent.registry import LazyRegistry
 
 __all__ = [
     "Tool",
+    "ToolSpec",
     "FunctionTool",
     "tool",
     "TOOLS",
@@ -42,6 +43,74 @@ __all__ = [
 ]
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+
+
+class ToolSpec(BaseModel):
+    """A tool as a model sees it: name, description and a JSON-schema ``parameters``
+    object. This is what crosses the model boundary (see
+    :class:`~qwen_agent.llm.ModelRequest`); :meth:`of` accepts a :class:`Tool`, a bare
+    ``{"name", "description", "parameters"}`` dict or OpenAI's
+    ``{"type": "function", "function": {...}}``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    #: OpenAI's ``strict`` flag, kept so a native backend can pass it on
+    strict: bool | None = None
+
+    @classmethod
+    def of(cls, obj: Any) -> ToolSpec:
+        """Coerce a tool, a spec or a tool dict (either shape); ConfigError otherwise."""
+        if isinstance(obj, ToolSpec):
+            return obj
+        if isinstance(obj, Tool) or (
+            not isinstance(obj, dict) and callable(getattr(obj, "spec", None))
+        ):
+            obj = obj.spec()
+        if not isinstance(obj, dict):
+            raise ConfigError(f"a tool must be a Tool, a ToolSpec or a dict, not {obj!r:.80}")
+        if obj.get("type") == "function" or "function" in obj:
+            if obj.get("type", "function") != "function" or not isinstance(
+                obj.get("function"), dict
+            ):
+                raise ConfigError(
+                    'an OpenAI tool dict is {"type": "function", "function": {"name": ..., '
+                    f'"description": ..., "parameters": {{...}}}}}}, got {obj!r:.200}'
+                )
+            obj = obj["function"]
+        if not isinstance(obj.get("name"), str):
+            raise ConfigError(
+                'a tool dict needs a "name" (bare: {"name", "description", "parameters"}, or '
+                f'OpenAI\'s {{"type": "function", "function": {{...}}}}), got {obj!r:.200}'
+            )
+        fields = {
+            k: v for k, v in obj.items() if k in ("name", "description", "parameters", "strict")
+        }
+        if fields.get("parameters") is None:
+            fields.pop("parameters", None)
+        if fields.get("description") is None:
+            fields.pop("description", None)
+        try:
+            spec = cls.model_validate(fields)
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(map(str, problem["loc"]))
+            raise ConfigError(f"tool {obj.get('name')!r}: {where}: {problem['msg']}") from None
+        if spec.parameters.get("type", "object") != "object":
+            raise ConfigError(f"tool {spec.name!r}: parameters must be a JSON object schema")
+        return spec
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"name", "description", "parameters"}``, what the formats render."""
+        return {"name": self.name, "description": self.description, "parameters": self.parameters}
+
+    def openai(self) -> dict[str, Any]:
+        """OpenAI's ``{"type": "function", "function": {...}}``."""
+        fn = self.as_dict()
+        if self.strict is not None:
+            fn["strict"] = self.strict
+        return {"type": "function", "function": fn}
 
 
 class Tool:

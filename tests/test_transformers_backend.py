@@ -11,9 +11,13 @@ pytest.importorskip("torch", reason="the [local] extra (torch, transformers) is 
 
 from qwen_agent import Agent, tool  # noqa: E402
 from qwen_agent.backends.transformers import TransformersChatModel  # noqa: E402
-from qwen_agent.errors import BackendConnectionError, BackendResponseError, ConfigError  # noqa: E402
+from qwen_agent.errors import (  # noqa: E402
+    BackendConnectionError,
+    ConfigError,
+    ContextWindowError,
+)
 from qwen_agent.events import FinalEvent  # noqa: E402
-from qwen_agent.llm import GenerationConfig, drain, get_chat_model  # noqa: E402
+from qwen_agent.llm import GenerationConfig, ModelRequest, drain, get_chat_model  # noqa: E402
 from qwen_agent.messages import Message  # noqa: E402
 from training.tiny_agent.data import dialogues  # noqa: E402
 from training.tiny_agent.train import train_tokenizer  # noqa: E402
@@ -64,7 +68,7 @@ def test_stream_equals_drain_and_stop_words_cut_the_text(small):
     cfg = GenerationConfig(max_tokens=24, temperature=1.0, seed=7)  # seeded: repeatable
     whole = drain(small, user("hello"), cfg)
     assert whole.finish_reason in ("stop", "length") and whole.text
-    deltas = list(small.stream(user("hello"), cfg))
+    deltas = list(small.stream(ModelRequest(messages=user("hello"), generation=cfg)))
     assert "".join(d.text for d in deltas) == whole.text  # same seed, same text
     assert [d.finish_reason for d in deltas[:-1]] == [None] * (len(deltas) - 1)
     # a stop word from the middle of that text cuts it there, without the stop word
@@ -97,10 +101,22 @@ def test_history_is_truncated_to_the_window_with_a_warning(small, caplog):
         out = drain(small, history, GenerationConfig(max_tokens=8))
     assert out.text is not None
     assert "dropped the" in caplog.text and "96-token context window" in caplog.text
-    with pytest.raises(BackendResponseError, match="context window"):
+    with pytest.raises(ContextWindowError, match="context window") as too_long:
         drain(small, user("word " * 200), GenerationConfig(max_tokens=8))
-    with pytest.raises(ConfigError, match="leaves no room"):
-        list(small.stream(user("x"), GenerationConfig(max_tokens=500)))
+    assert too_long.value.param == "messages"
+    # a request that must not lose history says so instead of dropping it
+    strict = ModelRequest(
+        messages=history, generation=GenerationConfig(max_tokens=8), on_overflow="error"
+    )
+    with pytest.raises(ContextWindowError, match="context window"):
+        drain(small, strict)
+    with pytest.raises(ContextWindowError, match="leaves no room") as exc:
+        list(
+            small.stream(
+                ModelRequest(messages=user("x"), generation=GenerationConfig(max_tokens=500))
+            )
+        )
+    assert exc.value.param == "max_tokens"
 
 
 def test_missing_and_broken_model_directories(tmp_path, small_model_dir):
@@ -183,18 +199,19 @@ def test_tool_guard_keeps_a_random_model_on_listed_names_and_keys(small_model_di
             Message(role="user", content="hi"),
             Message(role="assistant", content=head),
         ]
-        out = drain(guarded, msgs, cfg).text
+        out = drain(guarded, msgs, cfg, tools=[multiply, get_weather]).text
         assert out.startswith(names), out
-        out = drain(free, msgs, cfg).text
+        out = drain(free, msgs, cfg, tools=[multiply, get_weather]).text
         assert not out.startswith(names), out
     key_prefix = head + 'get_weather", "arguments": {"'
     msgs[-1] = Message(role="assistant", content=key_prefix)
-    out = drain(guarded, msgs, GenerationConfig(max_tokens=4)).text
+    out = drain(guarded, msgs, GenerationConfig(max_tokens=4), tools=[multiply, get_weather]).text
     assert out.startswith(('city"', 'unit"')), out
     # text outside a call is untouched: same output with and without the guard
     cfg = GenerationConfig(max_tokens=12)
     plain = [*system, Message(role="user", content="hi")]
-    assert drain(guarded, plain, cfg).text == drain(free, plain, cfg).text
+    both = [multiply, get_weather]
+    assert drain(guarded, plain, cfg, tools=both).text == drain(free, plain, cfg, tools=both).text
 
 
 def test_guard_processor_bans_end_of_text_inside_a_call_only(small_model_dir):
@@ -244,10 +261,10 @@ def test_copy_bias_makes_string_arguments_copies_of_the_users_words(small_model_
         str(small_model_dir), threads=1, max_context=1024, copy_bias=100.0
     )
     assert copier.copy_bias == 100.0
-    value = drain(copier, msgs, cfg).text.split('"')[0]
+    value = drain(copier, msgs, cfg, tools=[get_weather]).text.split('"')[0]
     assert value and f" {value} " in f" {question[:-1]} ", value
     plain = TransformersChatModel(str(small_model_dir), threads=1, max_context=1024, copy_bias=0.0)
-    other = drain(plain, msgs, cfg).text.split('"')[0]
+    other = drain(plain, msgs, cfg, tools=[get_weather]).text.split('"')[0]
     assert not (other.strip() and f" {other} " in f" {question[:-1]} "), other
     assert TransformersChatModel(str(small_model_dir), threads=1).copy_bias == 0.0
 
@@ -307,7 +324,8 @@ def test_lookahead_writes_the_likeliest_copy_of_the_users_words(small_model_dir)
             Message(role="user", content=question),
             Message(role="assistant", content=head),
         ]
-        value, quote, _ = drain(ahead, msgs, GenerationConfig(max_tokens=24)).text.partition('"')
+        got = drain(ahead, msgs, GenerationConfig(max_tokens=24), tools=[get_weather])
+        value, quote, _ = got.text.partition('"')
         assert quote, value
         prompt = ahead._encode(ahead.render(msgs))
         scored = {
@@ -315,7 +333,8 @@ def test_lookahead_writes_the_likeliest_copy_of_the_users_words(small_model_dir)
             for _, t in copy_spans(question)
         }
         assert value == max(scored, key=scored.__getitem__), (question, value, scored)
-        other = drain(stepwise, msgs, GenerationConfig(max_tokens=24)).text.partition('"')[0]
+        other = drain(stepwise, msgs, GenerationConfig(max_tokens=24), tools=[get_weather])
+        other = other.text.partition('"')[0]
         differ += other != value
     assert differ, "lookahead chose as token-by-token decoding did for every question"
     assert not TransformersChatModel(str(small_model_dir), threads=1).lookahead

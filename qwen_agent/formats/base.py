@@ -19,6 +19,7 @@ __all__ = [
     "tool_specs",
     "all_instructions",
     "WhitespaceHolder",
+    "prepare",
 ]
 
 
@@ -180,6 +181,32 @@ class ToolFormat(Protocol):
         ...
 
 
+def prepare(
+    fmt: ToolFormat,
+    messages: list[Message],
+    tools: list[Any],
+    instructions: str = "",
+    tool_choice: Any = "auto",
+) -> tuple[list[Message], str]:
+    """The prompt for one model turn, and the text it begins the reply with.
+
+    ``tool_choice`` ``"none"`` lists no tools; ``"required"`` or a function (an object
+    with ``name``) begins the reply with the start of a call, in the format's own words
+    (its ``prefill(tool_choice)``), so any backend that continues a final assistant
+    message writes a call. Feed the returned text to the parser before the model's."""
+    listed = [] if tool_choice == "none" else tools
+    prompt = fmt.build_prompt(messages, listed, instructions)
+    begin = getattr(fmt, "prefill", None)
+    text = begin(tool_choice) if listed and begin is not None and tool_choice != "auto" else ""
+    if text:
+        last = prompt[-1]
+        if last.role == "assistant":
+            prompt[-1] = last.model_copy(update={"content": last.text + text})
+        else:
+            prompt.append(Message(role="assistant", content=text))
+    return prompt, text
+
+
 def all_instructions(messages: list[Message], instructions: str) -> str:
     """The agent's instructions followed by the text of any system messages."""
     system = [m.text for m in messages if m.role == "system"]
@@ -187,8 +214,12 @@ def all_instructions(messages: list[Message], instructions: str) -> str:
 
 
 def tool_specs(tools: list[Any]) -> list[dict[str, Any]]:
-    """``{"name", "description", "parameters"}`` dicts from tools or dicts."""
-    return [t if isinstance(t, dict) else t.spec() for t in tools]
+    """``{"name", "description", "parameters"}`` dicts from tools, specs or tool dicts
+    (bare or OpenAI's ``{"type": "function", "function": {...}}``); ConfigError for
+    anything else."""
+    from qwen_agent.tool import ToolSpec
+
+    return [ToolSpec.of(t).as_dict() for t in tools]
 
 
 class WhitespaceHolder:

@@ -72,19 +72,40 @@ class ToolGuard:
         self._last: tuple[str, tuple[str | None, _Args | None, str]] | None = None
 
     @classmethod
+    def from_specs(cls, specs: Sequence[object]) -> ToolGuard | None:
+        """The guard for these tools (:class:`~qwen_agent.tool.ToolSpec` objects or
+        function dicts), or None when there are none."""
+        fns = []
+        for spec in specs:
+            fn = spec.as_dict() if hasattr(spec, "as_dict") else spec
+            if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+                return None
+            fns.append(fn)
+        return cls._from_functions(fns)
+
+    @classmethod
     def from_prompt(cls, prompt: str) -> ToolGuard | None:
         """The guard for the tools listed in the prompt's last ``<tools>`` block (one JSON
-        object per line, as the hermes format renders them), or None when there is none."""
+        object per line, as the hermes format renders them), or None when there is none.
+        Backends take the tools from the request (:meth:`from_specs`); this reads a
+        rendered prompt, for tools that only have that."""
         blocks = _TOOLS_BLOCK.findall(prompt)
         if not blocks:
             return None
-        tools: dict[str, list[str]] = {}
-        required: dict[str, list[str]] = {}
-        types: dict[str, dict[str, str]] = {}
+        fns = []
         for line in blocks[-1].splitlines():
             fn = _function_spec(line)
             if fn is None:
                 return None  # not a block we rendered: do not guess
+            fns.append(fn)
+        return cls._from_functions(fns)
+
+    @classmethod
+    def _from_functions(cls, fns: list[dict]) -> ToolGuard | None:
+        tools: dict[str, list[str]] = {}
+        required: dict[str, list[str]] = {}
+        types: dict[str, dict[str, str]] = {}
+        for fn in fns:
             params = fn.get("parameters") or {}
             props = params.get("properties") if isinstance(params, dict) else None
             tools[fn["name"]] = list(props) if isinstance(props, dict) else []

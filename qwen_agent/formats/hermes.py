@@ -228,6 +228,14 @@ class HermesFormat:
         )
         return f"{text}\n\n{_TOOLS_PROMPT.format(tools=lines)}"
 
+    def prefill(self, tool_choice: Any) -> str:
+        """The start of a reply that must call a tool (``"required"``) or one tool (an
+        object with ``name``); empty for ``"auto"``."""
+        name = getattr(tool_choice, "name", None)
+        if name:
+            return f'{CALL_OPEN}\n{{"name": {json.dumps(name, ensure_ascii=False)}, "arguments": '
+        return f'{CALL_OPEN}\n{{"name": "' if tool_choice == "required" else ""
+
     def render_calls(self, calls: list[ToolCall], content: str = "") -> str:
         parts = [content] if content else []
         for call in calls:

@@ -259,6 +259,14 @@ class ReactFormat:
         )
         return f"{instructions.strip()}\n\n{prompt}" if instructions.strip() else prompt
 
+    def prefill(self, tool_choice: Any) -> str:
+        """The start of a reply that must call a tool (``"required"``) or one tool (an
+        object with ``name``); empty for ``"auto"``."""
+        name = getattr(tool_choice, "name", None)
+        if name:
+            return f"Action: {name}\nAction Input: "
+        return "Action: " if tool_choice == "required" else ""
+
     def render_calls(self, calls: list[ToolCall], content: str = "") -> str:
         lines = [f"Thought: {content}"] if content else []
         for call in calls:

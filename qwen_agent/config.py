@@ -1,0 +1,147 @@
+"""AgentConfig: the one typed agent configuration (``qwen-agent chat --config``, ``serve``).
+
+A TOML or JSON file holds ``name``, ``llm`` (an :class:`~qwen_agent.llm.LLMConfig` table),
+``tools`` (``"module:attr"``, ``"file.py:attr"`` or registered names), ``format``,
+``instructions`` and ``max_steps``::
+
+    name = "calc"
+    instructions = "Answer briefly."
+    tools = ["examples/tools.py:multiply", "code_interpreter"]
+    [llm]
+    base_url = "http://127.0.0.1:8000/v1"
+    model = "Qwen/Qwen2.5-7B-Instruct"
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from qwen_agent.errors import ConfigError
+from qwen_agent.llm import ChatModel, GenerationConfig, LLMConfig
+
+__all__ = ["AgentConfig", "load_tool"]
+
+
+class AgentConfig(BaseModel):
+    """Everything that makes an agent, as data."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(default="agent", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    #: None: the model it is served with (``serve``) or the bundled model (``chat``)
+    llm: LLMConfig | None = None
+    tools: list[str] = Field(default_factory=list)
+    format: str = "hermes"
+    instructions: str = ""
+    max_steps: int = Field(default=8, ge=1, le=100)
+
+    @classmethod
+    def load(cls, path: str | Path) -> AgentConfig:
+        """Read a TOML or JSON file; its ``name`` defaults to the file's stem."""
+        path = Path(path)
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+        try:
+            if path.suffix == ".json":
+                data = json.loads(raw)
+            else:
+                import tomllib
+
+                data = tomllib.loads(raw.decode())
+        except ValueError as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+            raise ConfigError(f"config file {path} is not valid: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config file {path} must hold a table/object at the top")
+        data.setdefault("name", path.stem)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors()[:5]
+            )
+            raise ConfigError(f"config file {path}: {problems}") from None
+
+    def build(
+        self,
+        llm: ChatModel | None = None,
+        session_id: str | None = None,
+        generation: GenerationConfig | None = None,
+    ) -> Any:
+        """An :class:`~qwen_agent.agent.Agent`. ``llm`` overrides ``self.llm``; a tool class
+        that keeps per-conversation state (takes ``session_id``, as the code interpreter
+        does) is made for ``session_id``."""
+        from qwen_agent.agent import Agent
+
+        tools = [_instance(load_tool(spec), session_id) for spec in self.tools]
+        return Agent(
+            llm=llm if llm is not None else (self.llm or LLMConfig()),
+            tools=tools,
+            instructions=self.instructions,
+            format=self.format,
+            max_steps=self.max_steps,
+            generation=generation,
+        )
+
+
+def _instance(obj: Any, session_id: str | None) -> Any:
+    from qwen_agent.tool import TOOLS, Tool
+
+    target = TOOLS.get(obj) if isinstance(obj, str) else obj
+    if isinstance(target, type) and issubclass(target, Tool):
+        params = inspect.signature(target).parameters
+        if session_id is not None and "session_id" in params:
+            return target(session_id=session_id)
+        return target()
+    return target
+
+
+def load_tool(spec: str) -> Any:
+    """The tool ``spec`` names: ``"module:attr"``, ``"path/file.py:attr"`` or a registered
+    tool name (returned as is)."""
+    from qwen_agent.tool import TOOLS
+
+    if ":" not in spec:
+        if spec in TOOLS:
+            return spec
+        raise ConfigError(f"tool {spec!r}: give MODULE:ATTR or a registered tool name")
+    module_name, _, attr = spec.rpartition(":")
+    if module_name.endswith(".py"):
+        module = _import_file(spec, Path(module_name))
+    else:
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())  # like `python -m`: tools next to you import
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ConfigError(f"tool {spec!r}: cannot import {module_name!r}: {exc}") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ConfigError(f"tool {spec!r}: {module_name!r} has no {attr!r}") from None
+
+
+def _import_file(spec: str, path: Path) -> Any:
+    import importlib.util
+
+    if not path.is_file():
+        raise ConfigError(f"tool {spec!r}: no such file {path}")
+    module_spec = importlib.util.spec_from_file_location(f"_qwen_agent_tools_{path.stem}", path)
+    if module_spec is None or module_spec.loader is None:
+        raise ConfigError(f"tool {spec!r}: cannot load {path}")
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as exc:  # the user's file failed: say where, not a traceback
+        raise ConfigError(
+            f"tool {spec!r}: {path} failed to run: {type(exc).__name__}: {exc}"
+        ) from None
+    return module

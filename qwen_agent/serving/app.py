@@ -1,0 +1,1038 @@
+"""The FastAPI app behind ``qwen-agent serve``: OpenAI's API over any ChatModel, and agents.
+
+Routes: ``GET /health``, ``GET /metrics`` (Prometheus text), ``GET /v1/models``,
+``GET /v1/models/{id}``, ``POST /v1/chat/completions``, ``POST /v1/completions`` and
+``POST /tokenize``. Chat requests may carry ``tools``, ``tool_choice``,
+``parallel_tool_calls``, ``response_format`` and ``stream_options``; the model's text is
+parsed with the configured tool-call format (hermes by default) into ``tool_calls``, streamed
+as OpenAI's tool-call deltas. A model named ``agent:NAME`` runs a configured agent's whole
+loop here, its tools included, and streams its events.
+
+Each model has a gate: at most ``capacity`` generations at once (the backend's
+``max_concurrency``; the transformers backend runs one at a time), then a first-come
+first-served queue of ``max_queue``; past it a 429 with ``Retry-After``, and a request that
+waited ``queue_timeout`` seconds gets a 503. A generation runs in its own thread and stops
+when its client disconnects, streamed or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import itertools
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from qwen_agent.chatml import parse_chatml
+from qwen_agent.errors import BackendConnectionError, ConfigError, ContextWindowError
+from qwen_agent.events import CallParseError, ReasoningDelta, TextDelta, ToolCallEvent
+from qwen_agent.formats import get_format
+from qwen_agent.formats.base import prepare
+from qwen_agent.llm import ChatModel, Delta, ModelRequest, Usage
+from qwen_agent.messages import ToolCall
+from qwen_agent.serving.wire import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    TokenizeRequest,
+    WireError,
+    error_body,
+    parse_request,
+    to_messages,
+)
+
+__all__ = ["ServeConfig", "create_app", "Server"]
+
+log = logging.getLogger("qwen_agent.serving")
+
+API_KEY_ENV = "QWEN_AGENT_API_KEY"
+
+
+class ServeConfig(BaseModel):
+    """How the server listens and what it bounds."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    #: required as ``Authorization: Bearer KEY`` on every route but /health; None: open
+    api_key: str | None = None
+    #: the tool-call format the served model writes (hermes: Qwen2.5/Qwen3 native)
+    format: str = "hermes"
+    max_body_bytes: int = Field(default=8 * 2**20, gt=0)
+    max_depth: int = Field(default=64, gt=1)
+    #: generations at once per model; None: the backend's ``max_concurrency`` (or 64)
+    max_concurrency: int | None = Field(default=None, gt=0)
+    #: requests waiting per model beyond those running; past it: 429
+    max_queue: int = Field(default=64, ge=0)
+    #: seconds a request may wait in the queue; past it: 503
+    queue_timeout: float = Field(default=60.0, gt=0)
+
+
+# -- the gate: capacity plus a fair queue ----------------------------------------------------
+
+
+class _Gate:
+    def __init__(self, capacity: int, max_queue: int, timeout: float) -> None:
+        self.capacity, self.max_queue, self.timeout = capacity, max_queue, timeout
+        self.running = 0
+        self.waiters: deque[asyncio.Future[None]] = deque()
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for w in self.waiters if not w.done())
+
+    async def acquire(self) -> None:
+        if self.running < self.capacity and not self.waiting:
+            self.running += 1
+            return
+        if self.waiting >= self.max_queue:
+            raise WireError(
+                429,
+                f"the server is busy: {self.running} running and {self.waiting} waiting; "
+                "retry later",
+                code="rate_limit_exceeded",
+                kind="rate_limit_error",
+                headers={"Retry-After": "1"},
+            )
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.append(fut)
+        try:
+            await asyncio.wait_for(asyncio.shield(fut), self.timeout)
+        except TimeoutError:
+            if fut.done():  # granted just now: give it back
+                self.release()
+            else:
+                fut.cancel()
+            raise WireError(
+                503,
+                f"the request waited {self.timeout:g} s in the queue; retry later",
+                code="queue_timeout",
+                kind="server_error",
+                headers={"Retry-After": "5"},
+            ) from None
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release()
+            else:
+                fut.cancel()
+            raise
+
+    def release(self) -> None:
+        while self.waiters:
+            fut = self.waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)  # the slot passes on: running stays the same
+                return
+        self.running -= 1
+
+
+# -- running a generation in a thread --------------------------------------------------------
+
+_END = object()
+
+
+class _Failed:
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+async def _pump(make: Callable[[], Iterator[Any]], cancel: threading.Event) -> AsyncIterator[Any]:
+    """Items of ``make()`` iterated in a worker thread; the iteration stops (and its
+    generator is closed) once ``cancel`` is set or this async generator is closed."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    def put(item: Any) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the loop is gone: nobody is listening
+            cancel.set()
+
+    def work() -> None:
+        it: Any = None
+        try:
+            it = make()
+            for item in it:
+                put(item)
+                if cancel.is_set():
+                    break
+        except BaseException as exc:  # reported to the request
+            put(_Failed(exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:  # closing a failed generator: nothing more to report
+                    log.debug("closing a generation failed", exc_info=True)
+            put(_END)
+
+    threading.Thread(target=work, name="qwen-agent-serve", daemon=True).start()
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.exc
+            yield item
+    finally:
+        cancel.set()
+
+
+def _model_error(exc: BaseException) -> WireError:
+    if isinstance(exc, WireError):
+        return exc
+    if isinstance(exc, ContextWindowError):
+        return WireError(400, str(exc), exc.param, "context_length_exceeded")
+    if isinstance(exc, ConfigError):
+        return WireError(400, str(exc))
+    if isinstance(exc, BackendConnectionError):
+        return WireError(502, f"the model backend is unreachable: {exc}", kind="server_error")
+    log.warning("generation failed: %s: %s", type(exc).__name__, exc)
+    return WireError(500, f"the model failed: {type(exc).__name__}: {exc}", kind="server_error")
+
+
+# -- served things ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Served:
+    name: str
+    model: ChatModel
+    gate: _Gate
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+@dataclass
+class _AgentEntry:
+    name: str
+    config: Any  # AgentConfig
+    served: _Served
+    created: int = field(default_factory=lambda: int(time.time()))
+
+
+class _Metrics:
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "qwen_agent_requests", "Requests answered", ["endpoint", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "qwen_agent_request_seconds", "Time to the whole answer", ["endpoint"], registry=r
+        )
+        self.queue_wait = Histogram(
+            "qwen_agent_queue_wait_seconds", "Time waited for a slot", ["model"], registry=r
+        )
+        self.running = Gauge("qwen_agent_running", "Generations running", ["model"], registry=r)
+        self.waiting = Gauge("qwen_agent_waiting", "Requests queued", ["model"], registry=r)
+        self.prompt_tokens = Counter(
+            "qwen_agent_prompt_tokens", "Prompt tokens read", ["model"], registry=r
+        )
+        self.completion_tokens = Counter(
+            "qwen_agent_completion_tokens", "Tokens generated", ["model"], registry=r
+        )
+        self.disconnects = Counter(
+            "qwen_agent_client_disconnects",
+            "Generations stopped by a client leaving",
+            ["model"],
+            registry=r,
+        )
+
+
+# -- the app ---------------------------------------------------------------------------------
+
+
+def create_app(
+    models: ChatModel | dict[str, ChatModel],
+    config: ServeConfig | None = None,
+    agents: list[Any] = (),  # type: ignore[assignment]
+) -> Any:
+    """The FastAPI app serving ``models`` (one model, named ``qwen-agent``, or
+    ``{name: model}``) and ``agents`` (:class:`~qwen_agent.config.AgentConfig` objects,
+    served as ``agent:NAME`` on the first model unless their ``llm`` says otherwise)."""
+    return _App(models, config or ServeConfig(), list(agents)).fastapi
+
+
+class _App:
+    def __init__(self, models: Any, config: ServeConfig, agents: list[Any]) -> None:
+        if not isinstance(models, dict):
+            models = {"qwen-agent": models}
+        if not models:
+            raise ConfigError("serve needs at least one model")
+        self.config = config
+        self.format = get_format(config.format)
+        self.metrics = _Metrics()
+        self.served: dict[str, _Served] = {}
+        for name, model in models.items():
+            capacity = config.max_concurrency or getattr(model, "max_concurrency", None) or 64
+            gate = _Gate(int(capacity), config.max_queue, config.queue_timeout)
+            self.served[name] = _Served(name, model, gate)
+        first = next(iter(self.served.values()))
+        self.agents: dict[str, _AgentEntry] = {}
+        for agent in agents:
+            served = first
+            if getattr(agent, "llm", None) is not None:
+                from qwen_agent.llm import get_chat_model
+
+                own = get_chat_model(agent.llm)
+                cap = getattr(own, "max_concurrency", None) or 64
+                served = _Served(
+                    f"agent:{agent.name}",
+                    own,
+                    _Gate(int(cap), config.max_queue, config.queue_timeout),
+                )
+            if agent.name in self.agents:
+                raise ConfigError(f"two agents are named {agent.name!r}")
+            self.agents[agent.name] = _AgentEntry(agent.name, agent, served)
+        self._key = config.api_key.encode() if config.api_key else None
+
+        app = FastAPI(title="qwen-agent", docs_url=None, redoc_url=None, openapi_url=None)
+        self.fastapi = app
+        self.Response = Response
+
+        @app.exception_handler(404)
+        async def _not_found(request: Request, exc: Exception) -> Any:
+            return self._error(
+                WireError(404, f"no route {request.method} {request.url.path}", code="not_found")
+            )
+
+        @app.exception_handler(405)
+        async def _bad_method(request: Request, exc: Exception) -> Any:
+            return self._error(
+                WireError(405, f"{request.method} is not allowed on {request.url.path}")
+            )
+
+        routes = [
+            ("GET", "/health", self.health),
+            ("GET", "/metrics", self.metrics_text),
+            ("GET", "/v1/models", self.list_models),
+            ("GET", "/v1/models/{model_id:path}", self.get_model),
+            ("POST", "/v1/chat/completions", self.chat),
+            ("POST", "/v1/completions", self.completions),
+            ("POST", "/tokenize", self.tokenize),
+        ]
+        for method, path, handler in routes:
+            app.add_api_route(path, self._guarded(handler, path), methods=[method])
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _guarded(self, handler: Callable[..., Any], path: str) -> Callable[..., Any]:
+        async def route(request: Request) -> Any:
+            start = time.perf_counter()
+            status = 500
+            try:
+                if path != "/health":
+                    self._authorize(request)
+                response = await handler(request)
+                status = response.status_code
+                return response
+            except WireError as exc:
+                status = exc.status
+                return self._error(exc)
+            finally:
+                self.metrics.requests.labels(path, str(status)).inc()
+                self.metrics.latency.labels(path).observe(time.perf_counter() - start)
+
+        route.__name__ = getattr(handler, "__name__", "route")
+        return route
+
+    def _authorize(self, request: Any) -> None:
+        if self._key is None:
+            return
+        given = request.headers.get("authorization", "")
+        scheme, _, token = given.partition(" ")
+        ok = scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self._key)
+        if not ok:
+            raise WireError(
+                401,
+                "a valid API key is required: Authorization: Bearer <key>",
+                code="invalid_api_key",
+                kind="authentication_error",
+            )
+
+    def _error(self, exc: WireError) -> Any:
+        return self._json(error_body(exc), exc.status, exc.headers)
+
+    def _json(self, payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Any:
+        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        return self.Response(data, status, headers, media_type="application/json")
+
+    async def _body(self, request: Any) -> bytes:
+        limit = self.config.max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            raise WireError(413, f"the body is over {limit} bytes", code="request_too_large")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise WireError(413, f"the body is over {limit} bytes", code="request_too_large")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _lookup(self, name: str) -> _Served | _AgentEntry:
+        if name.startswith("agent:") and name[6:] in self.agents:
+            return self.agents[name[6:]]
+        served = self.served.get(name)
+        if served is None:
+            known = ", ".join([*self.served, *(f"agent:{a}" for a in self.agents)])
+            raise WireError(
+                404,
+                f"the model {name!r} does not exist; served: {known}",
+                "model",
+                "model_not_found",
+            )
+        return served
+
+    async def _slot(self, served: _Served) -> None:
+        gate = served.gate
+        start = time.perf_counter()
+        self.metrics.waiting.labels(served.name).set(gate.waiting + 1)
+        try:
+            await gate.acquire()
+        finally:
+            self.metrics.waiting.labels(served.name).set(gate.waiting)
+        self.metrics.queue_wait.labels(served.name).observe(time.perf_counter() - start)
+        self.metrics.running.labels(served.name).set(gate.running)
+
+    def _free(self, served: _Served) -> None:
+        served.gate.release()
+        self.metrics.running.labels(served.name).set(served.gate.running)
+
+    def _count(self, served: _Served, usage: Usage) -> None:
+        self.metrics.prompt_tokens.labels(served.name).inc(usage.prompt_tokens)
+        self.metrics.completion_tokens.labels(served.name).inc(usage.completion_tokens)
+
+    # -- simple routes ---------------------------------------------------------------------
+
+    async def health(self, request: Any) -> Any:
+        return self._json({"status": "ok"})
+
+    async def metrics_text(self, request: Any) -> Any:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        for s in self.served.values():
+            self.metrics.running.labels(s.name).set(s.gate.running)
+            self.metrics.waiting.labels(s.name).set(s.gate.waiting)
+        return self.Response(
+            generate_latest(self.metrics.registry), 200, media_type=CONTENT_TYPE_LATEST
+        )
+
+    def _cards(self) -> list[dict[str, Any]]:
+        cards = [
+            {
+                "id": s.name,
+                "object": "model",
+                "created": s.created,
+                "owned_by": "qwen-agent",
+                **(
+                    {"max_model_len": s.model.max_context}
+                    if hasattr(s.model, "max_context")
+                    else {}
+                ),
+            }
+            for s in self.served.values()
+        ]
+        cards += [
+            {
+                "id": f"agent:{a.name}",
+                "object": "model",
+                "created": a.created,
+                "owned_by": "qwen-agent",
+            }
+            for a in self.agents.values()
+        ]
+        return cards
+
+    async def list_models(self, request: Any) -> Any:
+        return self._json({"object": "list", "data": self._cards()})
+
+    async def get_model(self, request: Any) -> Any:
+        model_id = request.path_params["model_id"]
+        for card in self._cards():
+            if card["id"] == model_id:
+                return self._json(card)
+        raise WireError(404, f"the model {model_id!r} does not exist", "model", "model_not_found")
+
+    async def tokenize(self, request: Any) -> Any:
+        req = parse_request(await self._body(request), TokenizeRequest, self.config.max_depth)
+        served = self._lookup(req.model) if req.model else next(iter(self.served.values()))
+        if isinstance(served, _AgentEntry):
+            served = served.served
+        model = served.model
+        encode = getattr(model, "_encode", None)
+        render = getattr(model, "render", None)
+        if encode is None or render is None:
+            raise WireError(
+                400, f"the model {served.name!r} is not tokenized here (a remote backend)", "model"
+            )
+        if (req.prompt is None) == (req.messages is None):
+            raise WireError(400, "give either 'prompt' or 'messages'", "prompt")
+        text = req.prompt if req.prompt is not None else render(to_messages(req.messages or []))
+        ids = await asyncio.to_thread(encode, text)
+        return self._json(
+            {"count": len(ids), "max_model_len": getattr(model, "max_context", None), "tokens": ids}
+        )
+
+    # -- completions -----------------------------------------------------------------------
+
+    async def completions(self, request: Any) -> Any:
+        req = parse_request(await self._body(request), CompletionRequest, self.config.max_depth)
+        served = self._lookup(req.model)
+        if isinstance(served, _AgentEntry):
+            raise WireError(400, "agents answer /v1/chat/completions only", "model")
+        messages = parse_chatml(req.text())
+        if not messages:
+            raise WireError(400, "'prompt' holds no message", "prompt")
+        mreq = ModelRequest(messages=messages, generation=req.generation(), on_overflow="error")
+        reply = _Reply(served.name, chat=False)
+        return await self._respond(request, served, req, mreq, reply, _Turn(None, "", True))
+
+    # -- chat ------------------------------------------------------------------------------
+
+    async def chat(self, request: Any) -> Any:
+        req = parse_request(await self._body(request), ChatCompletionRequest, self.config.max_depth)
+        entry = self._lookup(req.model)
+        if isinstance(entry, _AgentEntry):
+            return await self._agent(request, req, entry)
+        messages = to_messages(req.messages)
+        specs = req.tool_specs()
+        choice = req.choice(specs)
+        gen = req.generation()
+        parallel = req.parallel_tool_calls is not False
+        if getattr(entry.model, "native_tools", False):
+            mreq = ModelRequest(
+                messages=messages,
+                tools=specs,
+                tool_choice=choice,
+                parallel_tool_calls=parallel,
+                response_format=req.output_format(),
+                generation=gen,
+                on_overflow="error",
+            )
+            turn = _Turn(None, "", parallel)
+        elif not specs and not any(m.tool_calls or m.role == "tool" for m in messages):
+            mreq = ModelRequest(
+                messages=messages,
+                response_format=req.output_format(),
+                generation=gen,
+                on_overflow="error",
+            )
+            turn = _Turn(None, "", parallel)
+        else:
+            prompt, prefill = prepare(
+                self.format, messages, [s.as_dict() for s in specs], "", choice
+            )
+            if specs and choice != "none" and not parallel and self.format.name == "hermes":
+                gen = gen.with_stop(["</tool_call>"])
+            gen = gen.with_stop(self.format.stop_words) if specs and choice != "none" else gen
+            mreq = ModelRequest(
+                messages=prompt,
+                tools=specs,
+                tool_choice=choice,
+                parallel_tool_calls=parallel,
+                format=self.format.name,
+                response_format=req.output_format(),
+                generation=gen,
+                on_overflow="error",
+            )
+            turn = _Turn(self.format if specs and choice != "none" else None, prefill, parallel)
+        reply = _Reply(entry.name, chat=True)
+        return await self._respond(request, entry, req, mreq, reply, turn)
+
+    async def _respond(
+        self,
+        request: Any,
+        served: _Served,
+        req: Any,
+        mreq: ModelRequest,
+        reply: _Reply,
+        turn: _Turn,
+    ) -> Any:
+        await self._slot(served)
+        cancel = threading.Event()
+        try:
+            deltas = _pump(lambda: served.model.stream(mreq), cancel)
+            try:
+                first = await deltas.__anext__()
+            except StopAsyncIteration:
+                first = Delta("", "stop")
+        except BaseException as exc:
+            self._free(served)
+            if isinstance(exc, Exception):
+                raise _model_error(exc) from exc
+            raise
+        if req.stream:
+            body = self._sse(served, deltas, first, reply, turn, req.include_usage, cancel)
+            return StreamingResponse(
+                body, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+            )
+        try:
+            return await self._whole(request, served, deltas, first, reply, turn, cancel)
+        finally:
+            self._free(served)
+
+    async def _whole(
+        self,
+        request: Any,
+        served: _Served,
+        deltas: Any,
+        first: Delta,
+        reply: _Reply,
+        turn: _Turn,
+        cancel: threading.Event,
+    ) -> Any:
+        watch = asyncio.ensure_future(_disconnected(request, cancel))
+        try:
+            turn.feed(first)
+            try:
+                async for delta in deltas:
+                    turn.feed(delta)
+            except Exception as exc:
+                raise _model_error(exc) from exc
+            if cancel.is_set() and watch.done():
+                self.metrics.disconnects.labels(served.name).inc()
+            turn.finish()
+        finally:
+            watch.cancel()
+            await deltas.aclose()
+        usage = turn.usage()
+        self._count(served, usage)
+        return self._json(reply.whole(turn, usage))
+
+    async def _sse(
+        self,
+        served: _Served,
+        deltas: Any,
+        first: Delta,
+        reply: _Reply,
+        turn: _Turn,
+        include_usage: bool,
+        cancel: threading.Event,
+    ) -> AsyncIterator[bytes]:
+        finished = False
+        try:
+            if reply.chat:
+                yield reply.event(reply.chunk({"role": "assistant", "content": ""}))
+            for piece in turn.feed(first):
+                yield reply.event(reply.piece(piece))
+            try:
+                async for delta in deltas:
+                    for piece in turn.feed(delta):
+                        yield reply.event(reply.piece(piece))
+            except Exception as exc:  # headers are out: report it in the stream
+                yield reply.event(error_body(_model_error(exc)))
+                yield b"data: [DONE]\n\n"
+                finished = True
+                return
+            for piece in turn.finish():
+                yield reply.event(reply.piece(piece))
+            yield reply.event(reply.chunk({} if reply.chat else "", turn.finish_reason()))
+            usage = turn.usage()
+            self._count(served, usage)
+            if include_usage:
+                yield reply.event(reply.usage_chunk(usage))
+            yield b"data: [DONE]\n\n"
+            finished = True
+        finally:
+            if not finished:
+                self.metrics.disconnects.labels(served.name).inc()
+            cancel.set()
+            await deltas.aclose()
+            self._free(served)
+
+    # -- agents ----------------------------------------------------------------------------
+
+    async def _agent(self, request: Any, req: ChatCompletionRequest, entry: _AgentEntry) -> Any:
+        from qwen_agent.serving.agents import AgentRun
+
+        if req.tools:
+            raise WireError(400, "an agent runs its own tools; send no 'tools'", "tools")
+        if req.response_format is not None and req.response_format.type != "text":
+            raise UnsupportedParameterForAgent("response_format")
+        if req.tool_choice is not None:
+            raise UnsupportedParameterForAgent("tool_choice")
+        messages = to_messages(req.messages)
+        if messages[-1].role != "user":
+            raise WireError(400, "an agent run ends with a user message", "messages")
+        conversation = (req.metadata or {}).get("conversation_id") or request.headers.get(
+            "x-conversation-id"
+        )
+        run = AgentRun(entry.config, entry.served.model, conversation, req.generation())
+        served = entry.served
+        await self._slot(served)
+        cancel = threading.Event()
+        events = _pump(lambda: run.events(messages), cancel)
+        reply = _Reply(f"agent:{entry.name}", chat=True)
+        if req.stream:
+            body = self._agent_sse(served, run, events, reply, req.include_usage, cancel)
+            return StreamingResponse(
+                body, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+            )
+        watch = asyncio.ensure_future(_disconnected(request, cancel))
+        try:
+            async for _ in events:
+                pass
+        except Exception as exc:
+            raise _model_error(exc) from exc
+        finally:
+            watch.cancel()
+            await events.aclose()
+            run.close()
+            self._free(served)
+        self._count(served, run.usage)
+        return self._json(reply.agent_whole(run))
+
+    async def _agent_sse(
+        self,
+        served: _Served,
+        run: Any,
+        events: Any,
+        reply: _Reply,
+        include_usage: bool,
+        cancel: threading.Event,
+    ) -> AsyncIterator[bytes]:
+        try:
+            yield reply.event(reply.chunk({"role": "assistant", "content": ""}))
+            try:
+                async for delta in events:
+                    if delta:
+                        yield reply.event(reply.chunk(delta))
+            except Exception as exc:
+                yield reply.event(error_body(_model_error(exc)))
+                yield b"data: [DONE]\n\n"
+                return
+            yield reply.event(reply.chunk({}, "stop"))
+            self._count(served, run.usage)
+            if include_usage:
+                yield reply.event(reply.usage_chunk(run.usage))
+            yield b"data: [DONE]\n\n"
+        finally:
+            cancel.set()
+            await events.aclose()
+            run.close()
+            self._free(served)
+
+
+class UnsupportedParameterForAgent(WireError):
+    def __init__(self, param: str) -> None:
+        super().__init__(
+            400, f"'{param}' is not supported for agent models", param, "unsupported_parameter"
+        )
+
+
+async def _disconnected(request: Any, cancel: threading.Event) -> None:
+    """Sets ``cancel`` when the client of a non-streamed request goes away."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            cancel.set()
+            return
+
+
+# -- one reply: parsing the model's text, building OpenAI bodies -----------------------------
+
+
+class _Turn:
+    """Turns a model's deltas into content, reasoning and tool calls (with a format) or
+    passes the text through (without one)."""
+
+    def __init__(self, fmt: Any, prefill: str, parallel: bool) -> None:
+        self.parser = fmt.parser() if fmt is not None else None
+        self.parallel = parallel
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.calls: list[ToolCall] = []
+        self.errors: list[str] = []
+        self.finish = self._finish
+        self._usage: Usage | None = None
+        self._reason: str | None = None
+        self._chars = 0
+        if self.parser is not None and prefill:
+            self.parser.feed(prefill)
+
+    def feed(self, delta: Delta) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = []
+        if delta.usage is not None:
+            self._usage = delta.usage
+        if delta.finish_reason is not None:
+            self._reason = delta.finish_reason
+        self._chars += len(delta.text)
+        if delta.text:
+            if self.parser is None:
+                self.content.append(delta.text)
+                out.append(("content", delta.text))
+            else:
+                out.extend(self._events(self.parser.feed(delta.text)))
+        for call in delta.tool_calls or ():
+            out.extend(self._call(call))
+        for err in delta.call_errors or ():
+            out.extend(self._events([CallParseError(err)]))
+        return out
+
+    def _finish(self) -> list[tuple[str, Any]]:
+        if self.parser is None:
+            return []
+        return self._events(self.parser.finish(self._reason or "stop"))
+
+    def _events(self, events: list[Any]) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = []
+        for ev in events:
+            if isinstance(ev, TextDelta):
+                self.content.append(ev.text)
+                out.append(("content", ev.text))
+            elif isinstance(ev, ReasoningDelta):
+                self.reasoning.append(ev.text)
+                out.append(("reasoning", ev.text))
+            elif isinstance(ev, ToolCallEvent):
+                out.extend(self._call(ev.call))
+            elif isinstance(ev, CallParseError):
+                self.errors.append(ev.message)
+                note = f"[the model wrote a tool call that could not be read: {ev.message}]"
+                self.content.append(note)
+                out.append(("content", note))
+        return out
+
+    def _call(self, call: ToolCall) -> list[tuple[str, Any]]:
+        if self.calls and not self.parallel:
+            return []
+        call = call.model_copy(update={"id": f"call_{uuid.uuid4().hex[:24]}"})
+        self.calls.append(call)
+        return [("call", (len(self.calls) - 1, call))]
+
+    def finish_reason(self) -> str:
+        if self.calls:
+            return "tool_calls"
+        return self._reason or "stop"
+
+    def usage(self) -> Usage:
+        return self._usage or Usage(0, self._chars)
+
+
+class _Reply:
+    def __init__(self, model: str, chat: bool) -> None:
+        self.model, self.chat = model, chat
+        self.id = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+        self.object = "chat.completion.chunk" if chat else "text_completion"
+
+    @staticmethod
+    def event(payload: Any) -> bytes:
+        return (
+            b"data: "
+            + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+            + b"\n\n"
+        )
+
+    def chunk(self, delta: Any, finish: str | None = None) -> dict[str, Any]:
+        choice: dict[str, Any] = {"index": 0}
+        if self.chat:
+            choice["delta"] = delta
+        else:
+            choice["text"] = delta if isinstance(delta, str) else ""
+        choice["logprobs"] = None
+        choice["finish_reason"] = finish
+        return {
+            "id": self.id,
+            "object": self.object,
+            "created": self.created,
+            "model": self.model,
+            "choices": [choice],
+        }
+
+    def piece(self, piece: tuple[str, Any]) -> dict[str, Any]:
+        kind, value = piece
+        if not self.chat:
+            return self.chunk(value)
+        if kind == "content":
+            return self.chunk({"content": value})
+        if kind == "reasoning":
+            return self.chunk({"reasoning_content": value})
+        index, call = value
+        return self.chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": index,
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": call.arguments_json()},
+                    }
+                ]
+            }
+        )
+
+    def usage_chunk(self, usage: Usage) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": self.object,
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "usage": _usage(usage),
+        }
+
+    def whole(self, turn: _Turn, usage: Usage) -> dict[str, Any]:
+        content = "".join(turn.content)
+        if self.chat:
+            message: dict[str, Any] = {
+                "role": "assistant",
+                "content": content or (None if turn.calls else ""),
+            }
+            if turn.reasoning:
+                message["reasoning_content"] = "".join(turn.reasoning)
+            if turn.calls:
+                message["tool_calls"] = [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": c.arguments_json()},
+                    }
+                    for c in turn.calls
+                ]
+            choice: dict[str, Any] = {"index": 0, "message": message}
+        else:
+            choice = {"index": 0, "text": content}
+        choice["logprobs"] = None
+        choice["finish_reason"] = turn.finish_reason()
+        return {
+            "id": self.id,
+            "object": "chat.completion" if self.chat else "text_completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [choice],
+            "usage": _usage(usage),
+        }
+
+    def agent_whole(self, run: Any) -> dict[str, Any]:
+        message = {"role": "assistant", "content": run.answer, "agent_events": run.log}
+        if run.reasoning:
+            message["reasoning_content"] = run.reasoning
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+            ],
+            "usage": _usage(run.usage),
+        }
+
+
+def _usage(u: Usage) -> dict[str, int]:
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.prompt_tokens + u.completion_tokens,
+    }
+
+
+# -- running it ------------------------------------------------------------------------------
+
+
+class Server:
+    """Runs the app with uvicorn in a background thread: for tests, notebooks and Python
+    programs (``qwen-agent serve`` runs it in the foreground). ``port=0`` picks a free
+    port; use as a context manager, or ``start()`` / ``stop()``."""
+
+    _ids = itertools.count()
+
+    def __init__(
+        self,
+        models: ChatModel | dict[str, ChatModel],
+        config: ServeConfig | None = None,
+        agents: list[Any] = (),  # type: ignore[assignment]
+        **options: Any,
+    ) -> None:
+        config = config or ServeConfig()
+        if options:
+            config = config.model_copy(
+                update=ServeConfig.model_validate({**config.model_dump(), **options}).model_dump()
+            )
+        self.config = config
+        self.app = create_app(models, config, agents)
+        self.port = config.port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL for OpenAI clients, e.g. ``http://127.0.0.1:8000/v1``."""
+        host = self.config.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}/v1"
+
+    def start(self) -> Server:
+        import socket
+
+        import uvicorn
+
+        if self._server is not None:
+            return self
+        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.config.host, self.config.port))
+        sock.listen(2048)
+        self.port = sock.getsockname()[1]
+        cfg = uvicorn.Config(
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+            backlog=2048,
+        )
+        self._server = uvicorn.Server(cfg)
+        self._server.install_signal_handlers = lambda: None  # not the main thread
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            name=f"qwen-agent-serve-{next(self._ids)}",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise BackendConnectionError("the server did not start")
+            time.sleep(0.01)
+        self._sock = sock
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._sock.close()
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def api_key_from_env() -> str | None:
+    return os.environ.get(API_KEY_ENV) or None
