@@ -21,9 +21,8 @@ from typing import Any
 
 from qwen_agent.formats.hermes import HermesFormat
 from qwen_agent.llm import GenerationConfig, LLMConfig, ModelRequest, get_chat_model
-from qwen_agent.tool import ToolSpec
 from qwen_agent.messages import Message
-from qwen_agent.tool import tool
+from qwen_agent.tool import ToolSpec, tool
 
 
 @tool

@@ -1,9 +1,9 @@
 """The OpenAI-compatible backend against real HTTP servers on 127.0.0.1.
 
 Most tests run :class:`OpenAIChatModel` against the project's own ``qwen-agent serve``
-(:class:`~qwen_agent.serving.Server`) wrapping a :class:`ScriptedLLM`; a few use a tiny canned-response server to feed the client
-what other servers (vLLM, Ollama, DashScope) send; tests/test_serve.py tries the server
-itself with the official client.
+(:class:`~qwen_agent.serving.Server`) wrapping a :class:`ScriptedLLM`; a few use a tiny
+canned-response server to feed the client what other servers (vLLM, Ollama, DashScope)
+send; tests/test_serve.py tries the server itself with the official client.
 """
 
 from __future__ import annotations
