@@ -3,19 +3,18 @@
     qwen-agent chat "What is 12 * 34?" --tool examples/tools.py:multiply  # bundled model
     qwen-agent chat "..." --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
     qwen-agent chat --config agent.toml            # interactive when no question is given
+    qwen-agent serve --port 8000                   # the OpenAI API on the bundled model
+    qwen-agent serve --model /models/Qwen2.5-7B-Instruct --config agent.toml
 
-A config file (TOML or JSON) may hold ``llm`` (an LLMConfig table), ``tools`` (a list of
-``"module:attr"`` or registered names), ``format``, ``instructions`` and ``max_steps``;
-command-line flags override it.
+A config file (TOML or JSON, see :class:`~qwen_agent.config.AgentConfig`) may hold
+``name``, ``llm`` (an LLMConfig table), ``tools`` (a list of ``"module:attr"`` or registered
+names), ``format``, ``instructions`` and ``max_steps``; command-line flags override it.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -55,7 +54,44 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--max-tokens", type=int, help="most tokens per model call")
     chat.add_argument("--temperature", type=float, help="sampling temperature")
     chat.add_argument("--quiet", action="store_true", help="do not show tool calls on stderr")
+    _serve_parser(sub)
     return parser
+
+
+def _serve_parser(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="serve a model, and agents, over the OpenAI API")
+    serve.add_argument(
+        "--model",
+        help="model directory, or the model name on --base-url (default: the bundled model)",
+    )
+    serve.add_argument("--backend", help="openai or transformers (default: as for chat)")
+    serve.add_argument("--base-url", help="serve a model from this OpenAI-compatible server")
+    serve.add_argument("--mode", choices=["chat", "completion"], help="endpoint of --base-url")
+    serve.add_argument(
+        "--native-tools",
+        action="store_true",
+        help="--base-url parses tool calls itself (vLLM --tool-call-parser, Ollama, DashScope)",
+    )
+    serve.add_argument(
+        "--served-model-name", default="qwen-agent", help="the model's name in requests"
+    )
+    serve.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        default=[],
+        help="an agent file (TOML or JSON), served as model agent:NAME; may be repeated",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--api-key",
+        help="require this key as 'Authorization: Bearer KEY' (default: $QWEN_AGENT_API_KEY)",
+    )
+    serve.add_argument("--format", choices=["hermes", "react"], help="the model's tool format")
+    serve.add_argument("--max-concurrency", type=int, help="generations at once per model")
+    serve.add_argument("--max-queue", type=int, help="requests waiting per model (then 429)")
+    serve.add_argument("--queue-timeout", type=float, help="seconds a request may wait (then 503)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "chat":
             return _chat(args)
+        if args.command == "serve":
+            return _serve(args)
     except ConfigError as exc:
         print(f"qwen-agent: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -85,7 +123,7 @@ def _chat(args: argparse.Namespace) -> int:
         logging.getLogger("qwen_agent").setLevel(logging.INFO)
 
     settings = _load_config(args.config) if args.config else {}
-    llm = dict(settings.get("llm", {}))
+    llm = dict(settings.get("llm") or {})
     for key in ("backend", "model", "base_url", "api_key", "mode"):
         value = getattr(args, key)
         if value is not None:
@@ -97,7 +135,7 @@ def _chat(args: argparse.Namespace) -> int:
         generation["temperature"] = args.temperature
     if generation:
         llm["generation"] = generation
-    specs = [*settings.get("tools", []), *args.tool]
+    specs = [*(settings.get("tools") or []), *args.tool]
     tools = [_load_tool(spec) for spec in specs] if specs else _default_tools()
     agent = Agent(
         llm=llm,
@@ -178,66 +216,65 @@ def _default_tools() -> list[Any]:
 
 
 def _load_config(path: Path) -> dict[str, Any]:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
-    try:
-        if path.suffix == ".json":
-            data = json.loads(raw)
-        else:
-            import tomllib
+    from qwen_agent.config import AgentConfig
 
-            data = tomllib.loads(raw.decode())
-    except ValueError as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
-        raise ConfigError(f"config file {path} is not valid: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a table/object at the top")
-    unknown = set(data) - {"llm", "tools", "format", "instructions", "max_steps"}
-    if unknown:
-        raise ConfigError(f"config file {path}: unknown keys {sorted(unknown)}")
-    return data
+    return AgentConfig.load(path).model_dump(exclude_unset=True)
 
 
 def _load_tool(spec: str) -> Any:
-    from qwen_agent.tool import TOOLS
+    from qwen_agent.config import load_tool
 
-    if ":" not in spec:
-        if spec in TOOLS:
-            return spec
-        raise ConfigError(f"tool {spec!r}: give MODULE:ATTR or a registered tool name")
-    module_name, _, attr = spec.rpartition(":")
-    if module_name.endswith(".py"):
-        module = _import_file(spec, Path(module_name))
-    else:
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())  # like `python -m`: tools next to you import
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise ConfigError(f"tool {spec!r}: cannot import {module_name!r}: {exc}") from None
+    return load_tool(spec)
+
+
+def _serve(args: argparse.Namespace) -> int:
     try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise ConfigError(f"tool {spec!r}: {module_name!r} has no {attr!r}") from None
+        import uvicorn
 
-
-def _import_file(spec: str, path: Path) -> Any:
-    import importlib.util
-
-    if not path.is_file():
-        raise ConfigError(f"tool {spec!r}: no such file {path}")
-    module_spec = importlib.util.spec_from_file_location(f"_qwen_agent_tools_{path.stem}", path)
-    if module_spec is None or module_spec.loader is None:
-        raise ConfigError(f"tool {spec!r}: cannot load {path}")
-    module = importlib.util.module_from_spec(module_spec)
-    try:
-        module_spec.loader.exec_module(module)
-    except Exception as exc:  # the user's file failed: say where, not a traceback
+        from qwen_agent.serving.app import ServeConfig, api_key_from_env, create_app
+    except ImportError as exc:
         raise ConfigError(
-            f"tool {spec!r}: {path} failed to run: {type(exc).__name__}: {exc}"
+            f"serve needs the [serve] extra ({exc.name} is missing): "
+            "pip install 'qwen-agent-kit[serve]'"
         ) from None
-    return module
+    from qwen_agent.config import AgentConfig
+    from qwen_agent.llm import get_chat_model
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("  %(message)s"))
+    logging.getLogger("qwen_agent").addHandler(handler)
+    logging.getLogger("qwen_agent").setLevel(logging.INFO)
+    llm: dict[str, Any] = {
+        k: getattr(args, k) for k in ("backend", "model", "base_url", "mode") if getattr(args, k)
+    }
+    if args.native_tools:
+        llm["native_tools"] = True
+    agents = [AgentConfig.load(path) for path in args.config]
+    options = {
+        "host": args.host,
+        "port": args.port,
+        "api_key": args.api_key or api_key_from_env(),
+        "format": args.format or "hermes",
+    }
+    for key in ("max_concurrency", "max_queue", "queue_timeout"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    try:
+        config = ServeConfig.model_validate(options)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    model = get_chat_model(llm)
+    app = create_app({args.served_model_name: model}, config, agents)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    names = [args.served_model_name, *(f"agent:{a.name}" for a in agents)]
+    print(
+        f"qwen-agent serve: {', '.join(names)} at http://{host}:{args.port}/v1"
+        f"{' (API key required)' if config.api_key else ''}",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    return 0
 
 
 if __name__ == "__main__":

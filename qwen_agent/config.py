@@ -65,6 +65,9 @@ class AgentConfig(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
+            unknown = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden"]
+            if unknown:
+                raise ConfigError(f"config file {path}: unknown keys {sorted(unknown)}") from None
             problems = "; ".join(
                 f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors()[:5]
             )

@@ -12,7 +12,7 @@ import pytest
 
 from qwen_agent.formats.hermes import HermesFormat
 from qwen_agent.messages import ToolCall
-from qwen_agent.server import OpenAIServer
+from qwen_agent.serving import Server
 from qwen_agent.testing import ScriptedLLM
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ def run_cli(*args: str, stdin: str = "", cwd: Path = ROOT) -> subprocess.Complet
 @pytest.fixture
 def server():
     llm = ScriptedLLM([CALL, "12*34 is 408."], chunk_size=3)
-    with OpenAIServer(llm, model_name="tiny").start() as srv:
+    with Server({"tiny": llm}).start() as srv:
         srv.llm = llm
         yield srv
 

@@ -11,7 +11,7 @@ import pytest
 
 from qwen_agent.formats.hermes import HermesFormat
 from qwen_agent.messages import ToolCall
-from qwen_agent.server import OpenAIServer
+from qwen_agent.serving import Server
 from qwen_agent.testing import ScriptedLLM
 from tests.sandbox_helpers import sandbox_skip_reason
 
@@ -57,7 +57,7 @@ def test_server_line_talks_to_an_openai_compatible_server(tmp_path):
     quick = python_blocks()[0].split("agent = Agent(")[0]  # imports and the tool
     line = next(b for b in python_blocks() if URL in b).split('\nagent = Agent(llm={"model"')[0]
     llm = ScriptedLLM([CALL, "12 * 34 = 408"])
-    with OpenAIServer(llm).start() as server:
+    with Server({"Qwen/Qwen2.5-7B-Instruct": llm}).start() as server:
         ask = "\nprint(agent.chat('What is 12 * 34?').answer)\n"
         code = quick + line.replace(URL, server.url) + ask
         proc = run_python(code, tmp_path)

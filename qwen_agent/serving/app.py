@@ -388,6 +388,8 @@ class _App:
         return b"".join(chunks)
 
     def _lookup(self, name: str) -> _Served | _AgentEntry:
+        if not name:
+            return next(iter(self.served.values()))
         if name.startswith("agent:") and name[6:] in self.agents:
             return self.agents[name[6:]]
         served = self.served.get(name)

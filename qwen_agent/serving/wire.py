@@ -191,7 +191,8 @@ class _Common(BaseModel):
     """Fields both endpoints share."""
 
     model_config = ConfigDict(extra="allow")
-    model: str = Field(min_length=1)
+    #: empty or left out: the first model served (as vLLM does)
+    model: str = ""
     stream: bool = False
     stream_options: _StreamOptions | None = None
     max_tokens: int | None = Field(default=None, ge=1)
