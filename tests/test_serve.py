@@ -1,0 +1,613 @@
+"""``qwen-agent serve`` tried as its users try it: with the official ``openai`` client (and
+raw HTTP for what the client will not send) against a real uvicorn server on 127.0.0.1,
+on a scripted model and on the bundled model."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+openai = pytest.importorskip("openai", reason="the official client is in the [dev] extra")
+pytest.importorskip("fastapi", reason="serve needs the [serve] extra")
+
+from qwen_agent.config import AgentConfig  # noqa: E402
+from qwen_agent.llm import Delta, ModelRequest, Usage  # noqa: E402
+from qwen_agent.serving import Server  # noqa: E402
+from qwen_agent.testing import ScriptedLLM  # noqa: E402
+
+pytestmark = [pytest.mark.network, pytest.mark.timeout(120)]
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather of a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "the city"}},
+            "required": ["city"],
+        },
+    },
+}
+TIME = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "Local time in a timezone.",
+        "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}},
+    },
+}
+
+
+def call(name: str, **arguments) -> str:
+    body = json.dumps({"name": name, "arguments": arguments})
+    return f"<tool_call>\n{body}\n</tool_call>"
+
+
+TWO_CALLS = call("get_weather", city="Paris") + "\n" + call("get_weather", city="Rome")
+USER = [{"role": "user", "content": "What is the weather in Paris and Rome?"}]
+
+
+@pytest.fixture
+def serve() -> Iterator:
+    """``serve(model_or_responses, **options)`` -> (server, client); stopped after the test."""
+    servers: list[Server] = []
+
+    def start(model, agents=(), client_key="unused", **options):
+        if isinstance(model, (str, list)):
+            model = ScriptedLLM(model)
+        server = Server(model, agents=list(agents), **options).start()
+        servers.append(server)
+        client = openai.OpenAI(base_url=server.url, api_key=client_key, max_retries=0, timeout=60)
+        server.llm = model
+        return server, client
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+# -- chat, streaming, usage -------------------------------------------------------------------
+
+
+def test_chat_answers_with_usage(serve):
+    server, client = serve(["Hello there!"])
+    r = client.chat.completions.create(
+        model="qwen-agent", messages=[{"role": "user", "content": "hi"}]
+    )
+    assert r.object == "chat.completion" and r.model == "qwen-agent"
+    assert r.choices[0].message.content == "Hello there!"
+    assert r.choices[0].finish_reason == "stop" and r.choices[0].message.tool_calls is None
+    assert r.usage.completion_tokens == len("Hello there!")
+    assert r.usage.prompt_tokens == len("hi")  # ScriptedLLM counts a character as a token
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+    # no tools: the messages reach the model as they are, with no system prompt added
+    assert [(m.role, m.text) for m in server.llm.prompts[-1]] == [("user", "hi")]
+
+
+def test_streaming_text_and_usage_chunk(serve):
+    _, client = serve(["One two three four five."])
+    chunks = list(
+        client.chat.completions.create(
+            model="qwen-agent",
+            messages=[{"role": "user", "content": "count"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "One two three four five."
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == len(text)
+    plain = list(
+        client.chat.completions.create(
+            model="qwen-agent", messages=[{"role": "user", "content": "count"}], stream=True
+        )
+    )
+    assert all(c.choices for c in plain) and all(c.usage is None for c in plain)
+
+
+def test_default_generation_settings_are_kept_when_a_request_leaves_them_out(serve):
+    """A backend's own defaults (max_tokens here) hold unless the request sets them."""
+    from qwen_agent.llm import GenerationConfig
+
+    class Defaults(ScriptedLLM):
+        def stream(self, request):
+            merged = request.generation.over(GenerationConfig(max_tokens=5, temperature=0.7))
+            return super().stream(request.model_copy(update={"generation": merged}))
+
+    server, client = serve(Defaults("a long answer that goes on"))
+    r = client.chat.completions.create(model="qwen-agent", messages=USER)
+    assert r.choices[0].message.content == "a lon" and r.choices[0].finish_reason == "length"
+    assert server.llm.configs[-1].temperature == 0.7
+    r = client.chat.completions.create(model="qwen-agent", messages=USER, max_tokens=8)
+    assert r.choices[0].message.content == "a long a"
+
+
+# -- tools ------------------------------------------------------------------------------------
+
+
+def test_tool_call_round_trip(serve):
+    server, client = serve([TWO_CALLS, "Sunny in Paris, rain in Rome."])
+    r = client.chat.completions.create(model="qwen-agent", messages=USER, tools=[WEATHER])
+    choice = r.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    calls = choice.message.tool_calls
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == [
+        ("get_weather", {"city": "Paris"}),
+        ("get_weather", {"city": "Rome"}),
+    ]
+    assert len({c.id for c in calls}) == 2 and all(c.id.startswith("call_") for c in calls)
+    # the model saw the tools in Qwen's hermes system prompt
+    system = server.llm.prompts[-1][0].text
+    assert "<tools>" in system and '"name": "get_weather"' in system
+    history = [
+        *USER,
+        choice.message.model_dump(exclude_none=True),
+        *(
+            {"role": "tool", "tool_call_id": c.id, "content": f"{city}: sunny"}
+            for c, city in zip(calls, ["Paris", "Rome"], strict=True)
+        ),
+    ]
+    r = client.chat.completions.create(model="qwen-agent", messages=history, tools=[WEATHER])
+    assert r.choices[0].message.content == "Sunny in Paris, rain in Rome."
+    prompt = server.llm.prompts[-1]
+    # the earlier calls are rendered as the model wrote them, the results as tool_response
+    assert prompt[-2].role == "assistant" and '"city": "Rome"' in prompt[-2].text
+    assert prompt[-1].text == (
+        "<tool_response>\nParis: sunny\n</tool_response>\n<tool_response>\nRome: sunny\n"
+        "</tool_response>"
+    )
+
+
+def _accumulate(chunks) -> tuple[str, dict[int, dict[str, str]], str | None]:
+    """What a client does with tool-call deltas: join them by index."""
+    text, calls, finish = "", {}, None
+    for chunk in chunks:
+        if not chunk.choices:
+            continue
+        delta = chunk.choices[0].delta
+        text += delta.content or ""
+        for tc in delta.tool_calls or []:
+            slot = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
+            slot["id"] = tc.id or slot["id"]
+            if tc.function:
+                slot["name"] += tc.function.name or ""
+                slot["arguments"] += tc.function.arguments or ""
+        finish = chunk.choices[0].finish_reason or finish
+    return text, calls, finish
+
+
+def test_streamed_tool_call_deltas_and_parallel_calls(serve):
+    server, client = serve(
+        [TWO_CALLS],
+    )
+    server.llm.chunk_size = 3
+    stream = client.chat.completions.create(
+        model="qwen-agent", messages=USER, tools=[WEATHER, TIME], stream=True
+    )
+    text, calls, finish = _accumulate(stream)
+    assert finish == "tool_calls" and text == ""
+    assert sorted(calls) == [0, 1]
+    assert [(c["name"], json.loads(c["arguments"])) for c in calls.values()] == [
+        ("get_weather", {"city": "Paris"}),
+        ("get_weather", {"city": "Rome"}),
+    ]
+    assert all(c["id"].startswith("call_") for c in calls.values())
+
+
+def test_parallel_tool_calls_false_keeps_the_first_call(serve):
+    server, client = serve([TWO_CALLS])
+    r = client.chat.completions.create(
+        model="qwen-agent", messages=USER, tools=[WEATHER], parallel_tool_calls=False
+    )
+    assert [json.loads(c.function.arguments) for c in r.choices[0].message.tool_calls] == [
+        {"city": "Paris"}
+    ]
+    assert "</tool_call>" in server.llm.configs[-1].stop  # generation stops after one call
+
+
+def test_tool_choice_none_required_and_named(serve):
+    server, client = serve(
+        [
+            TWO_CALLS,
+            'get_time", "arguments": {"tz": "CET"}}\n</tool_call>',
+            '{"city": "Oslo"}}\n</tool_call>',
+        ]
+    )
+    r = client.chat.completions.create(
+        model="qwen-agent", messages=USER, tools=[WEATHER], tool_choice="none"
+    )
+    assert r.choices[0].message.tool_calls is None
+    assert r.choices[0].message.content == TWO_CALLS  # not parsed: no call was allowed
+    assert "<tools>" not in server.llm.prompts[-1][0].text
+
+    # required: the reply begins with a call's head; the model writes the rest
+    r = client.chat.completions.create(
+        model="qwen-agent",
+        messages=USER,
+        tools=[WEATHER, TIME],
+        tool_choice="required",
+    )
+    assert server.llm.prompts[-1][-1].role == "assistant"
+    assert server.llm.prompts[-1][-1].text == '<tool_call>\n{"name": "'
+    assert server.llm.requests[-1].tool_choice == "required"
+    (forced,) = r.choices[0].message.tool_calls  # the prefill and the model's rest
+    assert (forced.function.name, json.loads(forced.function.arguments)) == (
+        "get_time",
+        {"tz": "CET"},
+    )
+
+    r = client.chat.completions.create(
+        model="qwen-agent",
+        messages=USER,
+        tools=[WEATHER, TIME],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+    )
+    assert server.llm.prompts[-1][-1].text == ('<tool_call>\n{"name": "get_weather", "arguments": ')
+    (only,) = r.choices[0].message.tool_calls
+    assert (only.function.name, json.loads(only.function.arguments)) == (
+        "get_weather",
+        {"city": "Oslo"},
+    )
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.chat.completions.create(
+            model="qwen-agent",
+            messages=USER,
+            tools=[WEATHER],
+            tool_choice={"type": "function", "function": {"name": "nope"}},
+        )
+    assert exc.value.param == "tool_choice"
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="qwen-agent", messages=USER, tool_choice="required")
+
+
+def test_response_format_reaches_the_model_as_a_constraint(serve):
+    server, client = serve(['{"ok": true}'])
+    r = client.chat.completions.create(
+        model="qwen-agent", messages=USER, response_format={"type": "json_object"}
+    )
+    assert json.loads(r.choices[0].message.content) == {"ok": True}
+    assert server.llm.requests[-1].response_format.type == "json_object"
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+    client.chat.completions.create(
+        model="qwen-agent",
+        messages=USER,
+        response_format={"type": "json_schema", "json_schema": {"name": "r", "schema": schema}},
+    )
+    assert server.llm.requests[-1].response_format.json_schema == schema
+
+
+def test_completions_endpoint(serve):
+    server, client = serve(["forty-two"])
+    r = client.completions.create(model="qwen-agent", prompt="The answer is", max_tokens=20)
+    assert r.choices[0].text == "forty-two" and r.usage.completion_tokens == 9
+    chunks = list(client.completions.create(model="qwen-agent", prompt="x", stream=True))
+    assert "".join(c.choices[0].text for c in chunks) == "forty-two"
+
+
+# -- errors: the right status, OpenAI's body, the client's class ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        ({"logprobs": True}, "logprobs"),
+        ({"top_logprobs": 3}, "top_logprobs"),
+        ({"n": 2}, "n"),
+        ({"presence_penalty": 0.5}, "presence_penalty"),
+        ({"frequency_penalty": 1.0}, "frequency_penalty"),
+        ({"logit_bias": {"1": 5}}, "logit_bias"),
+        ({"functions": [{"name": "f", "parameters": {}}]}, "functions"),
+        ({"function_call": "auto"}, "function_call"),
+        ({"extra_body": {"min_tokens": 3}}, "min_tokens"),
+        ({"response_format": {"type": "yaml"}}, "response_format.type"),
+        ({"response_format": {"type": "json_schema"}}, "response_format"),
+        ({"temperature": 5}, "temperature"),
+        ({"max_tokens": 0}, "max_tokens"),
+    ],
+)
+def test_unsupported_or_invalid_parameters_are_400s_that_name_them(serve, extra, param):
+    server, client = serve(["x"])
+    extra = dict(extra)
+    kwargs = {"extra_body": extra.pop("extra_body")} if "extra_body" in extra else {}
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.chat.completions.create(model="qwen-agent", messages=USER, **extra, **kwargs)
+    assert exc.value.param == param, exc.value.body
+    body = exc.value.body
+    assert set(body) >= {"message", "type", "param", "code"}
+    assert body["type"] == "invalid_request_error" and not isinstance(body["code"], int)
+    assert server.llm.calls == 0
+
+
+def test_unknown_models_are_404s(serve):
+    _, client = serve(["x"])
+    with pytest.raises(openai.NotFoundError) as exc:
+        client.chat.completions.create(model="gpt-4o", messages=USER)
+    assert exc.value.body["code"] == "model_not_found" and exc.value.body["param"] == "model"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("gpt-4o")
+    assert [m.id for m in client.models.list()] == ["qwen-agent"]
+    assert client.models.retrieve("qwen-agent").id == "qwen-agent"
+
+
+def test_malformed_bodies_and_floods_of_nesting_are_400s_and_the_server_lives(serve):
+    server, _ = serve(["x"], max_body_bytes=256 * 1024)
+    url = server.url + "/chat/completions"
+    with httpx.Client(timeout=30) as http:
+        for body in [
+            b"[" * 100_000,
+            b"{" * 50_000,
+            b"{not json",
+            b"[1, 2]",
+            "\ud800".encode("utf-8", "surrogatepass"),
+        ]:
+            r = http.post(url, content=body, headers={"content-type": "application/json"})
+            assert r.status_code == 400, (body[:20], r.text)
+            assert r.json()["error"]["type"] == "invalid_request_error"
+        deep = {"model": "qwen-agent", "messages": USER, "metadata": None}
+        nested: object = "x"
+        for _ in range(200):
+            nested = [nested]
+        deep["stop"] = nested
+        assert http.post(url, json=deep).status_code == 400
+        r = http.post(url, content=b" " * (257 * 1024))
+        assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+        ok = http.post(url, json={"model": "qwen-agent", "messages": USER})
+        assert ok.status_code == 200 and ok.json()["choices"][0]["message"]["content"] == "x"
+    assert server.llm.calls == 1
+
+
+def test_api_key_is_required_when_set(serve):
+    server, client = serve(["ok"], client_key="sk-right", api_key="sk-right")
+    assert client.chat.completions.create(model="qwen-agent", messages=USER).choices
+    wrong = openai.OpenAI(base_url=server.url, api_key="sk-wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        wrong.chat.completions.create(model="qwen-agent", messages=USER)
+    with pytest.raises(openai.AuthenticationError):
+        wrong.models.list()
+    assert httpx.get(server.url.removesuffix("/v1") + "/metrics").status_code == 401
+    assert httpx.get(server.url.removesuffix("/v1") + "/health").json() == {"status": "ok"}
+
+
+# -- concurrency, the queue, disconnects ------------------------------------------------------
+
+
+class Held:
+    """A model whose generations wait for ``release``; records starts and closes."""
+
+    def __init__(self, max_concurrency: int | None = None) -> None:
+        if max_concurrency is not None:
+            self.max_concurrency = max_concurrency
+        self.release = threading.Event()
+        self.started: list[str] = []
+        self.closed = threading.Semaphore(0)
+        self._lock = threading.Lock()
+
+    def stream(self, request: ModelRequest) -> Iterator[Delta]:
+        with self._lock:
+            self.started.append(request.messages[-1].text)
+        try:
+            yield Delta("waiting ")
+            while not self.release.wait(0.01):
+                yield Delta("")
+            yield Delta("done", "stop", Usage(1, 2))
+        finally:
+            self.closed.release()
+
+
+def test_requests_beyond_the_queue_get_429_with_retry_after_and_a_long_wait_503(serve):
+    held = Held(max_concurrency=1)
+    server, client = serve(held, max_queue=1, queue_timeout=1.0)
+    first = threading.Thread(
+        target=lambda: client.chat.completions.create(model="qwen-agent", messages=USER)
+    )
+    first.start()
+    deadline = time.monotonic() + 10
+    while not held.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    results: list[BaseException] = []
+
+    def waiter():
+        try:
+            client.chat.completions.create(model="qwen-agent", messages=USER)
+        except openai.APIStatusError as exc:
+            results.append(exc)
+
+    second = threading.Thread(target=waiter)
+    second.start()
+    time.sleep(0.3)  # the second one is queued now
+    with pytest.raises(openai.RateLimitError) as exc:
+        client.chat.completions.create(model="qwen-agent", messages=USER)
+    assert exc.value.response.headers["retry-after"] == "1"
+    second.join(10)
+    assert isinstance(results[0], openai.InternalServerError)
+    assert results[0].status_code == 503 and results[0].response.headers["retry-after"]
+    held.release.set()
+    first.join(10)
+    metrics = httpx.get(server.url.removesuffix("/v1") + "/metrics").text
+    assert 'qwen_agent_requests_total{endpoint="/v1/chat/completions",status="429"} 1.0' in metrics
+    assert "qwen_agent_waiting" in metrics and "qwen_agent_queue_wait_seconds" in metrics
+
+
+def test_one_at_a_time_backends_are_served_in_arrival_order(serve):
+    held = Held(max_concurrency=1)
+    server, client = serve(held, max_queue=16)
+    threads = []
+    for i in range(5):
+        msgs = [{"role": "user", "content": f"r{i}"}]
+        t = threading.Thread(
+            target=lambda m=msgs: client.chat.completions.create(model="qwen-agent", messages=m)
+        )
+        t.start()
+        threads.append(t)
+        time.sleep(0.15)  # arrive in order
+    assert held.started == ["r0"]  # the others wait for the one slot
+    held.release.set()
+    for t in threads:
+        t.join(20)
+    assert held.started == ["r0", "r1", "r2", "r3", "r4"]
+
+
+def test_concurrent_requests_run_at_once_on_a_concurrent_backend(serve):
+    barrier = threading.Barrier(8, timeout=20)
+
+    class Together(ScriptedLLM):
+        def stream(self, request):
+            barrier.wait()  # breaks unless 8 generations are in flight together
+            return super().stream(request)
+
+    _, client = serve(Together(["together"]))
+    out: list[str] = []
+    threads = [
+        threading.Thread(
+            target=lambda: out.append(
+                client.chat.completions.create(model="qwen-agent", messages=USER)
+                .choices[0]
+                .message.content
+            )
+        )
+        for _ in range(8)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert out == ["together"] * 8
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_that_leaves_stops_its_generation(serve, stream):
+    held = Held(max_concurrency=1)
+    server, _ = serve(held)
+    body = {"model": "qwen-agent", "messages": USER, "stream": stream}
+    with httpx.Client(timeout=httpx.Timeout(30, read=0.5)) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            r = http.post(server.url + "/chat/completions", json=body)
+            if stream:  # read past the first chunk, then wait
+                for _ in r.iter_bytes():
+                    pass
+    assert held.closed.acquire(timeout=10), "the generation went on after the client left"
+    # the slot is free again: the next request starts at once
+    held.release.set()
+    r = httpx.post(server.url + "/chat/completions", json=body | {"stream": False}, timeout=10)
+    assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "waiting done"
+
+
+# -- agents over HTTP -------------------------------------------------------------------------
+
+
+def test_an_agent_runs_its_tools_server_side_and_streams_its_events(serve):
+    llm = ScriptedLLM([call("multiply", a=12, b=34), "12 * 34 = 408"])
+    agent = AgentConfig(name="calc", tools=["tests._tools_fixture:multiply"])
+    server, client = serve(llm, agents=[agent])
+    assert "agent:calc" in [m.id for m in client.models.list()]
+    chunks = list(
+        client.chat.completions.create(
+            model="agent:calc",
+            messages=[{"role": "user", "content": "What is 12 * 34?"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    events = [
+        c.choices[0].delta.model_extra.get("agent_event")
+        for c in chunks
+        if c.choices and c.choices[0].delta.model_extra
+    ]
+    events = [e for e in events if e]
+    assert [e["type"] for e in events] == ["tool_call", "tool_result"]
+    assert (
+        json.loads(events[0]["arguments"]) == {"a": 12, "b": 34} and events[1]["content"] == "408"
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "12 * 34 = 408"
+    assert chunks[-1].usage.completion_tokens > 0
+    # the tool's result went back to the model, on the server
+    assert "<tool_response>\n408\n</tool_response>" in llm.prompts[-1][-1].text
+    r = client.chat.completions.create(
+        model="agent:calc", messages=[{"role": "user", "content": "again?"}]
+    )
+    assert r.choices[0].message.content == "12 * 34 = 408"
+    assert [e["type"] for e in r.choices[0].message.model_extra["agent_events"]] == [
+        "tool_call",
+        "tool_result",
+    ]
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.chat.completions.create(model="agent:calc", messages=USER, tools=[WEATHER])
+    assert exc.value.param == "tools"
+
+
+# -- the bundled model --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    pytest.importorskip("torch", reason="the bundled model needs the [local] extra")
+    from qwen_agent.llm import default_chat_model
+
+    return default_chat_model()
+
+
+def test_bundled_model_forced_tool_call_and_json_schema_over_http(serve, bundled):
+    server, client = serve(bundled)
+    r = client.chat.completions.create(
+        model="qwen-agent",
+        messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+        tools=[WEATHER, TIME],
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        max_tokens=40,
+    )
+    (only,) = r.choices[0].message.tool_calls
+    assert only.function.name == "get_weather"
+    assert set(json.loads(only.function.arguments)) == {"city"}  # the guard's schema holds
+    assert r.usage.prompt_tokens > 50 and r.usage.completion_tokens > 0
+    stream = client.chat.completions.create(
+        model="qwen-agent",
+        messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+        tools=[WEATHER, TIME],
+        tool_choice="required",
+        max_tokens=40,
+        stream=True,
+    )
+    _, calls, finish = _accumulate(stream)
+    assert finish == "tool_calls" and calls[0]["name"] in ("get_weather", "get_time")
+    assert isinstance(json.loads(calls[0]["arguments"]), dict)
+    schema = {
+        "type": "object",
+        "properties": {"sunny": {"type": "boolean"}, "unit": {"enum": ["C", "F"]}},
+        "required": ["sunny", "unit"],
+        "additionalProperties": False,
+    }
+    r = client.chat.completions.create(
+        model="qwen-agent",
+        messages=[{"role": "user", "content": "Is it sunny? Answer in JSON."}],
+        response_format={"type": "json_schema", "json_schema": {"name": "w", "schema": schema}},
+        max_tokens=40,
+    )
+    answer = json.loads(r.choices[0].message.content)
+    assert set(answer) == {"sunny", "unit"} and isinstance(answer["sunny"], bool)
+
+
+def test_bundled_model_context_errors_are_400s(serve, bundled):
+    server, client = serve(bundled)
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.chat.completions.create(
+            model="qwen-agent", messages=[{"role": "user", "content": "word " * 3000}]
+        )
+    assert exc.value.code == "context_length_exceeded" and exc.value.param == "messages"
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.chat.completions.create(model="qwen-agent", messages=USER, max_tokens=100_000)
+    assert exc.value.code == "context_length_exceeded" and exc.value.param == "max_tokens"
+    r = httpx.post(
+        server.url.removesuffix("/v1") + "/tokenize",
+        json={"model": "qwen-agent", "prompt": "hello world"},
+    )
+    assert r.json()["count"] == len(bundled._encode("hello world"))
+    assert r.json()["max_model_len"] == bundled.max_context
