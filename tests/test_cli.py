@@ -151,3 +151,86 @@ def test_unreachable_server_exits_1():
     assert proc.returncode == 1
     assert "BackendConnectionError" in proc.stderr and "127.0.0.1:9" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_serve_proxies_a_server_natively_and_serves_an_agent_behind_a_key(tmp_path):
+    """`qwen-agent serve --base-url ... --native-tools --config calc.toml --api-key ...` as a
+    real process: the official client gets tool_calls that the upstream server parsed, and
+    the agent runs its tool on this server."""
+    openai = pytest.importorskip("openai")
+    from tests.test_readme import _free_port, _wait_healthy
+
+    weather = HermesFormat().render_calls(
+        [ToolCall(name="get_weather", arguments={"city": "Oslo"})]
+    )
+    upstream_llm = ScriptedLLM([weather, CALL, "12*34 is 408."])
+    (tmp_path / "calc.toml").write_text(
+        'instructions = "Be brief."\ntools = ["examples/tools.py:multiply"]\n'
+    )
+    port = _free_port()
+    with Server({"up": upstream_llm}).start() as upstream:
+        env = {**os.environ, "QWEN_AGENT_API_KEY": "sk-test"}
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "qwen_agent.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--base-url",
+                upstream.url,
+                "--model",
+                "up",
+                "--native-tools",
+                "--served-model-name",
+                "proxied",
+                "--config",
+                str(tmp_path / "calc.toml"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
+        try:
+            _wait_healthy(f"http://127.0.0.1:{port}", proc)
+            client = openai.OpenAI(
+                base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-test", max_retries=0
+            )
+            assert {m.id for m in client.models.list()} == {"proxied", "agent:calc"}
+            tools = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": "get_weather",
+                        "parameters": {
+                            "type": "object",
+                            "properties": {"city": {"type": "string"}},
+                        },
+                    },
+                }
+            ]
+            r = client.chat.completions.create(
+                model="proxied", messages=[{"role": "user", "content": "Oslo?"}], tools=tools
+            )
+            (got,) = r.choices[0].message.tool_calls
+            assert (got.function.name, json.loads(got.function.arguments)) == (
+                "get_weather",
+                {"city": "Oslo"},
+            )
+            # native: the upstream got the tools as data and rendered them itself
+            assert "<tools>" in upstream_llm.prompts[0][0].text
+            r = client.chat.completions.create(
+                model="agent:calc", messages=[{"role": "user", "content": "12*34?"}]
+            )
+            assert r.choices[0].message.content == "12*34 is 408."
+            assert r.choices[0].message.model_extra["agent_events"][1]["content"] == "408"
+            with pytest.raises(openai.AuthenticationError):
+                openai.OpenAI(
+                    base_url=f"http://127.0.0.1:{port}/v1", api_key="sk-no", max_retries=0
+                ).models.list()
+        finally:
+            proc.terminate()
+            proc.wait(20)

@@ -89,3 +89,71 @@ def test_code_interpreter_example_runs_in_the_sandbox(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "408" in proc.stdout
     assert "a,b" in proc.stdout and "1,2" in proc.stdout  # the upload, read back by the code
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen, seconds: float = 90) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"qwen-agent serve exited: {proc.stderr.read()}")
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise AssertionError("qwen-agent serve did not come up")
+
+
+@pytest.mark.network
+def test_serve_section_runs_against_qwen_agent_serve_on_the_bundled_model(tmp_path):
+    """`qwen-agent serve` as the README starts it, then the README's curl body and its
+    openai snippet, unchanged but for the port."""
+    pytest.importorskip("torch", reason="the bundled model needs the [local] extra")
+    pytest.importorskip("openai")
+    import json
+
+    import httpx
+
+    text = README.read_text()
+    assert "qwen-agent serve --port 8000" in text
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qwen_agent.cli", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base, proc)
+        curl = re.search(
+            r"curl -s (\S+) -H 'Content-Type: application/json' -d '(.*?)'\n", text, re.S
+        )
+        assert curl, "no curl line in the README"
+        r = httpx.post(
+            curl.group(1).replace("http://127.0.0.1:8000", base),
+            json=json.loads(curl.group(2)),
+            timeout=120,
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["usage"]["total_tokens"] > 0
+        code = block("from openai import OpenAI").replace(URL, f"{base}/v1")
+        out = run_python(code, tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert "get_weather" in out.stdout and "ChatCompletionMessageFunctionToolCall" in out.stdout
+    finally:
+        proc.terminate()
+        proc.wait(20)

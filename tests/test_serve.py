@@ -611,3 +611,114 @@ def test_bundled_model_context_errors_are_400s(serve, bundled):
     )
     assert r.json()["count"] == len(bundled._encode("hello world"))
     assert r.json()["max_model_len"] == bundled.max_context
+
+
+# -- fuzzing the request body -------------------------------------------------------------------
+
+
+def _bodies():
+    from hypothesis import strategies as st
+
+    scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**70), 2**70),
+        st.floats(allow_nan=True),
+        st.text(max_size=20),
+    )
+    anything = st.recursive(
+        scalars,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        ),
+        max_leaves=20,
+    )
+    role = st.sampled_from(["system", "developer", "user", "assistant", "tool", "robot", 3])
+    content = st.one_of(
+        st.text(max_size=40),
+        st.none(),
+        st.lists(
+            st.fixed_dictionaries(
+                {"type": st.sampled_from(["text", "image_url", "audio"])},
+                optional={"text": anything, "image_url": anything},
+            ),
+            max_size=3,
+        ),
+        anything,
+    )
+    message = st.fixed_dictionaries(
+        {"role": role},
+        optional={
+            "content": content,
+            "tool_calls": anything,
+            "tool_call_id": anything,
+            "name": anything,
+        },
+    )
+    tool = st.one_of(
+        st.just(WEATHER),
+        st.fixed_dictionaries({"type": anything, "function": anything}),
+        anything,
+    )
+    fields = {
+        "model": st.one_of(st.just("qwen-agent"), st.text(max_size=10), anything),
+        "messages": st.one_of(st.lists(message, max_size=4), anything),
+        "tools": st.one_of(st.lists(tool, max_size=3), anything),
+        "tool_choice": st.one_of(
+            st.sampled_from(["auto", "none", "required", "nope"]),
+            st.just({"type": "function", "function": {"name": "get_weather"}}),
+            anything,
+        ),
+        "stream": st.one_of(st.booleans(), anything),
+        "stream_options": anything,
+        "max_tokens": st.one_of(st.integers(-5, 10**9), anything),
+        "temperature": anything,
+        "top_p": anything,
+        "stop": anything,
+        "response_format": st.one_of(
+            st.sampled_from([{"type": "json_object"}, {"type": "text"}]), anything
+        ),
+        "parallel_tool_calls": anything,
+        "n": anything,
+        "logprobs": anything,
+        "seed": anything,
+        "metadata": anything,
+    }
+    return st.fixed_dictionaries({}, optional=fields)
+
+
+def test_fuzzed_request_bodies_never_get_a_500_or_a_dropped_connection(serve):
+    from hypothesis import HealthCheck, given, settings
+
+    llm = ScriptedLLM([TWO_CALLS, "plain text", '{"a": 1}'])
+    server, _ = serve(llm)
+    http = httpx.Client(timeout=30)
+    seen: set[int] = set()
+
+    @settings(
+        max_examples=300,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(body=_bodies())
+    def check(body):
+        raw = json.dumps(body, allow_nan=True)
+        for path in ("/chat/completions", "/completions"):
+            r = http.post(
+                server.url + path, content=raw, headers={"content-type": "application/json"}
+            )
+            seen.add(r.status_code)
+            assert r.status_code in (200, 400, 404), (path, raw, r.text)
+            if r.status_code != 200:
+                error = r.json()["error"]
+                assert isinstance(error["message"], str) and error["type"]
+            elif body.get("stream") is True:
+                assert r.text.rstrip().endswith("data: [DONE]"), r.text[-200:]
+            else:
+                assert r.json()["usage"]["total_tokens"] >= 0
+
+    try:
+        check()
+    finally:
+        http.close()
+    assert {200, 400} <= seen  # the strategy reaches both the model and the validation
