@@ -15,11 +15,13 @@ Quick start::
 """
 
 from qwen_agent.agent import Agent, ChatResult
+from qwen_agent.config import AgentConfig
 from qwen_agent.errors import (
     BackendConnectionError,
     BackendError,
     BackendResponseError,
     ConfigError,
+    ContextWindowError,
     QwenAgentError,
     RegistryError,
     SandboxError,
@@ -42,19 +44,23 @@ from qwen_agent.llm import (
     Delta,
     GenerationConfig,
     LLMConfig,
+    ModelRequest,
+    Usage,
     get_chat_model,
     register_backend,
 )
 from qwen_agent.messages import FileItem, ImageItem, Message, TextItem, ToolCall, ToolResult
-from qwen_agent.tool import Tool, get_tool, register_tool, tool
+from qwen_agent.tool import Tool, ToolSpec, get_tool, register_tool, tool
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Agent",
+    "AgentConfig",
     "ChatResult",
     "tool",
     "Tool",
+    "ToolSpec",
     "register_tool",
     "get_tool",
     "Message",
@@ -67,6 +73,8 @@ __all__ = [
     "Delta",
     "GenerationConfig",
     "LLMConfig",
+    "ModelRequest",
+    "Usage",
     "get_chat_model",
     "register_backend",
     "ToolFormat",
@@ -89,6 +97,7 @@ __all__ = [
     "BackendError",
     "BackendConnectionError",
     "BackendResponseError",
+    "ContextWindowError",
     "SandboxError",
     "__version__",
 ]

@@ -22,7 +22,7 @@ from qwen_agent.chatml import render_chatml
 from qwen_agent.errors import BackendConnectionError, BackendResponseError, ConfigError
 from qwen_agent.llm import Delta, GenerationConfig, ModelRequest, drain, get_chat_model
 from qwen_agent.messages import ImageItem, Message, TextItem
-from qwen_agent.serving import Server as OpenAIServer
+from qwen_agent.serving import Server
 from qwen_agent.testing import ScriptedLLM
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
@@ -36,11 +36,11 @@ GEN = GenerationConfig()
 
 @pytest.fixture
 def serve() -> Iterator:
-    """``serve(model, **kw)`` starts an OpenAIServer that is stopped after the test."""
-    servers: list[OpenAIServer] = []
+    """``serve(model, **kw)`` starts an Server that is stopped after the test."""
+    servers: list[Server] = []
 
-    def start(model, **kwargs) -> OpenAIServer:
-        server = OpenAIServer(model, **kwargs).start()
+    def start(model, **kwargs) -> Server:
+        server = Server(model, **kwargs).start()
         servers.append(server)
         return server
 

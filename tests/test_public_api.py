@@ -19,6 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 EXPECTED_ALL = [
     "Agent",
+    "AgentConfig",
     "BackendConnectionError",
     "BackendError",
     "BackendResponseError",
@@ -26,6 +27,7 @@ EXPECTED_ALL = [
     "ChatModel",
     "ChatResult",
     "ConfigError",
+    "ContextWindowError",
     "Delta",
     "Event",
     "FileItem",
@@ -34,6 +36,7 @@ EXPECTED_ALL = [
     "ImageItem",
     "LLMConfig",
     "Message",
+    "ModelRequest",
     "ParsedOutput",
     "QwenAgentError",
     "ReasoningDelta",
@@ -50,6 +53,8 @@ EXPECTED_ALL = [
     "ToolFormat",
     "ToolResult",
     "ToolResultEvent",
+    "ToolSpec",
+    "Usage",
     "__version__",
     "get_chat_model",
     "get_format",
@@ -62,6 +67,12 @@ EXPECTED_ALL = [
 
 #: libraries that must not be imported by ``import qwen_agent``
 HEAVY = [
+    "fastapi",
+    "uvicorn",
+    "starlette",
+    "prometheus_client",
+    "llguidance",
+    "openai",
     "torch",
     "transformers",
     "vllm",
