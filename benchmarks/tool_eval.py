@@ -92,7 +92,7 @@ def main() -> None:
     unreadable: list[str] = []
     start = time.perf_counter()
     for i, d in enumerate(data):
-        out = drain(llm, _prompt(fmt, d, data[i - 1] if args.history else None), cfg)
+        out = drain(llm, _prompt(fmt, d, data[i - 1] if args.history else None), cfg, tools=d.tools)
         parsed = fmt.parse(out.text, out.finish_reason or "stop")
         s = stats[d.kind]
         s["n"] += 1
@@ -120,7 +120,8 @@ def main() -> None:
             )
         # second turn: the answer after the tool's result (where the reference quotes it)
         if d.messages[2].text in d.messages[3].text:
-            final = drain(llm, fmt.build_prompt(d.messages[:3], d.tools, d.instructions), cfg)
+            prompt = fmt.build_prompt(d.messages[:3], d.tools, d.instructions)
+            final = drain(llm, prompt, cfg, tools=d.tools)
             s["answered"] += 1
             s["uses_result"] += d.messages[2].text in final.text
         if (i + 1) % 50 == 0:

@@ -194,7 +194,9 @@ def test_relevance_check_fixes_held_out_picks_and_false_calls(llm):
     assert llm.relevance and not plain.relevance
 
     def first_call(model, dialogue):
-        out = drain(model, dialogue.prompt_messages(), GenerationConfig(max_tokens=60))
+        out = drain(
+            model, dialogue.prompt_messages(), GenerationConfig(max_tokens=60), tools=dialogue.tools
+        )
         found = HermesFormat().parse(out.text, "stop").calls
         return (found[0].name, found[0].arguments) if found else out.text
 
@@ -220,9 +222,10 @@ def test_answers_after_a_tool_result_quote_it(llm):
         d = by_question[question]
         assert d.messages[2].text == result
         prompt = HermesFormat().build_prompt(d.messages[:3], d.tools, d.instructions)
-        answer = drain(llm, prompt, GenerationConfig(max_tokens=60)).text
+        cfg = GenerationConfig(max_tokens=60)
+        answer = drain(llm, prompt, cfg, tools=d.tools).text
         assert result in answer and "<tool_call>" not in answer, answer
-        assert result not in drain(plain, prompt, GenerationConfig(max_tokens=60)).text
+        assert result not in drain(plain, prompt, cfg, tools=d.tools).text
 
 
 def dialogues_eval():

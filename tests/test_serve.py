@@ -192,9 +192,17 @@ def test_streamed_tool_call_deltas_and_parallel_calls(serve):
     stream = client.chat.completions.create(
         model="qwen-agent", messages=USER, tools=[WEATHER, TIME], stream=True
     )
-    text, calls, finish = _accumulate(stream)
+    chunks = list(stream)
+    text, calls, finish = _accumulate(chunks)
     assert finish == "tool_calls" and text == ""
     assert sorted(calls) == [0, 1]
+    # OpenAI's shape: id and name first, with empty arguments, then the arguments in pieces
+    pieces = [tc for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
+    first = [p for p in pieces if p.index == 0]
+    assert first[0].id and first[0].function.name == "get_weather"
+    assert first[0].function.arguments == ""
+    assert all(p.id is None and p.function.name is None for p in first[1:])
+    assert len(first) > 3  # the arguments streamed as the model wrote them
     assert [(c["name"], json.loads(c["arguments"])) for c in calls.values()] == [
         ("get_weather", {"city": "Paris"}),
         ("get_weather", {"city": "Rome"}),

@@ -25,7 +25,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -37,11 +36,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qwen_agent.chatml import parse_chatml
 from qwen_agent.errors import BackendConnectionError, ConfigError, ContextWindowError
-from qwen_agent.events import CallParseError, ReasoningDelta, TextDelta, ToolCallEvent
 from qwen_agent.formats import get_format
 from qwen_agent.formats.base import prepare
 from qwen_agent.llm import ChatModel, Delta, ModelRequest, Usage
-from qwen_agent.messages import ToolCall
+from qwen_agent.serving.reply import Reply, Turn
 from qwen_agent.serving.wire import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -504,8 +502,8 @@ class _App:
         if not messages:
             raise WireError(400, "'prompt' holds no message", "prompt")
         mreq = ModelRequest(messages=messages, generation=req.generation(), on_overflow="error")
-        reply = _Reply(served.name, chat=False)
-        return await self._respond(request, served, req, mreq, reply, _Turn(None, "", True))
+        reply = Reply(served.name, chat=False)
+        return await self._respond(request, served, req, mreq, reply, Turn(None, "", True))
 
     # -- chat ------------------------------------------------------------------------------
 
@@ -529,7 +527,7 @@ class _App:
                 generation=gen,
                 on_overflow="error",
             )
-            turn = _Turn(None, "", parallel)
+            turn = Turn(None, "", parallel)
         elif not specs and not any(m.tool_calls or m.role == "tool" for m in messages):
             mreq = ModelRequest(
                 messages=messages,
@@ -537,7 +535,7 @@ class _App:
                 generation=gen,
                 on_overflow="error",
             )
-            turn = _Turn(None, "", parallel)
+            turn = Turn(None, "", parallel)
         else:
             prompt, prefill = prepare(
                 self.format, messages, [s.as_dict() for s in specs], "", choice
@@ -555,8 +553,8 @@ class _App:
                 generation=gen,
                 on_overflow="error",
             )
-            turn = _Turn(self.format if specs and choice != "none" else None, prefill, parallel)
-        reply = _Reply(entry.name, chat=True)
+            turn = Turn(self.format if specs and choice != "none" else None, prefill, parallel)
+        reply = Reply(entry.name, chat=True)
         return await self._respond(request, entry, req, mreq, reply, turn)
 
     async def _respond(
@@ -565,8 +563,8 @@ class _App:
         served: _Served,
         req: Any,
         mreq: ModelRequest,
-        reply: _Reply,
-        turn: _Turn,
+        reply: Reply,
+        turn: Turn,
     ) -> Any:
         await self._slot(served)
         cancel = threading.Event()
@@ -597,8 +595,8 @@ class _App:
         served: _Served,
         deltas: Any,
         first: Delta,
-        reply: _Reply,
-        turn: _Turn,
+        reply: Reply,
+        turn: Turn,
         cancel: threading.Event,
     ) -> Any:
         watch = asyncio.ensure_future(_disconnected(request, cancel))
@@ -624,8 +622,8 @@ class _App:
         served: _Served,
         deltas: Any,
         first: Delta,
-        reply: _Reply,
-        turn: _Turn,
+        reply: Reply,
+        turn: Turn,
         include_usage: bool,
         cancel: threading.Event,
     ) -> AsyncIterator[bytes]:
@@ -682,7 +680,7 @@ class _App:
         await self._slot(served)
         cancel = threading.Event()
         events = _pump(lambda: run.events(messages), cancel)
-        reply = _Reply(f"agent:{entry.name}", chat=True)
+        reply = Reply(f"agent:{entry.name}", chat=True)
         if req.stream:
             body = self._agent_sse(served, run, events, reply, req.include_usage, cancel)
             return StreamingResponse(
@@ -707,7 +705,7 @@ class _App:
         served: _Served,
         run: Any,
         events: Any,
-        reply: _Reply,
+        reply: Reply,
         include_usage: bool,
         cancel: threading.Event,
     ) -> AsyncIterator[bytes]:
@@ -747,204 +745,6 @@ async def _disconnected(request: Any, cancel: threading.Event) -> None:
         if message["type"] == "http.disconnect":
             cancel.set()
             return
-
-
-# -- one reply: parsing the model's text, building OpenAI bodies -----------------------------
-
-
-class _Turn:
-    """Turns a model's deltas into content, reasoning and tool calls (with a format) or
-    passes the text through (without one)."""
-
-    def __init__(self, fmt: Any, prefill: str, parallel: bool) -> None:
-        self.parser = fmt.parser() if fmt is not None else None
-        self.parallel = parallel
-        self.content: list[str] = []
-        self.reasoning: list[str] = []
-        self.calls: list[ToolCall] = []
-        self.errors: list[str] = []
-        self.finish = self._finish
-        self._usage: Usage | None = None
-        self._reason: str | None = None
-        self._chars = 0
-        if self.parser is not None and prefill:
-            self.parser.feed(prefill)
-
-    def feed(self, delta: Delta) -> list[tuple[str, Any]]:
-        out: list[tuple[str, Any]] = []
-        if delta.usage is not None:
-            self._usage = delta.usage
-        if delta.finish_reason is not None:
-            self._reason = delta.finish_reason
-        self._chars += len(delta.text)
-        if delta.text:
-            if self.parser is None:
-                self.content.append(delta.text)
-                out.append(("content", delta.text))
-            else:
-                out.extend(self._events(self.parser.feed(delta.text)))
-        for call in delta.tool_calls or ():
-            out.extend(self._call(call))
-        for err in delta.call_errors or ():
-            out.extend(self._events([CallParseError(err)]))
-        return out
-
-    def _finish(self) -> list[tuple[str, Any]]:
-        if self.parser is None:
-            return []
-        return self._events(self.parser.finish(self._reason or "stop"))
-
-    def _events(self, events: list[Any]) -> list[tuple[str, Any]]:
-        out: list[tuple[str, Any]] = []
-        for ev in events:
-            if isinstance(ev, TextDelta):
-                self.content.append(ev.text)
-                out.append(("content", ev.text))
-            elif isinstance(ev, ReasoningDelta):
-                self.reasoning.append(ev.text)
-                out.append(("reasoning", ev.text))
-            elif isinstance(ev, ToolCallEvent):
-                out.extend(self._call(ev.call))
-            elif isinstance(ev, CallParseError):
-                self.errors.append(ev.message)
-                note = f"[the model wrote a tool call that could not be read: {ev.message}]"
-                self.content.append(note)
-                out.append(("content", note))
-        return out
-
-    def _call(self, call: ToolCall) -> list[tuple[str, Any]]:
-        if self.calls and not self.parallel:
-            return []
-        call = call.model_copy(update={"id": f"call_{uuid.uuid4().hex[:24]}"})
-        self.calls.append(call)
-        return [("call", (len(self.calls) - 1, call))]
-
-    def finish_reason(self) -> str:
-        if self.calls:
-            return "tool_calls"
-        return self._reason or "stop"
-
-    def usage(self) -> Usage:
-        return self._usage or Usage(0, self._chars)
-
-
-class _Reply:
-    def __init__(self, model: str, chat: bool) -> None:
-        self.model, self.chat = model, chat
-        self.id = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
-        self.created = int(time.time())
-        self.object = "chat.completion.chunk" if chat else "text_completion"
-
-    @staticmethod
-    def event(payload: Any) -> bytes:
-        return (
-            b"data: "
-            + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-            + b"\n\n"
-        )
-
-    def chunk(self, delta: Any, finish: str | None = None) -> dict[str, Any]:
-        choice: dict[str, Any] = {"index": 0}
-        if self.chat:
-            choice["delta"] = delta
-        else:
-            choice["text"] = delta if isinstance(delta, str) else ""
-        choice["logprobs"] = None
-        choice["finish_reason"] = finish
-        return {
-            "id": self.id,
-            "object": self.object,
-            "created": self.created,
-            "model": self.model,
-            "choices": [choice],
-        }
-
-    def piece(self, piece: tuple[str, Any]) -> dict[str, Any]:
-        kind, value = piece
-        if not self.chat:
-            return self.chunk(value)
-        if kind == "content":
-            return self.chunk({"content": value})
-        if kind == "reasoning":
-            return self.chunk({"reasoning_content": value})
-        index, call = value
-        return self.chunk(
-            {
-                "tool_calls": [
-                    {
-                        "index": index,
-                        "id": call.id,
-                        "type": "function",
-                        "function": {"name": call.name, "arguments": call.arguments_json()},
-                    }
-                ]
-            }
-        )
-
-    def usage_chunk(self, usage: Usage) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "object": self.object,
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": _usage(usage),
-        }
-
-    def whole(self, turn: _Turn, usage: Usage) -> dict[str, Any]:
-        content = "".join(turn.content)
-        if self.chat:
-            message: dict[str, Any] = {
-                "role": "assistant",
-                "content": content or (None if turn.calls else ""),
-            }
-            if turn.reasoning:
-                message["reasoning_content"] = "".join(turn.reasoning)
-            if turn.calls:
-                message["tool_calls"] = [
-                    {
-                        "id": c.id,
-                        "type": "function",
-                        "function": {"name": c.name, "arguments": c.arguments_json()},
-                    }
-                    for c in turn.calls
-                ]
-            choice: dict[str, Any] = {"index": 0, "message": message}
-        else:
-            choice = {"index": 0, "text": content}
-        choice["logprobs"] = None
-        choice["finish_reason"] = turn.finish_reason()
-        return {
-            "id": self.id,
-            "object": "chat.completion" if self.chat else "text_completion",
-            "created": self.created,
-            "model": self.model,
-            "choices": [choice],
-            "usage": _usage(usage),
-        }
-
-    def agent_whole(self, run: Any) -> dict[str, Any]:
-        message = {"role": "assistant", "content": run.answer, "agent_events": run.log}
-        if run.reasoning:
-            message["reasoning_content"] = run.reasoning
-        return {
-            "id": self.id,
-            "object": "chat.completion",
-            "created": self.created,
-            "model": self.model,
-            "choices": [
-                {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
-            ],
-            "usage": _usage(run.usage),
-        }
-
-
-def _usage(u: Usage) -> dict[str, int]:
-    return {
-        "prompt_tokens": u.prompt_tokens,
-        "completion_tokens": u.completion_tokens,
-        "total_tokens": u.prompt_tokens + u.completion_tokens,
-    }
 
 
 # -- running it ------------------------------------------------------------------------------

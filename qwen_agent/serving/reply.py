@@ -1,0 +1,306 @@
+"""One reply of the server: the model's deltas parsed into content, reasoning and tool
+calls (:class:`Turn`), and OpenAI's response bodies and stream chunks for it
+(:class:`Reply`).
+
+A hermes tool call is streamed as OpenAI streams one: a first delta with its index, id and
+name once the model has written the call's head, then pieces of the arguments' JSON text
+as the model writes them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+from qwen_agent.events import CallParseError, ReasoningDelta, TextDelta, ToolCallEvent
+from qwen_agent.formats.base import JsonObjectScanner
+from qwen_agent.llm import Delta, Usage
+from qwen_agent.messages import ToolCall
+
+__all__ = ["Turn", "Reply"]
+
+#: the head of a hermes call's JSON, up to where its arguments object begins
+_HEAD = re.compile(r'\s*\{\s*"name"\s*:\s*"((?:[^"\\]|\\.){1,64})"\s*,\s*"arguments"\s*:\s*')
+
+
+class _Open:
+    """A call being streamed: its index and id, and how much of its arguments is out."""
+
+    __slots__ = ("index", "id", "name", "sent", "scanner", "scanned", "end")
+
+    def __init__(self, index: int, name: str) -> None:
+        self.index, self.name = index, name
+        self.id = f"call_{uuid.uuid4().hex[:24]}"
+        self.sent = 0
+        self.scanner = JsonObjectScanner()
+        self.scanned = 0
+        self.end = -1  # where the arguments object closes, once it has
+
+
+class Turn:
+    """Turns a model's deltas into content, reasoning and tool calls (with a format) or
+    passes the text through (without one)."""
+
+    def __init__(self, fmt: Any, prefill: str, parallel: bool) -> None:
+        self.parser = fmt.parser() if fmt is not None else None
+        self.parallel = parallel
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.calls: list[ToolCall] = []
+        self.errors: list[str] = []
+        self.finish = self._finish
+        self._usage: Usage | None = None
+        self._reason: str | None = None
+        self._chars = 0
+        self._open: _Open | None = None
+        #: arguments streamed piece by piece: a hermes parser whose state can be read
+        self._peek = self.parser is not None and hasattr(self.parser, "_body")
+        if self.parser is not None and prefill:
+            self.parser.feed(prefill)
+
+    def feed(self, delta: Delta) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = []
+        if delta.usage is not None:
+            self._usage = delta.usage
+        if delta.finish_reason is not None:
+            self._reason = delta.finish_reason
+        self._chars += len(delta.text)
+        if delta.text:
+            if self.parser is None:
+                self.content.append(delta.text)
+                out.append(("content", delta.text))
+            else:
+                out.extend(self._events(self.parser.feed(delta.text)))
+                if self._peek:
+                    out.extend(self._streaming())
+        for call in delta.tool_calls or ():
+            out.extend(self._call(call))
+        for err in delta.call_errors or ():
+            out.extend(self._events([CallParseError(err)]))
+        return out
+
+    def _finish(self) -> list[tuple[str, Any]]:
+        if self.parser is None:
+            return []
+        return self._events(self.parser.finish(self._reason or "stop"))
+
+    def _events(self, events: list[Any]) -> list[tuple[str, Any]]:
+        out: list[tuple[str, Any]] = []
+        for ev in events:
+            if isinstance(ev, TextDelta):
+                self.content.append(ev.text)
+                out.append(("content", ev.text))
+            elif isinstance(ev, ReasoningDelta):
+                self.reasoning.append(ev.text)
+                out.append(("reasoning", ev.text))
+            elif isinstance(ev, ToolCallEvent):
+                out.extend(self._call(ev.call))
+            elif isinstance(ev, CallParseError):
+                self._open = None
+                self.errors.append(ev.message)
+                note = f"[the model wrote a tool call that could not be read: {ev.message}]"
+                self.content.append(note)
+                out.append(("content", note))
+        return out
+
+    def _streaming(self) -> list[tuple[str, Any]]:
+        """The start of a call, and the pieces of its arguments, written so far."""
+        parser: Any = self.parser
+        if parser._state != "json" or (self.calls and not self.parallel):
+            return []
+        raw = "".join(parser._body)
+        head = _HEAD.match(raw)
+        if head is None:
+            return []
+        out: list[tuple[str, Any]] = []
+        call = self._open
+        if call is None:
+            try:
+                name = json.loads(f'"{head.group(1)}"')
+            except ValueError:
+                return []
+            call = self._open = _Open(len(self.calls), name)
+            out.append(("call_start", call))
+        args = raw[head.end() :]
+        if call.end < 0 and len(args) > call.scanned:
+            end = call.scanner.feed(args[call.scanned :])
+            call.end = call.scanned + end if end >= 0 else -1
+            call.scanned = len(args)
+        if not args.startswith("{"):
+            return out  # not an object: the whole call is reported when it ends
+        upto = call.end if call.end >= 0 else len(args)
+        if upto > call.sent:
+            out.append(("call_args", (call.index, args[call.sent : upto])))
+            call.sent = upto
+        return out
+
+    def _rest(self, call: _Open) -> str | None:
+        """The arguments' text the model wrote after what was streamed of it."""
+        raw = getattr(self.parser, "last_body", "")
+        head = _HEAD.match(raw)
+        args = raw[head.end() :] if head else ""
+        if not args.startswith("{"):
+            return None
+        end = JsonObjectScanner().feed(args)
+        return args[call.sent : end if end >= 0 else len(args)]
+
+    def _call(self, call: ToolCall) -> list[tuple[str, Any]]:
+        if self.calls and not self.parallel:
+            return []
+        open_, self._open = self._open, None
+        if open_ is not None and open_.name == call.name:
+            call = call.model_copy(update={"id": open_.id})
+            self.calls.append(call)
+            rest = self._rest(open_)
+            if rest is None:  # not an object as written (a JSON string): send it parsed
+                rest = "" if open_.sent else call.arguments_json()
+            return [("call_args", (open_.index, rest))] if rest else []
+        call = call.model_copy(update={"id": f"call_{uuid.uuid4().hex[:24]}"})
+        self.calls.append(call)
+        return [("call", (len(self.calls) - 1, call))]
+
+    def finish_reason(self) -> str:
+        if self.calls:
+            return "tool_calls"
+        return self._reason or "stop"
+
+    def usage(self) -> Usage:
+        return self._usage or Usage(0, self._chars)
+
+
+class Reply:
+    def __init__(self, model: str, chat: bool) -> None:
+        self.model, self.chat = model, chat
+        self.id = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
+        self.created = int(time.time())
+        self.object = "chat.completion.chunk" if chat else "text_completion"
+
+    @staticmethod
+    def event(payload: Any) -> bytes:
+        return (
+            b"data: "
+            + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+            + b"\n\n"
+        )
+
+    def chunk(self, delta: Any, finish: str | None = None) -> dict[str, Any]:
+        choice: dict[str, Any] = {"index": 0}
+        if self.chat:
+            choice["delta"] = delta
+        else:
+            choice["text"] = delta if isinstance(delta, str) else ""
+        choice["logprobs"] = None
+        choice["finish_reason"] = finish
+        return {
+            "id": self.id,
+            "object": self.object,
+            "created": self.created,
+            "model": self.model,
+            "choices": [choice],
+        }
+
+    def piece(self, piece: tuple[str, Any]) -> dict[str, Any]:
+        kind, value = piece
+        if not self.chat:
+            return self.chunk(value)
+        if kind == "content":
+            return self.chunk({"content": value})
+        if kind == "reasoning":
+            return self.chunk({"reasoning_content": value})
+        if kind == "call_start":
+            return self.chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": value.index,
+                            "id": value.id,
+                            "type": "function",
+                            "function": {"name": value.name, "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        if kind == "call_args":
+            index, text = value
+            return self.chunk({"tool_calls": [{"index": index, "function": {"arguments": text}}]})
+        index, call = value
+        return self.chunk(
+            {
+                "tool_calls": [
+                    {
+                        "index": index,
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.name, "arguments": call.arguments_json()},
+                    }
+                ]
+            }
+        )
+
+    def usage_chunk(self, usage: Usage) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "object": self.object,
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "usage": _usage(usage),
+        }
+
+    def whole(self, turn: Turn, usage: Usage) -> dict[str, Any]:
+        content = "".join(turn.content)
+        if self.chat:
+            message: dict[str, Any] = {
+                "role": "assistant",
+                "content": content or (None if turn.calls else ""),
+            }
+            if turn.reasoning:
+                message["reasoning_content"] = "".join(turn.reasoning)
+            if turn.calls:
+                message["tool_calls"] = [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": c.arguments_json()},
+                    }
+                    for c in turn.calls
+                ]
+            choice: dict[str, Any] = {"index": 0, "message": message}
+        else:
+            choice = {"index": 0, "text": content}
+        choice["logprobs"] = None
+        choice["finish_reason"] = turn.finish_reason()
+        return {
+            "id": self.id,
+            "object": "chat.completion" if self.chat else "text_completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [choice],
+            "usage": _usage(usage),
+        }
+
+    def agent_whole(self, run: Any) -> dict[str, Any]:
+        message = {"role": "assistant", "content": run.answer, "agent_events": run.log}
+        if run.reasoning:
+            message["reasoning_content"] = run.reasoning
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [
+                {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+            ],
+            "usage": _usage(run.usage),
+        }
+
+
+def _usage(u: Usage) -> dict[str, int]:
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.prompt_tokens + u.completion_tokens,
+    }
