@@ -692,11 +692,24 @@ def _bodies():
         "seed": anything,
         "metadata": anything,
     }
-    return st.fixed_dictionaries({}, optional=fields)
+    wild = st.fixed_dictionaries({}, optional=fields)
+    # mostly valid: a real request with some of the fields above on top
+    valid = st.fixed_dictionaries(
+        {
+            "model": st.just("qwen-agent"),
+            "messages": st.lists(
+                st.fixed_dictionaries({"role": st.just("user"), "content": st.text(max_size=30)}),
+                min_size=1,
+                max_size=3,
+            ),
+        },
+        optional={k: v for k, v in fields.items() if k not in ("model", "messages")},
+    )
+    return st.one_of(wild, valid)
 
 
 def test_fuzzed_request_bodies_never_get_a_500_or_a_dropped_connection(serve):
-    from hypothesis import HealthCheck, given, settings
+    from hypothesis import HealthCheck, example, given, settings
 
     llm = ScriptedLLM([TWO_CALLS, "plain text", '{"a": 1}'])
     server, _ = serve(llm)
@@ -709,6 +722,7 @@ def test_fuzzed_request_bodies_never_get_a_500_or_a_dropped_connection(serve):
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )
     @given(body=_bodies())
+    @example(body={"model": "qwen-agent", "messages": USER, "tools": [WEATHER], "stream": True})
     def check(body):
         raw = json.dumps(body, allow_nan=True)
         for path in ("/chat/completions", "/completions"):

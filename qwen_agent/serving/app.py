@@ -147,28 +147,43 @@ class _Failed:
         self.exc = exc
 
 
-async def _pump(make: Callable[[], Iterator[Any]], cancel: threading.Event) -> AsyncIterator[Any]:
-    """Items of ``make()`` iterated in a worker thread; the iteration stops (and its
-    generator is closed) once ``cancel`` is set or this async generator is closed."""
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Any] = asyncio.Queue()
+class _Pump:
+    """Items of ``make()`` iterated in a worker thread (of ``pool``, else a new one), read
+    with ``async for`` one at a time or with :meth:`batch` all that are ready; the
+    iteration stops (and its generator is closed) once ``cancel`` is set or
+    :meth:`aclose` is called."""
 
-    def put(item: Any) -> None:
+    def __init__(
+        self, make: Callable[[], Iterator[Any]], cancel: threading.Event, pool: Any = None
+    ) -> None:
+        self.cancel = cancel
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.done = False
+        self._ready: list[Any] = []
+        self._failure: BaseException | None = None
+        self._make = make
+        if pool is not None:
+            pool.submit(self._work)
+        else:
+            threading.Thread(target=self._work, name="qwen-agent-serve", daemon=True).start()
+
+    def _put(self, item: Any) -> None:
         try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
         except RuntimeError:  # the loop is gone: nobody is listening
-            cancel.set()
+            self.cancel.set()
 
-    def work() -> None:
+    def _work(self) -> None:
         it: Any = None
         try:
-            it = make()
+            it = self._make()
             for item in it:
-                put(item)
-                if cancel.is_set():
+                self._put(item)
+                if self.cancel.is_set():
                     break
         except BaseException as exc:  # reported to the request
-            put(_Failed(exc))
+            self._put(_Failed(exc))
         finally:
             close = getattr(it, "close", None)
             if close is not None:
@@ -176,19 +191,47 @@ async def _pump(make: Callable[[], Iterator[Any]], cancel: threading.Event) -> A
                     close()
                 except Exception:  # closing a failed generator: nothing more to report
                     log.debug("closing a generation failed", exc_info=True)
-            put(_END)
+            self._put(_END)
 
-    threading.Thread(target=work, name="qwen-agent-serve", daemon=True).start()
-    try:
-        while True:
-            item = await queue.get()
+    async def batch(self) -> list[Any]:
+        """The next items, all that are ready (at least one); empty at the end."""
+        if self._ready:
+            out, self._ready = self._ready, []
+            return out
+        if self.done:
+            return []
+        items = [await self.queue.get()]
+        while not self.queue.empty():
+            items.append(self.queue.get_nowait())
+        out = []
+        for item in items:
             if item is _END:
-                return
+                self.done = True
+                break
             if isinstance(item, _Failed):
+                self.done = True
+                if out:  # what came before the failure first, then the failure
+                    self._failure = item.exc
+                    return out
                 raise item.exc
-            yield item
-    finally:
-        cancel.set()
+            out.append(item)
+        return out
+
+    def __aiter__(self) -> _Pump:
+        return self
+
+    async def __anext__(self) -> Any:
+        if not self._ready:
+            if self._failure is not None:
+                exc, self._failure = self._failure, None
+                raise exc
+            self._ready = await self.batch()
+            if not self._ready:
+                raise StopAsyncIteration
+        return self._ready.pop(0)
+
+    async def aclose(self) -> None:
+        self.cancel.set()
 
 
 def _model_error(exc: BaseException) -> WireError:
@@ -300,6 +343,12 @@ class _App:
                 raise ConfigError(f"two agents are named {agent.name!r}")
             self.agents[agent.name] = _AgentEntry(agent.name, agent, served)
         self._key = config.api_key.encode() if config.api_key else None
+        from concurrent.futures import ThreadPoolExecutor
+
+        # one worker per generation that may run at once (the gates bound them)
+        workers = sum(s.gate.capacity for s in self.served.values())
+        workers += sum(a.served.gate.capacity for a in self.agents.values())
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qwen-agent-serve")
 
         app = FastAPI(title="qwen-agent", docs_url=None, redoc_url=None, openapi_url=None)
         self.fastapi = app
@@ -569,7 +618,7 @@ class _App:
         await self._slot(served)
         cancel = threading.Event()
         try:
-            deltas = _pump(lambda: served.model.stream(mreq), cancel)
+            deltas = _Pump(lambda: served.model.stream(mreq), cancel, self.pool)
             try:
                 first = await deltas.__anext__()
             except StopAsyncIteration:
@@ -629,27 +678,32 @@ class _App:
     ) -> AsyncIterator[bytes]:
         finished = False
         try:
-            if reply.chat:
-                yield reply.event(reply.chunk({"role": "assistant", "content": ""}))
-            for piece in turn.feed(first):
-                yield reply.event(reply.piece(piece))
+            head = (
+                [reply.event(reply.chunk({"role": "assistant", "content": ""}))]
+                if reply.chat
+                else []
+            )
+            yield b"".join([*head, *(reply.event(reply.piece(p)) for p in turn.feed(first))])
             try:
-                async for delta in deltas:
-                    for piece in turn.feed(delta):
-                        yield reply.event(reply.piece(piece))
+                while batch := await deltas.batch():  # one write for all that is ready
+                    out = [reply.event(reply.piece(p)) for d in batch for p in turn.feed(d)]
+                    if out:
+                        yield b"".join(out)
+                if deltas._failure is not None:
+                    raise deltas._failure
             except Exception as exc:  # headers are out: report it in the stream
                 yield reply.event(error_body(_model_error(exc)))
                 yield b"data: [DONE]\n\n"
                 finished = True
                 return
-            for piece in turn.finish():
-                yield reply.event(reply.piece(piece))
-            yield reply.event(reply.chunk({} if reply.chat else "", turn.finish_reason()))
+            tail = [reply.event(reply.piece(p)) for p in turn.finish()]
+            tail.append(reply.event(reply.chunk({} if reply.chat else "", turn.finish_reason())))
             usage = turn.usage()
             self._count(served, usage)
             if include_usage:
-                yield reply.event(reply.usage_chunk(usage))
-            yield b"data: [DONE]\n\n"
+                tail.append(reply.event(reply.usage_chunk(usage)))
+            tail.append(b"data: [DONE]\n\n")
+            yield b"".join(tail)
             finished = True
         finally:
             if not finished:
@@ -679,7 +733,7 @@ class _App:
         served = entry.served
         await self._slot(served)
         cancel = threading.Event()
-        events = _pump(lambda: run.events(messages), cancel)
+        events = _Pump(lambda: run.events(messages), cancel, self.pool)
         reply = Reply(f"agent:{entry.name}", chat=True)
         if req.stream:
             body = self._agent_sse(served, run, events, reply, req.include_usage, cancel)
