@@ -1,10 +1,13 @@
 """What the HTTP server costs: added latency per request, and throughput under concurrency.
 
 Added latency: a ScriptedLLM is drained in-process, then the same model is called through
-``Server`` (uvicorn in a background thread) with a keep-alive ``httpx.Client``, non-streamed
-and streamed; the figure is the HTTP p50 minus the in-process p50. Throughput: 1, 8 and 64
-client threads, each with its own client, share a fixed total of requests per level, stopping
-early at a time cap; errors (non-200 answers and exceptions) are counted and shown.
+``Server`` (uvicorn in a background thread), non-streamed and streamed, by a keep-alive
+raw-socket client (a few microseconds of client work: the server's own cost) and by a
+keep-alive ``httpx.Client`` (what a Python client sees; httpx runs in the same process and
+takes its share of the two cores); the figure is the HTTP p50 minus the in-process p50.
+Throughput: 1, 8 and 64 client threads, each with its own client, share a fixed total of
+requests per level, stopping early at a time cap; errors (non-200 answers and exceptions)
+are counted and shown.
 
     python benchmarks/serve.py [--requests N] [--clients 1,8,64] [--total 640] [--seconds 30]
 """
@@ -12,8 +15,10 @@ early at a time cap; errors (non-200 answers and exceptions) are counted and sho
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import socket
 import statistics
 import sys
 import threading
@@ -64,6 +69,44 @@ def body(content: str = "hi", stream: bool = False) -> dict[str, object]:
     return req
 
 
+class RawClient:
+    """HTTP/1.1 keep-alive over one socket: sends prepared bytes, reads one whole response
+    (Content-Length or chunked). Just enough client for measuring the server."""
+
+    def __init__(self, port: int, path: str, payload: dict[str, object]) -> None:
+        data = json.dumps(payload).encode()
+        self.request = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n"
+        ).encode() + data
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def __call__(self) -> None:
+        self.sock.sendall(self.request)
+        buf = b""
+        while True:
+            piece = self.sock.recv(65536)
+            if not piece:
+                raise RuntimeError("the server closed the connection")
+            buf += piece
+            head, sep, rest = buf.partition(b"\r\n\r\n")
+            if not sep:
+                continue
+            if not head.startswith(b"HTTP/1.1 200"):
+                raise RuntimeError(head.split(b"\r\n")[0].decode())
+            if b"chunked" in head.lower():
+                if rest.endswith(b"0\r\n\r\n"):
+                    return
+                continue
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:") and len(rest) >= int(line[15:]):
+                    return
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 def clear(llm: ScriptedLLM) -> None:
     """Drop what the scripted model recorded, so long runs do not grow its lists."""
     llm.prompts.clear()
@@ -97,9 +140,15 @@ def latency(n: int) -> None:
                 for _ in r.iter_bytes():
                     pass
 
-        rows.append(("HTTP non-stream", timed(plain, n)))
+        path = "/v1/chat/completions"
+        for name, stream in (("raw non-stream", False), ("raw stream", True)):
+            raw = RawClient(srv.port, path, body(stream=stream))
+            rows.append((name, timed(raw, n)))
+            raw.close()
+            clear(llm)
+        rows.append(("httpx non-stream", timed(plain, n)))
         clear(llm)
-        rows.append(("HTTP stream", timed(streamed, n)))
+        rows.append(("httpx stream", timed(streamed, n)))
         clear(llm)
 
     print(f"\n-- added latency: {n} requests each, after {WARMUP} warm-up, chunk_size=8")
@@ -109,7 +158,7 @@ def latency(n: int) -> None:
     base = percentile(rows[0][1], 50)
     for name, samples in rows[1:]:
         added = (percentile(samples, 50) - base) * 1e3
-        print(f"added latency p50 ({name[5:]}): {added:.3f} ms")
+        print(f"added latency p50 ({name}): {added:.3f} ms")
 
 
 def throughput(clients: list[int], total: int, seconds: float) -> None:
