@@ -233,7 +233,7 @@ class TransformersChatModel:
             and request.tool_choice == "auto"
             and messages[-1].role == "user"
         ):
-            choice = self._tool_choice(messages)
+            choice = self._tool_choice(messages, request.tools)
         return self._generate(
             ids, opts, max_new, guard, prefix, source, choice, answer_from, grammar
         )
@@ -260,13 +260,13 @@ class TransformersChatModel:
             raise ConfigError(f"response_format: the schema cannot be used: {matcher.get_error()}")
         return matcher
 
-    def _tool_choice(self, messages: list[Message]) -> _ToolChoice | None:
+    def _tool_choice(self, messages: list[Message], tools: Any = None) -> _ToolChoice | None:
         """The relevance check's prompts: the system message with no tool listed, then
-        with each tool alone, each followed by the last user message."""
+        with each of the request's tools alone, each followed by the last user message."""
         from qwen_agent.formats.guard import tool_variants
 
         systems = [m for m in messages if m.role == "system"]
-        variants = tool_variants(systems[0].text) if systems else None
+        variants = tool_variants(systems[0].text, tools) if systems else None
         if not variants or len(variants) < 2:
             return None
         marker = "\ue000"

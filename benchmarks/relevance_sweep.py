@@ -36,7 +36,7 @@ def features(llm: Any, data: list[Any]) -> list[dict[str, Any]]:
     rows = []
     for d in data:
         messages = d.prompt_messages()
-        choice = llm._tool_choice(messages)
+        choice = llm._tool_choice(messages, d.tools)
         if choice is None:
             continue
         ids = torch.tensor([llm._encode(llm.render(messages))], device=llm.device)

@@ -552,6 +552,76 @@ def test_an_agent_runs_its_tools_server_side_and_streams_its_events(serve):
     assert exc.value.param == "tools"
 
 
+def test_an_agents_tools_do_not_hold_the_model_while_they_work(serve, monkeypatch):
+    """The transformers backend runs one generation at a time; an agent run holds that slot
+    for its model calls only, so a slow tool does not stall other users."""
+    import tests._tools_fixture as fixture
+    from qwen_agent.tool import tool
+
+    busy, free = threading.Event(), threading.Event()
+
+    @tool
+    def slow(x: int) -> int:
+        """Takes its time."""
+        busy.set()
+        free.wait(20)
+        return x
+
+    monkeypatch.setattr(fixture, "slow", slow, raising=False)
+    llm = ScriptedLLM([call("slow", x=1), "done"])
+    llm.max_concurrency = 1
+    server, client = serve(llm, agents=[AgentConfig(name="s", tools=["tests._tools_fixture:slow"])])
+    out: list[str] = []
+    t = threading.Thread(
+        target=lambda: out.append(
+            client.chat.completions.create(model="agent:s", messages=USER)
+            .choices[0]
+            .message.content
+        )
+    )
+    t.start()
+    assert busy.wait(20)
+    llm.responses = ["meanwhile"]
+    llm._next = 0
+    r = client.chat.completions.create(model="qwen-agent", messages=USER, timeout=10)
+    assert r.choices[0].message.content == "meanwhile"
+    llm.responses = ["done"]
+    free.set()
+    t.join(20)
+    assert out == ["done"]
+
+
+def test_agent_code_interpreter_sessions_follow_the_conversation_id(serve):
+    from tests.sandbox_helpers import sandbox_skip_reason
+
+    if sandbox_skip_reason():
+        pytest.skip(sandbox_skip_reason())
+    llm = ScriptedLLM(
+        [
+            call("code_interpreter", code="x = 41"),
+            "set",
+            call("code_interpreter", code="print(x + 1)"),
+            "printed",
+            call("code_interpreter", code="print(x + 1)"),
+            "other",
+        ]
+    )
+    agent = AgentConfig(name="py", tools=["code_interpreter"])
+    _, client = serve(llm, agents=[agent])
+
+    def run(conversation: str) -> list[dict]:
+        r = client.chat.completions.create(
+            model="agent:py", messages=USER, metadata={"conversation_id": conversation}
+        )
+        return r.choices[0].message.model_extra["agent_events"]
+
+    first = "conv-" + "a" * 32
+    run(first)
+    assert run(first)[1]["content"].strip() == "42"  # the same kernel: x is still there
+    other = run("conv-" + "b" * 32)[1]
+    assert "NameError" in other["content"]  # another conversation never sees it
+
+
 # -- the bundled model --------------------------------------------------------------------------
 
 
@@ -744,3 +814,22 @@ def test_fuzzed_request_bodies_never_get_a_500_or_a_dropped_connection(serve):
     finally:
         http.close()
     assert {200, 400} <= seen  # the strategy reaches both the model and the validation
+
+
+def test_serving_a_transformers_model_keeps_its_own_generation_defaults(serve, bundled):
+    """The server sets no option the request left out: the backend's max_tokens holds."""
+    from qwen_agent.backends.transformers import TransformersChatModel
+    from qwen_agent.llm import GenerationConfig
+
+    short = TransformersChatModel(generation=GenerationConfig(max_tokens=5))
+    _, client = serve(short)
+    r = client.chat.completions.create(
+        model="qwen-agent", messages=[{"role": "user", "content": "Tell me a long story."}]
+    )
+    assert r.usage.completion_tokens <= 5
+    r = client.chat.completions.create(
+        model="qwen-agent",
+        messages=[{"role": "user", "content": "Tell me a long story."}],
+        max_tokens=9,
+    )
+    assert 5 < r.usage.completion_tokens <= 9 or r.choices[0].finish_reason == "stop"

@@ -367,16 +367,28 @@ def _function_spec(line: str) -> dict | None:
     return fn
 
 
-def tool_variants(prompt: str) -> list[tuple[str | None, str]] | None:
-    """The prompt with its last ``<tools>`` block emptied, then with each listed tool
-    alone in it, as ``(None, prompt)``, ``(name, prompt)``, ... in the listed order (the
-    order of :attr:`ToolGuard.tools`); None when the prompt has no block we rendered."""
+def tool_variants(
+    prompt: str, tools: Sequence[object] | None = None
+) -> list[tuple[str | None, str]] | None:
+    """The prompt with its last ``<tools>`` block emptied, then with each tool alone in it,
+    as ``(None, prompt)``, ``(name, prompt)``, ... in the listed order (the order of
+    :attr:`ToolGuard.tools`); None when the prompt has no block we rendered. With
+    ``tools`` (specs or function dicts, as a request carries them) the block's lines are
+    written from those; without, they are read from the block."""
     blocks = list(_TOOLS_BLOCK.finditer(prompt))
     if not blocks:
         return None
     block = blocks[-1]
     head, tail = prompt[: block.start()], prompt[block.end() :]
     out: list[tuple[str | None, str]] = [(None, f"{head}<tools>\n</tools>{tail}")]
+    if tools is not None:
+        for spec in tools:
+            fn = spec.as_dict() if hasattr(spec, "as_dict") else spec
+            if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+                return None
+            line = json.dumps({"type": "function", "function": fn}, ensure_ascii=False)
+            out.append((fn["name"], f"{head}<tools>\n{line}\n</tools>{tail}"))
+        return out
     for line in block.group(1).splitlines():
         fn = _function_spec(line)
         if fn is None:

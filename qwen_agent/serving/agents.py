@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -22,25 +23,27 @@ __all__ = ["AgentRun"]
 class _Metered:
     """The served model, adding up the usage of every call an agent run makes."""
 
-    def __init__(self, model: ChatModel, run: AgentRun) -> None:
-        self.model, self.run = model, run
+    def __init__(self, model: ChatModel, run: AgentRun, slot: Any = None) -> None:
+        self.model, self.run, self.slot = model, run, slot
         self.native_tools = bool(getattr(model, "native_tools", False))
 
     def stream(self, request: ModelRequest) -> Iterator[Delta]:
-        for delta in self.model.stream(request):
-            if delta.usage is not None:
-                u = self.run.usage
-                self.run.usage = Usage(
-                    u.prompt_tokens + delta.usage.prompt_tokens,
-                    u.completion_tokens + delta.usage.completion_tokens,
-                )
-            yield delta
+        with self.slot if self.slot is not None else contextlib.nullcontext():
+            for delta in self.model.stream(request):
+                if delta.usage is not None:
+                    u = self.run.usage
+                    self.run.usage = Usage(
+                        u.prompt_tokens + delta.usage.prompt_tokens,
+                        u.completion_tokens + delta.usage.completion_tokens,
+                    )
+                yield delta
 
 
 class AgentRun:
     """Runs ``config``'s agent on ``model`` for one request. Tools that keep state per
     conversation (the code interpreter) are keyed by ``conversation``; without one they
-    get a fresh session that :meth:`close` ends."""
+    get a fresh session that :meth:`close` ends. ``slot`` (a context manager) is held
+    around each model call. The agent is built in :meth:`events`, in the worker thread."""
 
     def __init__(
         self,
@@ -48,20 +51,25 @@ class AgentRun:
         model: ChatModel,
         conversation: str | None,
         generation: GenerationConfig,
+        slot: Any = None,
     ) -> None:
         self.usage = Usage(0, 0)
         self.log: list[dict[str, Any]] = []
         self.answer = ""
         self.reasoning = ""
         self._own_session = conversation is None
-        session = f"{config.name}:{conversation or os.urandom(12).hex()}"
-        gen = generation if generation.model_dump(exclude_defaults=True) else None
-        self.agent = config.build(llm=_Metered(model, self), session_id=session, generation=gen)
+        self.session = f"{config.name}:{conversation or os.urandom(12).hex()}"
+        self._gen = generation if generation.model_dump(exclude_defaults=True) else None
+        self._config, self._llm = config, _Metered(model, self, slot)
+        self.agent: Any = None
 
     def events(self, messages: list[Message]) -> Iterator[dict[str, Any]]:
         """Chat-completion deltas for the run on ``messages`` (the last one the user's)."""
         text: list[str] = []
         reasoning: list[str] = []
+        self.agent = self._config.build(
+            llm=self._llm, session_id=self.session, generation=self._gen
+        )
         for ev in self.agent.run(messages[-1:], history=messages[:-1]):
             if isinstance(ev, TextDelta):
                 text.append(ev.text)
@@ -96,7 +104,7 @@ class AgentRun:
 
     def close(self) -> None:
         """Ends the tools' sessions of a run without a conversation id."""
-        if not self._own_session:
+        if not self._own_session or self.agent is None:
             return
         for tool in self.agent.tools.values():
             close = getattr(tool, "close", None)

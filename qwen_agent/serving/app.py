@@ -341,6 +341,7 @@ class _App:
                 )
             if agent.name in self.agents:
                 raise ConfigError(f"two agents are named {agent.name!r}")
+            agent.build(llm=served.model)  # its tools load now: a bad one fails at startup
             self.agents[agent.name] = _AgentEntry(agent.name, agent, served)
         self._key = config.api_key.encode() if config.api_key else None
         from concurrent.futures import ThreadPoolExecutor
@@ -729,10 +730,10 @@ class _App:
         conversation = (req.metadata or {}).get("conversation_id") or request.headers.get(
             "x-conversation-id"
         )
-        run = AgentRun(entry.config, entry.served.model, conversation, req.generation())
         served = entry.served
-        await self._slot(served)
         cancel = threading.Event()
+        slot = _ThreadSlot(self, served, asyncio.get_running_loop(), cancel)
+        run = AgentRun(entry.config, served.model, conversation, req.generation(), slot)
         events = _Pump(lambda: run.events(messages), cancel, self.pool)
         reply = Reply(f"agent:{entry.name}", chat=True)
         if req.stream:
@@ -749,8 +750,7 @@ class _App:
         finally:
             watch.cancel()
             await events.aclose()
-            run.close()
-            self._free(served)
+            await asyncio.to_thread(run.close)
         self._count(served, run.usage)
         return self._json(reply.agent_whole(run))
 
@@ -781,8 +781,36 @@ class _App:
         finally:
             cancel.set()
             await events.aclose()
-            run.close()
-            self._free(served)
+            await asyncio.to_thread(run.close)
+
+
+class _ThreadSlot:
+    """A model's slot, taken from the worker thread of an agent run for each model call
+    (so the run's tools do not hold the model while they work)."""
+
+    def __init__(self, app: _App, served: _Served, loop: Any, cancel: threading.Event) -> None:
+        self.app, self.served, self.loop, self.cancel = app, served, loop, cancel
+
+    def __enter__(self) -> None:
+        import concurrent.futures
+
+        fut = asyncio.run_coroutine_threadsafe(self.app._slot(self.served), self.loop)
+        while True:
+            try:
+                fut.result(timeout=0.1)
+                return
+            except concurrent.futures.TimeoutError:
+                if self.cancel.is_set() and fut.cancel():
+                    raise _Left() from None
+            except concurrent.futures.CancelledError:
+                raise _Left() from None
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.loop.call_soon_threadsafe(self.app._free, self.served)
+
+
+class _Left(Exception):
+    """The client left while an agent run waited for the model."""
 
 
 class UnsupportedParameterForAgent(WireError):
