@@ -287,3 +287,26 @@ def test_huge_arguments_stream_correctly():
     pieces = [text[i : i + 4] for i in range(0, len(text), 4)]
     out = stream(HermesFormat(), pieces)
     assert out.calls[0].arguments["code"] == code
+
+
+def test_openai_shaped_tool_dicts_work_wherever_a_tool_dict_does():
+    """Both formats take OpenAI's {"type": "function", "function": {...}} like the bare
+    dict (ReAct raised KeyError on it, hermes wrapped it twice); other dicts are a
+    ConfigError that shows both shapes."""
+    from qwen_agent.errors import ConfigError
+    from qwen_agent.formats.react import ReactFormat
+
+    bare = {
+        "name": "get_time",
+        "description": "Local time.",
+        "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}},
+    }
+    wrapped = {"type": "function", "function": bare}
+    for fmt in (HermesFormat(), ReactFormat()):
+        assert fmt.system_prompt([wrapped], "x") == fmt.system_prompt([bare], "x")
+    assert '{"type": "function", "function": {"name": "get_time"' in HermesFormat().system_prompt(
+        [wrapped]
+    )
+    for bad in ({"type": "function"}, {"function": "get_time"}, {"description": "no name"}):
+        with pytest.raises(ConfigError, match="name|function"):
+            HermesFormat().system_prompt([bad])

@@ -19,8 +19,13 @@ import pytest
 
 from qwen_agent.backends.openai import OpenAIChatModel
 from qwen_agent.chatml import render_chatml
-from qwen_agent.errors import BackendConnectionError, BackendResponseError, ConfigError
-from qwen_agent.llm import Delta, GenerationConfig, ModelRequest, drain, get_chat_model
+from qwen_agent.errors import (
+    BackendConnectionError,
+    BackendResponseError,
+    ConfigError,
+    ContextWindowError,
+)
+from qwen_agent.llm import Delta, GenerationConfig, ModelRequest, Usage, drain, get_chat_model
 from qwen_agent.messages import ImageItem, Message, TextItem
 from qwen_agent.serving import Server
 from qwen_agent.testing import ScriptedLLM
@@ -226,6 +231,105 @@ def test_chat_mode_asks_the_server_to_continue_a_final_assistant_message(canned,
     assert first["model"] == "qwen2.5-7b" and first["stream"] is True and first["top_k"] == 20
     assert "continue_final_message" not in second and "stop" not in second
     assert second["max_tokens"] == 3 and "temperature" not in second  # None is omitted
+
+
+def _tc(index, id=None, name=None, arguments=None):
+    fn = {k: v for k, v in (("name", name), ("arguments", arguments)) if v is not None}
+    d = {"index": index, "function": fn}
+    if id:
+        d.update(id=id, type="function")
+    return d
+
+
+def test_native_tools_are_sent_as_data_and_streamed_calls_come_back(canned, client):
+    """What vLLM (--tool-call-parser hermes) streams: id and name first, then the
+    arguments in pieces, two calls by index, then usage; the backend adds them up."""
+    from qwen_agent.llm import FunctionChoice
+    from qwen_agent.messages import ToolCall
+    from qwen_agent.tool import ToolSpec
+
+    server = canned(
+        sse(
+            chat_chunk(
+                None, None, role="assistant", tool_calls=[_tc(0, "call_a", "get_weather", "")]
+            ),
+            chat_chunk(None, None, tool_calls=[_tc(0, arguments='{"city": ')]),
+            chat_chunk(None, None, tool_calls=[_tc(0, arguments='"Paris"}')]),
+            chat_chunk(
+                None, None, tool_calls=[_tc(1, "call_b", "get_weather", '{"city": "Rome"}')]
+            ),
+            chat_chunk(None, "tool_calls"),
+            {"choices": [], "usage": {"prompt_tokens": 30, "completion_tokens": 12}},
+            "[DONE]",
+        )
+    )
+    model = client(server.url, native_tools=True)
+    spec = ToolSpec(name="get_weather", parameters={"type": "object", "properties": {}})
+    history = [
+        Message(role="user", content="Weather?"),
+        Message(
+            role="assistant",
+            tool_calls=[ToolCall(id="c0", name="get_weather", arguments={"city": "Oslo"})],
+        ),
+        Message(role="tool", tool_call_id="c0", name="get_weather", content="cold"),
+    ]
+    request = ModelRequest(
+        messages=history,
+        tools=(spec,),
+        tool_choice=FunctionChoice(name="get_weather"),
+        parallel_tool_calls=False,
+    )
+    out = drain(model, request)
+    assert [(c.id, c.name, c.arguments) for c in out.tool_calls] == [
+        ("call_a", "get_weather", {"city": "Paris"}),
+        ("call_b", "get_weather", {"city": "Rome"}),
+    ]
+    assert out.usage == Usage(30, 12) and out.text == ""
+    _, _, body = server.requests[0]
+    assert body["tools"] == [spec.openai()]
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
+    assert body["parallel_tool_calls"] is False
+    assert body["stream_options"] == {"include_usage": True}
+    assert body["messages"][1] == {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "c0",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city": "Oslo"}'},
+            }
+        ],
+    }
+    assert body["messages"][2] == {"role": "tool", "content": "cold", "tool_call_id": "c0"}
+
+
+def test_native_calls_with_bad_arguments_become_call_errors(canned, client):
+    server = canned(
+        sse(chat_chunk(None, "tool_calls", tool_calls=[_tc(0, "c", "f", '{"x": ')]), "[DONE]")
+    )
+    out = drain(client(server.url, native_tools=True), USER)
+    assert out.tool_calls is None and "not valid JSON" in out.call_errors[0]
+
+
+def test_native_tools_need_chat_mode():
+    with pytest.raises(ConfigError, match="native_tools needs mode='chat'"):
+        OpenAIChatModel("m", "http://127.0.0.1:1/v1", mode="completion", native_tools=True)
+
+
+def test_a_context_window_error_upstream_is_a_context_window_error(canned, client):
+    error = {
+        "error": {
+            "message": "too long",
+            "type": "invalid_request_error",
+            "param": "max_tokens",
+            "code": "context_length_exceeded",
+        }
+    }
+    server = canned(json.dumps(error), status=400, content_type="application/json")
+    with pytest.raises(ContextWindowError) as exc:
+        drain(client(server.url), USER)
+    assert exc.value.param == "max_tokens"
 
 
 def test_completion_mode_sends_the_chatml_prompt(canned, client):

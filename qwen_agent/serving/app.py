@@ -35,7 +35,12 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from qwen_agent.chatml import parse_chatml
-from qwen_agent.errors import BackendConnectionError, ConfigError, ContextWindowError
+from qwen_agent.errors import (
+    BackendConnectionError,
+    BackendResponseError,
+    ConfigError,
+    ContextWindowError,
+)
 from qwen_agent.formats import get_format
 from qwen_agent.formats.base import prepare
 from qwen_agent.llm import ChatModel, Delta, ModelRequest, Usage
@@ -243,6 +248,8 @@ def _model_error(exc: BaseException) -> WireError:
         return WireError(400, str(exc))
     if isinstance(exc, BackendConnectionError):
         return WireError(502, f"the model backend is unreachable: {exc}", kind="server_error")
+    if isinstance(exc, BackendResponseError):  # an upstream server answered badly
+        return WireError(502, f"the model backend failed: {exc}", kind="server_error")
     log.warning("generation failed: %s: %s", type(exc).__name__, exc)
     return WireError(500, f"the model failed: {type(exc).__name__}: {exc}", kind="server_error")
 
