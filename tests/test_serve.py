@@ -276,6 +276,36 @@ def test_tool_choice_none_required_and_named(serve):
         client.chat.completions.create(model="qwen-agent", messages=USER, tool_choice="required")
 
 
+def test_a_react_model_is_served_with_format_react(serve):
+    """--format react: the tools are described the ReAct way, an Action becomes a tool
+    call, and its result goes back as an Observation the model continues from."""
+    react = 'Thought: I should look it up.\nAction: get_weather\nAction Input: {"city": "Oslo"}\n'
+    server, client = serve(
+        [react, "Thought: I know it.\nFinal Answer: Cold in Oslo."], format="react"
+    )
+    r = client.chat.completions.create(model="qwen-agent", messages=USER, tools=[WEATHER])
+    (got,) = r.choices[0].message.tool_calls
+    assert (got.function.name, json.loads(got.function.arguments)) == (
+        "get_weather",
+        {"city": "Oslo"},
+    )
+    assert r.choices[0].message.model_extra["reasoning_content"] == "I should look it up."
+    assert (
+        "Action: the action to take, should be one of [get_weather]"
+        in server.llm.prompts[-1][0].text
+    )
+    assert "Observation:" in server.llm.configs[-1].stop
+    history = [
+        *USER,
+        r.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": got.id, "content": "cold"},
+    ]
+    r = client.chat.completions.create(model="qwen-agent", messages=history, tools=[WEATHER])
+    assert r.choices[0].message.content == "Cold in Oslo."
+    trace = server.llm.prompts[-1][-1]
+    assert trace.role == "assistant" and trace.text.endswith("Observation: cold\n")
+
+
 def test_response_format_reaches_the_model_as_a_constraint(serve):
     server, client = serve(['{"ok": true}'])
     r = client.chat.completions.create(
@@ -506,6 +536,63 @@ def test_a_client_that_leaves_stops_its_generation(serve, stream):
     held.release.set()
     r = httpx.post(server.url + "/chat/completions", json=body | {"stream": False}, timeout=10)
     assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "waiting done"
+
+
+def test_queued_clients_that_leave_give_their_place_back(serve):
+    """A race of the queue: clients that give up while waiting (and one that gives up just
+    as its turn comes) leave the gate's count right, so later requests are served."""
+    held = Held(max_concurrency=1)
+    server, _ = serve(held, max_queue=16)
+    url = server.url + "/chat/completions"
+    body = {"model": "qwen-agent", "messages": USER}
+    first = threading.Thread(target=lambda: httpx.post(url, json=body, timeout=30))
+    first.start()
+    deadline = time.monotonic() + 10
+    while not held.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    def leaver():
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(url, json=body, timeout=httpx.Timeout(10, read=0.3))
+
+    leavers = [threading.Thread(target=leaver) for _ in range(6)]
+    for t in leavers:
+        t.start()
+    time.sleep(0.15)
+    held.release.set()  # the slot passes on while some of them are leaving
+    for t in leavers:
+        t.join(10)
+    first.join(10)
+    time.sleep(0.5)
+    gate = server.app.state.gates["qwen-agent"]
+    assert gate.running == 0 and gate.waiting == 0, (gate.running, gate.waiting)
+    r = httpx.post(url, json=body, timeout=10)
+    assert r.status_code == 200
+
+
+def test_a_flood_of_connections_past_the_limit_gets_503_and_the_server_recovers(serve):
+    import socket
+
+    server, _ = serve(["ok"], max_connections=8)
+    socks = []
+    try:
+        for _ in range(40):  # idle connections, as a slow or hostile client holds them
+            socks.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+        time.sleep(0.3)
+        r = httpx.post(
+            server.url + "/chat/completions",
+            json={"model": "qwen-agent", "messages": USER},
+            timeout=10,
+        )
+        assert r.status_code == 503
+    finally:
+        for sock in socks:
+            sock.close()
+    time.sleep(0.5)
+    r = httpx.post(
+        server.url + "/chat/completions", json={"model": "qwen-agent", "messages": USER}, timeout=10
+    )
+    assert r.status_code == 200
 
 
 # -- agents over HTTP -------------------------------------------------------------------------

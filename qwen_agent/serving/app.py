@@ -80,6 +80,8 @@ class ServeConfig(BaseModel):
     max_queue: int = Field(default=64, ge=0)
     #: seconds a request may wait in the queue; past it: 503
     queue_timeout: float = Field(default=60.0, gt=0)
+    #: open connections at once (uvicorn's limit_concurrency); past it: 503
+    max_connections: int = Field(default=1000, gt=0)
 
 
 # -- the gate: capacity plus a fair queue ----------------------------------------------------
@@ -359,6 +361,7 @@ class _App:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qwen-agent-serve")
 
         app = FastAPI(title="qwen-agent", docs_url=None, redoc_url=None, openapi_url=None)
+        app.state.gates = {name: served.gate for name, served in self.served.items()}
         self.fastapi = app
         self.Response = Response
 
@@ -891,6 +894,7 @@ class Server:
             log_level="warning",
             access_log=False,
             lifespan="off",
+            limit_concurrency=self.config.max_connections,
             timeout_graceful_shutdown=2,
             backlog=2048,
         )

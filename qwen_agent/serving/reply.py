@@ -19,6 +19,7 @@ from qwen_agent.events import CallParseError, ReasoningDelta, TextDelta, ToolCal
 from qwen_agent.formats.base import JsonObjectScanner
 from qwen_agent.llm import Delta, Usage
 from qwen_agent.messages import ToolCall
+from qwen_agent.serving.wire import tool_call_dict
 
 __all__ = ["Turn", "Reply"]
 
@@ -211,34 +212,16 @@ class Reply:
         if kind == "reasoning":
             return self.chunk({"reasoning_content": value})
         if kind == "call_start":
-            return self.chunk(
-                {
-                    "tool_calls": [
-                        {
-                            "index": value.index,
-                            "id": value.id,
-                            "type": "function",
-                            "function": {"name": value.name, "arguments": ""},
-                        }
-                    ]
-                }
-            )
+            start = ToolCall(id=value.id, name=value.name)
+            return self._calls(value.index, tool_call_dict(start, arguments=""))
         if kind == "call_args":
             index, text = value
-            return self.chunk({"tool_calls": [{"index": index, "function": {"arguments": text}}]})
+            return self._calls(index, {"function": {"arguments": text}})
         index, call = value
-        return self.chunk(
-            {
-                "tool_calls": [
-                    {
-                        "index": index,
-                        "id": call.id,
-                        "type": "function",
-                        "function": {"name": call.name, "arguments": call.arguments_json()},
-                    }
-                ]
-            }
-        )
+        return self._calls(index, tool_call_dict(call))
+
+    def _calls(self, index: int, delta: dict[str, Any]) -> dict[str, Any]:
+        return self.chunk({"tool_calls": [{"index": index, **delta}]})
 
     def usage_chunk(self, usage: Usage) -> dict[str, Any]:
         return {
@@ -260,14 +243,7 @@ class Reply:
             if turn.reasoning:
                 message["reasoning_content"] = "".join(turn.reasoning)
             if turn.calls:
-                message["tool_calls"] = [
-                    {
-                        "id": c.id,
-                        "type": "function",
-                        "function": {"name": c.name, "arguments": c.arguments_json()},
-                    }
-                    for c in turn.calls
-                ]
+                message["tool_calls"] = [tool_call_dict(c) for c in turn.calls]
             choice: dict[str, Any] = {"index": 0, "message": message}
         else:
             choice = {"index": 0, "text": content}

@@ -28,6 +28,7 @@ __all__ = [
     "parse_request",
     "to_messages",
     "from_message",
+    "tool_call_dict",
     "error_body",
     "json_depth",
 ]
@@ -439,6 +440,13 @@ def to_messages(messages: list[ChatMessage]) -> list[Message]:
     return out
 
 
+def tool_call_dict(call: ToolCall, arguments: str | None = None) -> dict[str, Any]:
+    """A call as OpenAI writes one: id, type and the arguments as JSON text (``arguments``
+    instead, where given: the empty start of a streamed call)."""
+    args = call.arguments_json() if arguments is None else arguments
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": args}}
+
+
 def from_message(msg: Message, image_url: Any = None) -> dict[str, Any]:
     """One :class:`Message` as an OpenAI chat message (``image_url`` turns a local image
     into a URL the server can read)."""
@@ -457,14 +465,7 @@ def from_message(msg: Message, image_url: Any = None) -> dict[str, Any]:
     else:
         out["content"] = msg.text
     if msg.tool_calls:
-        out["tool_calls"] = [
-            {
-                "id": c.id,
-                "type": "function",
-                "function": {"name": c.name, "arguments": c.arguments_json()},
-            }
-            for c in msg.tool_calls
-        ]
+        out["tool_calls"] = [tool_call_dict(c) for c in msg.tool_calls]
         out["content"] = out["content"] or None
     if msg.name and msg.role != "tool":
         out["name"] = msg.name
