@@ -402,6 +402,22 @@ def test_malformed_bodies_and_floods_of_nesting_are_400s_and_the_server_lives(se
     assert server.llm.calls == 1
 
 
+def test_a_body_that_trickles_in_is_cut_off(serve):
+    import socket
+
+    server, _ = serve(["x"], body_timeout=1.0)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n{"
+        )
+        start = time.monotonic()
+        reply = sock.recv(4096)
+        assert reply.startswith(b"HTTP/1.1 408"), reply[:100]
+        assert b"request_timeout" in reply and time.monotonic() - start < 8
+    assert server.llm.calls == 0
+
+
 def test_api_key_is_required_when_set(serve):
     server, client = serve(["ok"], client_key="sk-right", api_key="sk-right")
     assert client.chat.completions.create(model="qwen-agent", messages=USER).choices

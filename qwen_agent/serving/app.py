@@ -80,6 +80,8 @@ class ServeConfig(BaseModel):
     max_queue: int = Field(default=64, ge=0)
     #: seconds a request may wait in the queue; past it: 503
     queue_timeout: float = Field(default=60.0, gt=0)
+    #: seconds a request's body may take to arrive; past it: 408
+    body_timeout: float = Field(default=30.0, gt=0)
     #: open connections at once (uvicorn's limit_concurrency); past it: 503
     max_connections: int = Field(default=1000, gt=0)
 
@@ -438,11 +440,25 @@ class _App:
         if length is not None and (not length.isdigit() or int(length) > limit):
             raise WireError(413, f"the body is over {limit} bytes", code="request_too_large")
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise WireError(413, f"the body is over {limit} bytes", code="request_too_large")
-            chunks.append(chunk)
+
+        async def read() -> None:
+            nonlocal size
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise WireError(
+                        413, f"the body is over {limit} bytes", code="request_too_large"
+                    )
+                chunks.append(chunk)
+
+        try:
+            await asyncio.wait_for(read(), self.config.body_timeout)
+        except TimeoutError:
+            raise WireError(
+                408,
+                f"the body did not arrive within {self.config.body_timeout:g} s",
+                code="request_timeout",
+            ) from None
         return b"".join(chunks)
 
     def _lookup(self, name: str) -> _Served | _AgentEntry:
