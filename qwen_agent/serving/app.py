@@ -25,8 +25,7 @@ import logging
 import os
 import threading
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +44,7 @@ from qwen_agent.formats import get_format
 from qwen_agent.formats.base import prepare
 from qwen_agent.llm import ChatModel, Delta, ModelRequest, Usage
 from qwen_agent.serving.reply import Reply, Turn
+from qwen_agent.serving.runtime import Gate, Metrics, Pump, ThreadSlot, wait_disconnect
 from qwen_agent.serving.wire import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -86,163 +86,6 @@ class ServeConfig(BaseModel):
     max_connections: int = Field(default=1000, gt=0)
 
 
-# -- the gate: capacity plus a fair queue ----------------------------------------------------
-
-
-class _Gate:
-    def __init__(self, capacity: int, max_queue: int, timeout: float) -> None:
-        self.capacity, self.max_queue, self.timeout = capacity, max_queue, timeout
-        self.running = 0
-        self.waiters: deque[asyncio.Future[None]] = deque()
-
-    @property
-    def waiting(self) -> int:
-        return sum(1 for w in self.waiters if not w.done())
-
-    async def acquire(self) -> None:
-        if self.running < self.capacity and not self.waiting:
-            self.running += 1
-            return
-        if self.waiting >= self.max_queue:
-            raise WireError(
-                429,
-                f"the server is busy: {self.running} running and {self.waiting} waiting; "
-                "retry later",
-                code="rate_limit_exceeded",
-                kind="rate_limit_error",
-                headers={"Retry-After": "1"},
-            )
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.waiters.append(fut)
-        try:
-            await asyncio.wait_for(asyncio.shield(fut), self.timeout)
-        except TimeoutError:
-            if fut.done():  # granted just now: give it back
-                self.release()
-            else:
-                fut.cancel()
-            raise WireError(
-                503,
-                f"the request waited {self.timeout:g} s in the queue; retry later",
-                code="queue_timeout",
-                kind="server_error",
-                headers={"Retry-After": "5"},
-            ) from None
-        except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():
-                self.release()
-            else:
-                fut.cancel()
-            raise
-
-    def release(self) -> None:
-        while self.waiters:
-            fut = self.waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)  # the slot passes on: running stays the same
-                return
-        self.running -= 1
-
-
-# -- running a generation in a thread --------------------------------------------------------
-
-_END = object()
-
-
-class _Failed:
-    __slots__ = ("exc",)
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-
-class _Pump:
-    """Items of ``make()`` iterated in a worker thread (of ``pool``, else a new one), read
-    with ``async for`` one at a time or with :meth:`batch` all that are ready; the
-    iteration stops (and its generator is closed) once ``cancel`` is set or
-    :meth:`aclose` is called."""
-
-    def __init__(
-        self, make: Callable[[], Iterator[Any]], cancel: threading.Event, pool: Any = None
-    ) -> None:
-        self.cancel = cancel
-        self.loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
-        self.done = False
-        self._ready: list[Any] = []
-        self._failure: BaseException | None = None
-        self._make = make
-        if pool is not None:
-            pool.submit(self._work)
-        else:
-            threading.Thread(target=self._work, name="qwen-agent-serve", daemon=True).start()
-
-    def _put(self, item: Any) -> None:
-        try:
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
-        except RuntimeError:  # the loop is gone: nobody is listening
-            self.cancel.set()
-
-    def _work(self) -> None:
-        it: Any = None
-        try:
-            it = self._make()
-            for item in it:
-                self._put(item)
-                if self.cancel.is_set():
-                    break
-        except BaseException as exc:  # reported to the request
-            self._put(_Failed(exc))
-        finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                try:
-                    close()
-                except Exception:  # closing a failed generator: nothing more to report
-                    log.debug("closing a generation failed", exc_info=True)
-            self._put(_END)
-
-    async def batch(self) -> list[Any]:
-        """The next items, all that are ready (at least one); empty at the end."""
-        if self._ready:
-            out, self._ready = self._ready, []
-            return out
-        if self.done:
-            return []
-        items = [await self.queue.get()]
-        while not self.queue.empty():
-            items.append(self.queue.get_nowait())
-        out = []
-        for item in items:
-            if item is _END:
-                self.done = True
-                break
-            if isinstance(item, _Failed):
-                self.done = True
-                if out:  # what came before the failure first, then the failure
-                    self._failure = item.exc
-                    return out
-                raise item.exc
-            out.append(item)
-        return out
-
-    def __aiter__(self) -> _Pump:
-        return self
-
-    async def __anext__(self) -> Any:
-        if not self._ready:
-            if self._failure is not None:
-                exc, self._failure = self._failure, None
-                raise exc
-            self._ready = await self.batch()
-            if not self._ready:
-                raise StopAsyncIteration
-        return self._ready.pop(0)
-
-    async def aclose(self) -> None:
-        self.cancel.set()
-
-
 def _model_error(exc: BaseException) -> WireError:
     if isinstance(exc, WireError):
         return exc
@@ -265,7 +108,7 @@ def _model_error(exc: BaseException) -> WireError:
 class _Served:
     name: str
     model: ChatModel
-    gate: _Gate
+    gate: Gate
     created: int = field(default_factory=lambda: int(time.time()))
 
 
@@ -275,37 +118,6 @@ class _AgentEntry:
     config: Any  # AgentConfig
     served: _Served
     created: int = field(default_factory=lambda: int(time.time()))
-
-
-class _Metrics:
-    def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.requests = Counter(
-            "qwen_agent_requests", "Requests answered", ["endpoint", "status"], registry=r
-        )
-        self.latency = Histogram(
-            "qwen_agent_request_seconds", "Time to the whole answer", ["endpoint"], registry=r
-        )
-        self.queue_wait = Histogram(
-            "qwen_agent_queue_wait_seconds", "Time waited for a slot", ["model"], registry=r
-        )
-        self.running = Gauge("qwen_agent_running", "Generations running", ["model"], registry=r)
-        self.waiting = Gauge("qwen_agent_waiting", "Requests queued", ["model"], registry=r)
-        self.prompt_tokens = Counter(
-            "qwen_agent_prompt_tokens", "Prompt tokens read", ["model"], registry=r
-        )
-        self.completion_tokens = Counter(
-            "qwen_agent_completion_tokens", "Tokens generated", ["model"], registry=r
-        )
-        self.disconnects = Counter(
-            "qwen_agent_client_disconnects",
-            "Generations stopped by a client leaving",
-            ["model"],
-            registry=r,
-        )
 
 
 # -- the app ---------------------------------------------------------------------------------
@@ -330,11 +142,11 @@ class _App:
             raise ConfigError("serve needs at least one model")
         self.config = config
         self.format = get_format(config.format)
-        self.metrics = _Metrics()
+        self.metrics = Metrics()
         self.served: dict[str, _Served] = {}
         for name, model in models.items():
             capacity = config.max_concurrency or getattr(model, "max_concurrency", None) or 64
-            gate = _Gate(int(capacity), config.max_queue, config.queue_timeout)
+            gate = Gate(int(capacity), config.max_queue, config.queue_timeout)
             self.served[name] = _Served(name, model, gate)
         first = next(iter(self.served.values()))
         self.agents: dict[str, _AgentEntry] = {}
@@ -348,7 +160,7 @@ class _App:
                 served = _Served(
                     f"agent:{agent.name}",
                     own,
-                    _Gate(int(cap), config.max_queue, config.queue_timeout),
+                    Gate(int(cap), config.max_queue, config.queue_timeout),
                 )
             if agent.name in self.agents:
                 raise ConfigError(f"two agents are named {agent.name!r}")
@@ -645,7 +457,7 @@ class _App:
         await self._slot(served)
         cancel = threading.Event()
         try:
-            deltas = _Pump(lambda: served.model.stream(mreq), cancel, self.pool)
+            deltas = Pump(lambda: served.model.stream(mreq), cancel, self.pool)
             try:
                 first = await deltas.__anext__()
             except StopAsyncIteration:
@@ -675,7 +487,7 @@ class _App:
         turn: Turn,
         cancel: threading.Event,
     ) -> Any:
-        watch = asyncio.ensure_future(_disconnected(request, cancel))
+        watch = asyncio.ensure_future(wait_disconnect(request, cancel))
         try:
             turn.feed(first)
             try:
@@ -758,16 +570,21 @@ class _App:
         )
         served = entry.served
         cancel = threading.Event()
-        slot = _ThreadSlot(self, served, asyncio.get_running_loop(), cancel)
+        slot = ThreadSlot(
+            lambda: self._slot(served),
+            lambda: self._free(served),
+            asyncio.get_running_loop(),
+            cancel,
+        )
         run = AgentRun(entry.config, served.model, conversation, req.generation(), slot)
-        events = _Pump(lambda: run.events(messages), cancel, self.pool)
+        events = Pump(lambda: run.events(messages), cancel, self.pool)
         reply = Reply(f"agent:{entry.name}", chat=True)
         if req.stream:
             body = self._agent_sse(served, run, events, reply, req.include_usage, cancel)
             return StreamingResponse(
                 body, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
             )
-        watch = asyncio.ensure_future(_disconnected(request, cancel))
+        watch = asyncio.ensure_future(wait_disconnect(request, cancel))
         try:
             async for _ in events:
                 pass
@@ -810,49 +627,11 @@ class _App:
             await asyncio.to_thread(run.close)
 
 
-class _ThreadSlot:
-    """A model's slot, taken from the worker thread of an agent run for each model call
-    (so the run's tools do not hold the model while they work)."""
-
-    def __init__(self, app: _App, served: _Served, loop: Any, cancel: threading.Event) -> None:
-        self.app, self.served, self.loop, self.cancel = app, served, loop, cancel
-
-    def __enter__(self) -> None:
-        import concurrent.futures
-
-        fut = asyncio.run_coroutine_threadsafe(self.app._slot(self.served), self.loop)
-        while True:
-            try:
-                fut.result(timeout=0.1)
-                return
-            except concurrent.futures.TimeoutError:
-                if self.cancel.is_set() and fut.cancel():
-                    raise _Left() from None
-            except concurrent.futures.CancelledError:
-                raise _Left() from None
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.loop.call_soon_threadsafe(self.app._free, self.served)
-
-
-class _Left(Exception):
-    """The client left while an agent run waited for the model."""
-
-
 class UnsupportedParameterForAgent(WireError):
     def __init__(self, param: str) -> None:
         super().__init__(
             400, f"'{param}' is not supported for agent models", param, "unsupported_parameter"
         )
-
-
-async def _disconnected(request: Any, cancel: threading.Event) -> None:
-    """Sets ``cancel`` when the client of a non-streamed request goes away."""
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            cancel.set()
-            return
 
 
 # -- running it ------------------------------------------------------------------------------
