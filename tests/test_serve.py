@@ -196,18 +196,102 @@ def test_streamed_tool_call_deltas_and_parallel_calls(serve):
     text, calls, finish = _accumulate(chunks)
     assert finish == "tool_calls" and text == ""
     assert sorted(calls) == [0, 1]
-    # OpenAI's shape: id and name first, with empty arguments, then the arguments in pieces
+    # OpenAI's shape: id and name first, with empty arguments, then the arguments
     pieces = [tc for c in chunks if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
     first = [p for p in pieces if p.index == 0]
     assert first[0].id and first[0].function.name == "get_weather"
     assert first[0].function.arguments == ""
     assert all(p.id is None and p.function.name is None for p in first[1:])
-    assert len(first) > 3  # the arguments streamed as the model wrote them
+    # once the call parsed: its arguments as canonical JSON
+    assert [p.function.arguments for p in first[1:]] == ['{"city": "Paris"}']
     assert [(c["name"], json.loads(c["arguments"])) for c in calls.values()] == [
         ("get_weather", {"city": "Paris"}),
         ("get_weather", {"city": "Rome"}),
     ]
     assert all(c["id"].startswith("call_") for c in calls.values())
+
+
+CALL_F = call("f", a=1)
+HOSTILE_OUTPUTS = {
+    # a call that fails after its head: it must not appear, nor share an index
+    "bad_then_good": '<tool_call>\n{"name": "f", "arguments": {"a": nope}}\n</tool_call>\n'
+    + call("g", b=2),
+    "json5": "<tool_call>\n{\"name\": \"f\", \"arguments\": {'a': 'x', 'b': 2,}}\n</tool_call>",
+    "duplicate_name_key": '<tool_call>\n{"name":"f","arguments":{"a":1},"name":"g"}\n</tool_call>',
+    "array_arguments": '<tool_call>\n{"name": "f", "arguments": [1, 2]}\n</tool_call>\n'
+    + call("g", b=3),
+    "nan": '<tool_call>\n{"name": "f", "arguments": {"a": NaN}}\n</tool_call>',
+    "deep": '<tool_call>\n{"name":"f","arguments":{"a":'
+    + "[" * 3000
+    + "]" * 3000
+    + "}}\n</tool_call>",
+    "surrogate": '<tool_call>\n{"name": "f", "arguments": {"a": "\\ud800"}}\n</tool_call>',
+    "back_to_back": CALL_F + call("g", b="}{"),
+}
+F_G = [
+    {
+        "type": "function",
+        "function": {"name": n, "parameters": {"type": "object", "properties": {}}},
+    }
+    for n in ("f", "g")
+]
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 5, 64])
+@pytest.mark.parametrize("case", sorted(HOSTILE_OUTPUTS))
+def test_streamed_and_whole_replies_hold_the_same_calls_whatever_the_model_writes(
+    serve, case, chunk
+):
+    """The red team's cases: malformed calls, JSON5, a duplicate key, NaN, nesting 3000
+    deep, an escaped lone surrogate. Streamed or not, the same calls (none that did not
+    parse), the same canonical JSON arguments, and never a 500 or a dropped connection."""
+    server, client = serve([HOSTILE_OUTPUTS[case]])
+    server.llm.chunk_size = chunk
+    whole = client.chat.completions.create(model="qwen-agent", messages=USER, tools=F_G)
+    want = [
+        (c.function.name, json.loads(c.function.arguments))
+        for c in whole.choices[0].message.tool_calls or []
+    ]
+    text, calls, _ = _accumulate(
+        client.chat.completions.create(model="qwen-agent", messages=USER, tools=F_G, stream=True)
+    )
+    got = [(c["name"], json.loads(c["arguments"])) for _, c in sorted(calls.items())]
+    assert got == want, (case, calls)
+    assert text == (whole.choices[0].message.content or "")
+
+
+def test_a_model_that_runs_past_max_tokens_mid_call_streams_no_half_call(serve):
+    server, client = serve([CALL_F + "\n" + '<tool_call>\n{"name": "g", "arguments": {"b": "long'])
+    r = client.chat.completions.create(model="qwen-agent", messages=USER, tools=F_G, max_tokens=70)
+    assert [c.function.name for c in r.choices[0].message.tool_calls] == ["f"]
+    _, calls, _ = _accumulate(
+        client.chat.completions.create(
+            model="qwen-agent", messages=USER, tools=F_G, max_tokens=70, stream=True
+        )
+    )
+    assert [c["name"] for c in calls.values()] == ["f"]
+
+
+def test_arguments_nested_too_deep_in_the_history_are_a_400(serve):
+    _, client = serve(["x"])
+    deep = "[" * 5000 + "]" * 5000
+    for arguments in (deep, '{"a": ' + deep + "}", '{"a": NaN}'):
+        history = [
+            *USER,
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "id": "1",
+                        "type": "function",
+                        "function": {"name": "f", "arguments": arguments},
+                    }
+                ],
+            },
+        ]
+        with pytest.raises(openai.BadRequestError) as exc:
+            client.chat.completions.create(model="qwen-agent", messages=history)
+        assert exc.value.param == "messages[1].tool_calls"
 
 
 def test_parallel_tool_calls_false_keeps_the_first_call(serve):
@@ -584,6 +668,44 @@ def test_queued_clients_that_leave_give_their_place_back(serve):
     assert gate.running == 0 and gate.waiting == 0, (gate.running, gate.waiting)
     r = httpx.post(url, json=body, timeout=10)
     assert r.status_code == 200
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_clients_that_leave_while_queued_free_their_place_at_once(serve, stream):
+    """A client gone from the queue is out of it before the slot frees, and its generation
+    never starts: a live request behind it is not refused for a full queue."""
+    held = Held(max_concurrency=1)
+    server, _ = serve(held, max_queue=2)
+    url = server.url + "/chat/completions"
+    running = threading.Thread(
+        target=lambda: httpx.post(url, json={"model": "qwen-agent", "messages": USER}, timeout=30)
+    )
+    running.start()
+    deadline = time.monotonic() + 10
+    while not held.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for i in range(2):
+        body = {"model": "qwen-agent", "messages": [{"role": "user", "content": f"gone{i}"}]}
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(url, json=body | {"stream": stream}, timeout=httpx.Timeout(10, read=0.3))
+    gate = server.app.state.gates["qwen-agent"]
+    deadline = time.monotonic() + 5
+    while gate.waiting and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (gate.running, gate.waiting) == (1, 0)
+    live = {"model": "qwen-agent", "messages": [{"role": "user", "content": "live"}]}
+    result: list[int] = []
+    t = threading.Thread(
+        target=lambda: result.append(httpx.post(url, json=live, timeout=30).status_code)
+    )
+    t.start()
+    time.sleep(0.3)
+    held.release.set()
+    running.join(10)
+    t.join(20)
+    assert result == [200]
+    assert held.started[0] == USER[0]["content"] and "live" in held.started
+    assert not any(s.startswith("gone") for s in held.started), held.started
 
 
 def test_a_flood_of_connections_past_the_limit_gets_503_and_the_server_recovers(serve):

@@ -321,18 +321,40 @@ _FENCE_OPEN = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*")
 _FENCE_LINE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?")
 
 
+#: how deeply a tool call's arguments may nest (a model looping on "[" is not a call)
+MAX_ARGUMENT_DEPTH = 64
+
+
 def loads_lenient(text: str) -> Any:
     """``json.loads``, then JSON5 for what models often write (single quotes, trailing
-    commas, comments). Raises ValueError with the JSON error's message."""
+    commas, comments). Raises ValueError with the JSON error's message, also for NaN or
+    infinite numbers and for values nested deeper than ``MAX_ARGUMENT_DEPTH``."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"it nests deeper than {MAX_ARGUMENT_DEPTH} levels") from None
     except ValueError as first:
         import json5
 
         try:
-            return json5.loads(text)
+            value = json5.loads(text)
         except Exception:
             raise ValueError(str(first)) from None
+    _check_value(value)
+    return value
+
+
+def _check_value(value: Any) -> None:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, float) and (node != node or node in (float("inf"), float("-inf"))):
+            raise ValueError(f"{node} is not a JSON number")
+        if isinstance(node, (dict, list)):
+            if depth > MAX_ARGUMENT_DEPTH:
+                raise ValueError(f"it nests deeper than {MAX_ARGUMENT_DEPTH} levels")
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
 
 
 def decode_call_json(body: str) -> tuple[str, dict[str, Any]] | str:

@@ -182,8 +182,6 @@ class HermesParser(StreamParser):
         return True
 
     def _complete_call(self) -> None:
-        #: the JSON text of the last call that ended, as the model wrote it
-        self.last_body = "".join(self._body)
         decoded = self._decoded
         if isinstance(decoded, tuple):
             self._call(*decoded)

@@ -18,6 +18,7 @@ when its client disconnects, streamed or not.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import itertools
 import json
@@ -44,7 +45,7 @@ from qwen_agent.formats import get_format
 from qwen_agent.formats.base import prepare
 from qwen_agent.llm import ChatModel, Delta, ModelRequest, Usage
 from qwen_agent.serving.reply import Reply, Turn
-from qwen_agent.serving.runtime import Gate, Metrics, Pump, ThreadSlot, wait_disconnect
+from qwen_agent.serving.runtime import ClientLeft, Gate, Metrics, Pump, ThreadSlot, wait_disconnect
 from qwen_agent.serving.wire import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -89,6 +90,8 @@ class ServeConfig(BaseModel):
 def _model_error(exc: BaseException) -> WireError:
     if isinstance(exc, WireError):
         return exc
+    if isinstance(exc, ClientLeft):
+        return WireError(499, "the client left", kind="client_closed_request")
     if isinstance(exc, ContextWindowError):
         return WireError(400, str(exc), exc.param, "context_length_exceeded")
     if isinstance(exc, ConfigError):
@@ -243,7 +246,7 @@ class _App:
         return self._json(error_body(exc), exc.status, exc.headers)
 
     def _json(self, payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Any:
-        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        data = json.dumps(payload, separators=(",", ":")).encode()  # ASCII: see Reply.event
         return self.Response(data, status, headers, media_type="application/json")
 
     async def _body(self, request: Any) -> bytes:
@@ -454,40 +457,56 @@ class _App:
         reply: Reply,
         turn: Turn,
     ) -> Any:
-        await self._slot(served)
         cancel = threading.Event()
+        # the client may leave while it waits for a slot or for the first delta
+        watch = asyncio.ensure_future(wait_disconnect(request, cancel))
+        try:
+            await _unless_left(self._slot(served), watch)
+        except BaseException as exc:
+            watch.cancel()
+            return self._left(served, exc)
         try:
             deltas = Pump(lambda: served.model.stream(mreq), cancel, self.pool)
             try:
-                first = await deltas.__anext__()
+                first = await _unless_left(deltas.__anext__(), watch)
             except StopAsyncIteration:
                 first = Delta("", "stop")
         except BaseException as exc:
+            watch.cancel()
+            cancel.set()
             self._free(served)
-            if isinstance(exc, Exception):
-                raise _model_error(exc) from exc
-            raise
+            return self._left(served, exc)
         if req.stream:
+            watch.cancel()  # from here on Starlette watches the stream's client
             body = self._sse(served, deltas, first, reply, turn, req.include_usage, cancel)
             return StreamingResponse(
                 body, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
             )
         try:
-            return await self._whole(request, served, deltas, first, reply, turn, cancel)
+            return await self._whole(served, deltas, first, reply, turn, cancel, watch)
         finally:
             self._free(served)
 
+    def _left(self, served: _Served, exc: BaseException) -> Any:
+        """The answer for a request that ended before its generation began: nothing for a
+        client that left (499, as nginx logs it), else the error."""
+        if isinstance(exc, ClientLeft):
+            self.metrics.disconnects.labels(served.name).inc()
+            return self.Response(b"", 499)
+        if isinstance(exc, Exception):
+            raise _model_error(exc) from exc
+        raise exc
+
     async def _whole(
         self,
-        request: Any,
         served: _Served,
         deltas: Any,
         first: Delta,
         reply: Reply,
         turn: Turn,
         cancel: threading.Event,
+        watch: Any,
     ) -> Any:
-        watch = asyncio.ensure_future(wait_disconnect(request, cancel))
         try:
             turn.feed(first)
             try:
@@ -625,6 +644,18 @@ class _App:
             cancel.set()
             await events.aclose()
             await asyncio.to_thread(run.close)
+
+
+async def _unless_left(awaitable: Any, watch: Any) -> Any:
+    """``await awaitable``, unless the client leaves first (``watch`` ends): ClientLeft."""
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+    raise ClientLeft()
 
 
 class UnsupportedParameterForAgent(WireError):

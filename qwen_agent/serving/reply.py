@@ -2,43 +2,24 @@
 calls (:class:`Turn`), and OpenAI's response bodies and stream chunks for it
 (:class:`Reply`).
 
-A hermes tool call is streamed as OpenAI streams one: a first delta with its index, id and
-name once the model has written the call's head, then pieces of the arguments' JSON text
-as the model writes them.
+A tool call is streamed as OpenAI streams one: a first delta with its index, id and name,
+then its arguments' JSON, once the call parsed (so the streamed and the whole reply always
+hold the same calls, with the same canonical JSON arguments).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
 import uuid
 from typing import Any
 
 from qwen_agent.events import CallParseError, ReasoningDelta, TextDelta, ToolCallEvent
-from qwen_agent.formats.base import JsonObjectScanner
 from qwen_agent.llm import Delta, Usage
 from qwen_agent.messages import ToolCall
 from qwen_agent.serving.wire import tool_call_dict
 
 __all__ = ["Turn", "Reply"]
-
-#: the head of a hermes call's JSON, up to where its arguments object begins
-_HEAD = re.compile(r'\s*\{\s*"name"\s*:\s*"((?:[^"\\]|\\.){1,64})"\s*,\s*"arguments"\s*:\s*')
-
-
-class _Open:
-    """A call being streamed: its index and id, and how much of its arguments is out."""
-
-    __slots__ = ("index", "id", "name", "sent", "scanner", "scanned", "end")
-
-    def __init__(self, index: int, name: str) -> None:
-        self.index, self.name = index, name
-        self.id = f"call_{uuid.uuid4().hex[:24]}"
-        self.sent = 0
-        self.scanner = JsonObjectScanner()
-        self.scanned = 0
-        self.end = -1  # where the arguments object closes, once it has
 
 
 class Turn:
@@ -56,9 +37,6 @@ class Turn:
         self._usage: Usage | None = None
         self._reason: str | None = None
         self._chars = 0
-        self._open: _Open | None = None
-        #: arguments streamed piece by piece: a hermes parser whose state can be read
-        self._peek = self.parser is not None and hasattr(self.parser, "_body")
         if self.parser is not None and prefill:
             self.parser.feed(prefill)
 
@@ -75,8 +53,6 @@ class Turn:
                 out.append(("content", delta.text))
             else:
                 out.extend(self._events(self.parser.feed(delta.text)))
-                if self._peek:
-                    out.extend(self._streaming())
         for call in delta.tool_calls or ():
             out.extend(self._call(call))
         for err in delta.call_errors or ():
@@ -100,68 +76,22 @@ class Turn:
             elif isinstance(ev, ToolCallEvent):
                 out.extend(self._call(ev.call))
             elif isinstance(ev, CallParseError):
-                self._open = None
                 self.errors.append(ev.message)
                 note = f"[the model wrote a tool call that could not be read: {ev.message}]"
                 self.content.append(note)
                 out.append(("content", note))
         return out
 
-    def _streaming(self) -> list[tuple[str, Any]]:
-        """The start of a call, and the pieces of its arguments, written so far."""
-        parser: Any = self.parser
-        if parser._state != "json" or (self.calls and not self.parallel):
-            return []
-        raw = "".join(parser._body)
-        head = _HEAD.match(raw)
-        if head is None:
-            return []
-        out: list[tuple[str, Any]] = []
-        call = self._open
-        if call is None:
-            try:
-                name = json.loads(f'"{head.group(1)}"')
-            except ValueError:
-                return []
-            call = self._open = _Open(len(self.calls), name)
-            out.append(("call_start", call))
-        args = raw[head.end() :]
-        if call.end < 0 and len(args) > call.scanned:
-            end = call.scanner.feed(args[call.scanned :])
-            call.end = call.scanned + end if end >= 0 else -1
-            call.scanned = len(args)
-        if not args.startswith("{"):
-            return out  # not an object: the whole call is reported when it ends
-        upto = call.end if call.end >= 0 else len(args)
-        if upto > call.sent:
-            out.append(("call_args", (call.index, args[call.sent : upto])))
-            call.sent = upto
-        return out
-
-    def _rest(self, call: _Open) -> str | None:
-        """The arguments' text the model wrote after what was streamed of it."""
-        raw = getattr(self.parser, "last_body", "")
-        head = _HEAD.match(raw)
-        args = raw[head.end() :] if head else ""
-        if not args.startswith("{"):
-            return None
-        end = JsonObjectScanner().feed(args)
-        return args[call.sent : end if end >= 0 else len(args)]
-
     def _call(self, call: ToolCall) -> list[tuple[str, Any]]:
+        """A call that parsed: a start (index, id, name) and then its arguments, as OpenAI
+        streams a call. Nothing of a call goes out before it parsed, so a streaming client
+        never holds a call that the whole reply does not have."""
         if self.calls and not self.parallel:
             return []
-        open_, self._open = self._open, None
-        if open_ is not None and open_.name == call.name:
-            call = call.model_copy(update={"id": open_.id})
-            self.calls.append(call)
-            rest = self._rest(open_)
-            if rest is None:  # not an object as written (a JSON string): send it parsed
-                rest = "" if open_.sent else call.arguments_json()
-            return [("call_args", (open_.index, rest))] if rest else []
         call = call.model_copy(update={"id": f"call_{uuid.uuid4().hex[:24]}"})
+        index = len(self.calls)
         self.calls.append(call)
-        return [("call", (len(self.calls) - 1, call))]
+        return [("call_start", (index, call)), ("call_args", (index, call.arguments_json()))]
 
     def finish_reason(self) -> str:
         if self.calls:
@@ -183,7 +113,9 @@ class Reply:
     def event(payload: Any) -> bytes:
         return (
             b"data: "
-            + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+            # ASCII: a lone surrogate the model escaped (\ud800) stays an escape, not an
+            # encoding error
+            + json.dumps(payload, separators=(",", ":")).encode()
             + b"\n\n"
         )
 
@@ -211,14 +143,10 @@ class Reply:
             return self.chunk({"content": value})
         if kind == "reasoning":
             return self.chunk({"reasoning_content": value})
+        index, value = value
         if kind == "call_start":
-            start = ToolCall(id=value.id, name=value.name)
-            return self._calls(value.index, tool_call_dict(start, arguments=""))
-        if kind == "call_args":
-            index, text = value
-            return self._calls(index, {"function": {"arguments": text}})
-        index, call = value
-        return self._calls(index, tool_call_dict(call))
+            return self._calls(index, tool_call_dict(value, arguments=""))
+        return self._calls(index, {"function": {"arguments": value}})
 
     def _calls(self, index: int, delta: dict[str, Any]) -> dict[str, Any]:
         return self.chunk({"tool_calls": [{"index": index, **delta}]})

@@ -351,6 +351,10 @@ def json_depth(value: Any, limit: int = _MAX_DEPTH) -> int:
     return depth
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def parse_request(
     raw: bytes, model: type[_Common] | type[TokenizeRequest], max_depth: int = _MAX_DEPTH
 ) -> Any:
@@ -408,8 +412,10 @@ def to_messages(messages: list[ChatMessage]) -> list[Message]:
                     400, "only assistant messages carry tool_calls", f"messages[{i}].tool_calls"
                 )
             try:
-                args = json.loads(c.function.arguments or "{}")
-            except ValueError:
+                args = json.loads(c.function.arguments or "{}", parse_constant=_no_constant)
+            except (ValueError, RecursionError):
+                args = None
+            if isinstance(args, dict) and json_depth(args, 32) > 32:
                 args = None
             if not isinstance(args, dict):
                 raise WireError(
