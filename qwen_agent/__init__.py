@@ -15,7 +15,6 @@ Quick start::
 """
 
 from qwen_agent.agent import Agent, ChatResult
-from qwen_agent.config import AgentConfig
 from qwen_agent.errors import (
     BackendConnectionError,
     BackendError,
@@ -53,6 +52,15 @@ from qwen_agent.messages import FileItem, ImageItem, Message, TextItem, ToolCall
 from qwen_agent.tool import Tool, ToolSpec, get_tool, register_tool, tool
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    if name == "AgentConfig":  # imported on first use: most programs never need it
+        from qwen_agent.config import AgentConfig
+
+        return AgentConfig
+    raise AttributeError(f"module 'qwen_agent' has no attribute {name!r}")
+
 
 __all__ = [
     "Agent",
