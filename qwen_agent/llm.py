@@ -95,7 +95,7 @@ class GenerationConfig(BaseModel):
 class FunctionChoice(BaseModel):
     """``tool_choice`` naming one function: the reply must call it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     name: str
 
 
@@ -108,7 +108,7 @@ class ResponseFormat(BaseModel):
     """What the reply's text must be: ``"text"`` (anything), ``"json_object"`` (one JSON
     object) or ``"json_schema"`` (JSON valid against ``json_schema``)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     type: Literal["text", "json_object", "json_schema"] = "text"
     json_schema: dict[str, Any] | None = None
     name: str = "response"
@@ -120,7 +120,8 @@ class ModelRequest(BaseModel):
     ``"drop_oldest"`` drops the oldest turns (never the system message or the last user
     turn), ``"error"`` raises :class:`~qwen_agent.errors.ContextWindowError`."""
 
-    model_config = ConfigDict(frozen=True)
+    # the schema is built on first use, not at ``import qwen_agent``
+    model_config = ConfigDict(frozen=True, defer_build=True)
     messages: list[Message]
     tools: tuple[ToolSpec, ...] = ()
     tool_choice: ToolChoice = "auto"

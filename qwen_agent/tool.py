@@ -52,7 +52,7 @@ class ToolSpec(BaseModel):
     ``{"name", "description", "parameters"}`` dict or OpenAI's
     ``{"type": "function", "function": {...}}``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     name: str = Field(min_length=1, max_length=64)
     description: str = ""
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
