@@ -15,6 +15,12 @@ calls from the text. With ``native_tools=True`` (chat mode) the request's ``tool
 :attr:`~qwen_agent.llm.Delta.tool_calls`: for servers that parse calls themselves (vLLM with
 ``--tool-call-parser``, DashScope, Ollama). A ``response_format`` is sent as OpenAI's.
 
+A request's ``thinking`` goes out as ``thinking_param`` says: ``chat_template_kwargs``
+(vLLM, SGLang, ``qwen-agent serve``: ``{"enable_thinking": ...}``), ``enable_thinking``
+(DashScope) or ``think`` (Ollama). With ``opens_thinking=True`` (the server's chat template
+opens ``<think>`` in the prompt, as Qwen3-Thinking-2507's and QwQ's do, and the server has
+no reasoning parser) the reply is taken to begin inside the reasoning.
+
 Reasoning that a server returns apart from the content (``reasoning_content``) is given back
 inside ``<think>...</think>``, as the model wrote it, so no text is lost.
 """
@@ -75,6 +81,10 @@ class OpenAIChatModel:
         generation: GenerationConfig | None = None,
         extra_body: dict[str, Any] | None = None,
         native_tools: bool = False,
+        thinking_param: Literal["chat_template_kwargs", "enable_thinking", "think"] = (
+            "chat_template_kwargs"
+        ),
+        opens_thinking: bool = False,
     ) -> None:
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ConfigError(
@@ -91,6 +101,13 @@ class OpenAIChatModel:
             raise ConfigError("native_tools needs mode='chat' (completions carry no tools)")
         #: send tools natively and read the server's tool_calls (see the module docstring)
         self.native_tools = bool(native_tools)
+        if thinking_param not in ("chat_template_kwargs", "enable_thinking", "think"):
+            raise ConfigError(
+                "thinking_param must be chat_template_kwargs (vLLM, SGLang), enable_thinking "
+                f"(DashScope) or think (Ollama), got {thinking_param!r}"
+            )
+        self.thinking_param = thinking_param
+        self.opens_thinking = bool(opens_thinking)
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or "EMPTY"
@@ -107,6 +124,7 @@ class OpenAIChatModel:
         options = config.options()
         extra_body = options.pop("extra_body", None)
         native = options.pop("native_tools", False)
+        thinking = {k: options.pop(k) for k in ("thinking_param", "opens_thinking") if k in options}
         known = {"model", "base_url", "api_key", "mode", "timeout", "generation"}
         unknown = sorted(set(options) - known)
         if unknown:
@@ -128,6 +146,7 @@ class OpenAIChatModel:
             generation=config.generation,
             extra_body=extra_body,
             native_tools=native,
+            **thinking,
         )
 
     def __repr__(self) -> str:
@@ -198,6 +217,13 @@ class OpenAIChatModel:
         if gen.stop:
             body["stop"] = gen.stop
         body.update(self.extra_body)
+        if request.thinking is not None:
+            if self.thinking_param == "chat_template_kwargs":
+                kwargs = dict(body.get("chat_template_kwargs") or {})
+                kwargs["enable_thinking"] = request.thinking
+                body["chat_template_kwargs"] = kwargs
+            else:
+                body[self.thinking_param] = request.thinking
         return url, body
 
     def _http(self) -> httpx.Client:
@@ -216,6 +242,7 @@ class OpenAIChatModel:
         thinking = False
         usage: Usage | None = None
         calls = _CallCollector(url)
+        opened = self.opens_thinking and not body.get("continue_final_message")
         try:
             with self._http().stream("POST", url, json=body) as response:
                 if not response.is_success:
@@ -230,6 +257,10 @@ class OpenAIChatModel:
                     chunk = _chunk(url, data)
                     usage = _usage(chunk) or usage
                     reasoning, text, reason = _parse_chunk(url, data, self.mode, chunk, calls)
+                    if opened and (reasoning or text):  # the prompt opened <think>
+                        opened = False
+                        if not reasoning:  # the server sends the reasoning as text
+                            yield Delta("<think>\n")
                     if reasoning:
                         yield Delta(reasoning if thinking else f"<think>\n{reasoning}")
                         thinking = True

@@ -145,16 +145,22 @@ class TransformersChatModel:
         return cls(model=config.model, generation=config.generation, **extra)
 
     # -- prompts ------------------------------------------------------------------------
-    def render(self, messages: list[Message]) -> str:
-        """The prompt text: the tokenizer's chat template (ChatML when it has none)."""
+    def render(self, messages: list[Message], thinking: bool | None = None) -> str:
+        """The prompt text: the tokenizer's chat template (ChatML when it has none);
+        ``thinking`` is passed to it as ``enable_thinking`` (Qwen3) when set."""
         if not messages:
             raise ConfigError("no messages to send to the model")
         if not getattr(self.tokenizer, "chat_template", None):
             return render_chatml(messages)
         cont = messages[-1].role == "assistant"
         dicts = [{"role": m.role, "content": m.text} for m in messages]
+        extra = {} if thinking is None else {"enable_thinking": thinking}
         return self.tokenizer.apply_chat_template(
-            dicts, tokenize=False, add_generation_prompt=not cont, continue_final_message=cont
+            dicts,
+            tokenize=False,
+            add_generation_prompt=not cont,
+            continue_final_message=cont,
+            **extra,
         )
 
     def count_tokens(self, messages: list[Message]) -> int:
@@ -164,14 +170,18 @@ class TransformersChatModel:
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def _fit(self, messages: list[Message], max_new: int, drop: bool = True) -> list[int]:
+    def _fit(
+        self, messages: list[Message], max_new: int, drop: bool = True, thinking: bool | None = None
+    ) -> tuple[list[int], bool]:
         """Prompt ids, dropping the oldest turns (with ``drop``) until prompt + max_new
-        fits the window; ContextWindowError when it cannot."""
+        fits the window (ContextWindowError when it cannot), and whether the rendered
+        prompt opened ``<think>`` for the reply."""
         budget = self.max_context - max_new
         msgs = list(messages)
         dropped = 0
         while True:
-            ids = self._encode(self.render(msgs))
+            text = self.render(msgs, thinking)
+            ids = self._encode(text)
             if len(ids) <= budget:
                 break
             keep_from = _first_droppable(msgs) if drop else None
@@ -190,13 +200,15 @@ class TransformersChatModel:
                 )
             del msgs[keep_from]
             dropped += 1
+        # the template opened the reasoning in the prompt (Qwen3-Thinking-2507, QwQ, ...)
+        opened = msgs[-1].role != "assistant" and text.rstrip().endswith("<think>")
         if dropped:
             log.warning(
                 "dropped the %d oldest message(s) so the prompt fits the %d-token context window",
                 dropped,
                 self.max_context,
             )
-        return ids
+        return ids, opened
 
     # -- generation ---------------------------------------------------------------------
     def stream(self, request: ModelRequest) -> Iterator[Delta]:
@@ -209,7 +221,9 @@ class TransformersChatModel:
                 f"{self.max_context}-token context window",
                 param="max_tokens",
             )
-        ids = self._fit(messages, max_new, drop=request.on_overflow == "drop_oldest")
+        ids, opened = self._fit(
+            messages, max_new, drop=request.on_overflow == "drop_oldest", thinking=request.thinking
+        )
         guard = None
         if self.tool_guard and request.format == "hermes" and request.tool_choice != "none":
             from qwen_agent.formats.guard import ToolGuard
@@ -234,9 +248,10 @@ class TransformersChatModel:
             and messages[-1].role == "user"
         ):
             choice = self._tool_choice(messages, request.tools)
-        return self._generate(
+        deltas = self._generate(
             ids, opts, max_new, guard, prefix, source, choice, answer_from, grammar
         )
+        return _in_reasoning(deltas) if opened else deltas
 
     def _grammar(self, fmt: Any) -> Any:
         """A llguidance matcher for a JSON ``response_format``."""
@@ -401,6 +416,18 @@ class TransformersChatModel:
             return
         cut = len(new) >= max_new and not (new and new[-1] in self._eos_ids)
         yield Delta(text[sent:], "length" if cut else "stop", usage)
+
+
+def _in_reasoning(deltas: Iterator[Delta]) -> Iterator[Delta]:
+    """The text of a reply whose prompt opened ``<think>``: it starts inside the reasoning,
+    so it is given with that opening tag, as a reply that opened it itself is."""
+    try:
+        yield Delta("<think>\n")
+        yield from deltas
+    finally:
+        close = getattr(deltas, "close", None)
+        if close is not None:
+            close()
 
 
 class _GrammarProcessor:

@@ -59,6 +59,9 @@ class Agent:
         max_steps: most model calls in one run.
         tool_timeout: seconds a tool call may take (a tool's own ``timeout`` wins).
         generation: sampling options for every model call.
+        thinking: Qwen3's thinking switch for every model call (the chat template's
+            ``enable_thinking``); None: the model's default. ``run(..., thinking=)``
+            overrides it for one run.
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class Agent:
         max_steps: int = 8,
         tool_timeout: float = 60.0,
         generation: GenerationConfig | dict[str, Any] | None = None,
+        thinking: bool | None = None,
     ) -> None:
         if max_steps < 1:
             raise ConfigError(f"max_steps must be >= 1, got {max_steps}")
@@ -92,15 +96,20 @@ class Agent:
         self._specs = tuple(ToolSpec.of(t) for t in self.tools.values())
         #: the backend takes tools natively (an OpenAI-compatible server that parses calls)
         self.native = bool(getattr(self.llm, "native_tools", False))
+        self.thinking = thinking
 
     # -- public API ---------------------------------------------------------------------
     def run(
         self,
         messages: str | Sequence[Message | dict[str, Any]],
         history: Sequence[Message | dict[str, Any]] | None = None,
+        thinking: bool | None = None,
     ) -> Iterator[Event]:
         """Run the loop on a user text (or messages), streaming events; the last one is a
-        :class:`~qwen_agent.events.FinalEvent` holding the whole conversation."""
+        :class:`~qwen_agent.events.FinalEvent` holding the whole conversation. Reasoning
+        streams as :class:`~qwen_agent.events.ReasoningDelta`; a reply that ends inside
+        its reasoning (or with nothing after it) is a ``CallParseError`` that the model
+        is shown, and the loop goes on."""
         convo = _to_messages(history or []) + (
             [Message(role="user", content=messages)]
             if isinstance(messages, str)
@@ -108,8 +117,9 @@ class Agent:
         )
         if not any(m.role == "user" for m in convo):
             raise ConfigError("run() needs at least one user message")
+        think = self.thinking if thinking is None else thinking
         for _ in range(self.max_steps):
-            reply = yield from self._generate(convo)
+            reply = yield from self._generate(convo, think)
             convo.append(reply.message)
             if not reply.message.tool_calls and not reply.errors:
                 yield FinalEvent(reply.message, convo, "answer")
@@ -126,11 +136,14 @@ class Agent:
         yield FinalEvent(final, convo, "max_steps")
 
     def chat(
-        self, text: str, history: Sequence[Message | dict[str, Any]] | None = None
+        self,
+        text: str,
+        history: Sequence[Message | dict[str, Any]] | None = None,
+        thinking: bool | None = None,
     ) -> ChatResult:
         """Run to the end; return the answer text and the whole conversation."""
         final: FinalEvent | None = None
-        for event in self.run(text, history):
+        for event in self.run(text, history, thinking):
             if isinstance(event, FinalEvent):
                 final = event
         if final is None:  # run() always ends with a FinalEvent
@@ -138,14 +151,17 @@ class Agent:
         return ChatResult(final.message.text, final.messages, final.stop_reason)
 
     # -- one model turn -----------------------------------------------------------------
-    def request(self, convo: list[Message]) -> ModelRequest:
+    def request(self, convo: list[Message], thinking: bool | None = None) -> ModelRequest:
         """The model request for the next turn of ``convo``."""
         if self.native:  # the server renders the tools and parses the calls
             system = (
                 [Message(role="system", content=self.instructions)] if self.instructions else []
             )
             return ModelRequest(
-                messages=system + list(convo), tools=self._specs, generation=self.generation
+                messages=system + list(convo),
+                tools=self._specs,
+                generation=self.generation,
+                thinking=thinking,
             )
         prompt = self.format.build_prompt(
             convo, [s.as_dict() for s in self._specs], self.instructions
@@ -155,15 +171,16 @@ class Agent:
             tools=self._specs,
             format=self.format.name,
             generation=self.generation,
+            thinking=thinking,
         )
 
-    def _generate(self, convo: list[Message]) -> Iterator[Event]:
+    def _generate(self, convo: list[Message], thinking: bool | None = None) -> Iterator[Event]:
         parser = self.format.parser()
         parser.id_prefix = f"call_{len(convo)}_"
         finish: str | None = None
         native: list[ToolCall] = []
         errors: list[str] = []
-        for delta in self.llm.stream(self.request(convo)):
+        for delta in self.llm.stream(self.request(convo, thinking)):
             if delta.text:
                 yield from parser.feed(delta.text)
             if delta.tool_calls:

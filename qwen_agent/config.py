@@ -41,6 +41,8 @@ class AgentConfig(BaseModel):
     format: str = "hermes"
     instructions: str = ""
     max_steps: int = Field(default=8, ge=1, le=100)
+    #: Qwen3's thinking switch; None: the model's default
+    thinking: bool | None = None
 
     @classmethod
     def load(cls, path: str | Path) -> AgentConfig:
@@ -92,6 +94,7 @@ class AgentConfig(BaseModel):
             format=self.format,
             max_steps=self.max_steps,
             generation=generation,
+            thinking=self.thinking,
         )
 
 

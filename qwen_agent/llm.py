@@ -130,6 +130,9 @@ class ModelRequest(BaseModel):
     response_format: ResponseFormat | None = None
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     on_overflow: Literal["drop_oldest", "error"] = "drop_oldest"
+    #: Qwen3's thinking switch (the chat template's ``enable_thinking``); None: the
+    #: template's default
+    thinking: bool | None = None
 
     @property
     def forced_tool(self) -> str | None:

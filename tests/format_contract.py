@@ -113,6 +113,72 @@ def stream(fmt: ToolFormat, pieces: list[str], finish: str = "stop") -> ParsedOu
     return result
 
 
+# -- Qwen3 thinking: the shapes of vLLM's reasoning-parser and hermes tool-parser cases ----
+
+#: a backend whose chat template opens <think> in the prompt (Qwen3-Thinking-2507, QwQ,
+#: Qwen3.5) starts the reply's text with this, so the parser sees the shape an opening
+#: <think> in the output has
+OPENED = "<think>\n"
+
+
+def reasoning_shapes(fmt: ToolFormat) -> list[tuple[str, dict[str, Any]]]:
+    """(model output, what it means) for every way Qwen models think, with the calls
+    written the format's way. ``errors`` holds words each error must contain."""
+    rm = fmt.render_calls([ToolCall(name="rm", arguments={"path": "/"})])
+    weather = fmt.render_calls([ToolCall(name="get_weather", arguments={"city": "Paris"})])
+    none: list[str] = []
+    return [
+        # the prompt opened the reasoning: the output only closes it
+        (
+            OPENED + "The user wants a sum.\n</think>\n\nIt is 4.",
+            dict(reasoning="The user wants a sum.", content="It is 4.", calls=[], errors=none),
+        ),
+        # a call only drafted while thinking never runs; the answer after it stands
+        (
+            OPENED + f"Maybe {rm} no, wait.</think>I will not do that.",
+            dict(reasoning="Maybe", content="I will not do that.", calls=[], errors=none),
+        ),
+        (f"<think>{rm}</think>\nNo.", dict(reasoning="rm", content="No.", calls=[], errors=none)),
+        # reasoning, then the real call
+        (
+            f"<think>\nI need the weather.\n</think>\n\n{weather}",
+            dict(reasoning="I need the weather.", content="", calls=["get_weather"], errors=none),
+        ),
+        (
+            OPENED + f"I need the weather.</think>\n{weather}",
+            dict(reasoning="I need the weather.", content="", calls=["get_weather"], errors=none),
+        ),
+        # a model that forgot to close its thought: no call runs, and the model is told
+        (
+            f"<think>\nLet me call it. {weather}",
+            dict(
+                reasoning="Let me call it.",
+                content="",
+                calls=[],
+                errors=["not closed", "1 tool call", "not run"],
+            ),
+        ),
+        (
+            OPENED + "still thinking",
+            dict(reasoning="still thinking", content="", calls=[], errors=["not closed"]),
+        ),
+        # a call inside a closed thought, and nothing after it: the model is told
+        (
+            f"<think>{weather}</think>",
+            dict(
+                reasoning="get_weather",
+                content="",
+                calls=[],
+                errors=["no answer or tool call after </think>", "1 tool call"],
+            ),
+        ),
+        (
+            f"<think>Two: {weather} {rm}</think>\n\n",
+            dict(reasoning="Two:", content="", calls=[], errors=["2 tool calls", "were not run"]),
+        ),
+    ]
+
+
 class FormatContract:
     fmt: ToolFormat
     #: representative model outputs: answers, calls, malformed calls, cut-offs
@@ -124,6 +190,24 @@ class FormatContract:
                 pieces = [text[i : i + size] for i in range(0, len(text), size)] or [""]
                 for finish in ("stop", "length"):
                     stream(self.fmt, pieces, finish)
+
+    def test_reasoning_shapes_whole_and_streamed(self) -> None:
+        rng = random.Random(99)
+        for text, want in reasoning_shapes(self.fmt):
+            splits = [[text[i : i + n] for i in range(0, len(text), n)] for n in (1, 2, 3, 7, 64)]
+            splits += [split_at(text, [rng.randrange(len(text) + 1) for _ in range(6)])]
+            for pieces in splits:
+                out = stream(self.fmt, pieces)
+                assert out.content == want["content"], (text, out)
+                assert [c.name for c in out.calls] == want["calls"], (text, out)
+                assert want["reasoning"] in out.reasoning, (text, out)
+                assert "</think>" not in out.content + out.reasoning, (text, out)
+                if want["errors"]:
+                    assert len(out.errors) == 1, (text, out.errors)
+                    for words in want["errors"]:
+                        assert words in out.errors[0], (text, out.errors)
+                else:
+                    assert out.errors == [], (text, out.errors)
 
     def test_stream_equals_whole_for_random_splits(self) -> None:
         rng = random.Random(1234)

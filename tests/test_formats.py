@@ -179,7 +179,10 @@ def test_hermes_build_prompt_renders_calls_and_groups_tool_responses():
     prompt = HermesFormat().build_prompt(msgs, [get_weather], "Be brief.")
     assert [m.role for m in prompt] == ["system", "user", "assistant", "user"]
     assert prompt[0].text.startswith("Be brief.\n\nFrom history.\n\n# Tools")
-    assert prompt[2].text == "Looking.\n" + CALL + "\n" + CALL.replace("Paris", "Rome")
+    # the current turn's reasoning goes back with its calls (Qwen3's template does this)
+    assert prompt[2].text == (
+        "<think>\nx\n</think>\n\nLooking.\n" + CALL + "\n" + CALL.replace("Paris", "Rome")
+    )
     assert prompt[3].text == (
         "<tool_response>\nsunny\n</tool_response>\n<tool_response>\nrainy\n</tool_response>"
     )
@@ -310,3 +313,20 @@ def test_openai_shaped_tool_dicts_work_wherever_a_tool_dict_does():
     for bad in ({"type": "function"}, {"function": "get_time"}, {"description": "no name"}):
         with pytest.raises(ConfigError, match="name|function"):
             HermesFormat().system_prompt([bad])
+
+
+def test_hermes_history_sends_reasoning_back_only_within_the_current_turn():
+    """Qwen3's template rule: earlier turns' reasoning is dropped; the current turn's steps
+    (after the last user message) keep theirs, so a multi-step tool loop can go on."""
+    call = ToolCall(id="c1", name="get_weather", arguments={"city": "Paris"})
+    history = [
+        Message(role="user", content="Hi"),
+        Message(role="assistant", content="Hello!", reasoning="greet them"),
+        Message(role="user", content="Weather in Paris?"),
+        Message(role="assistant", tool_calls=[call], reasoning="need the tool"),
+        Message(role="tool", tool_call_id="c1", name="get_weather", content="sunny"),
+    ]
+    prompt = HermesFormat().build_prompt(history, [get_weather])
+    texts = [m.text for m in prompt if m.role == "assistant"]
+    assert texts[0] == "Hello!"  # the earlier turn's reasoning is not sent back
+    assert texts[1].startswith("<think>\nneed the tool\n</think>\n\n<tool_call>")

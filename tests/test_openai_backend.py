@@ -591,3 +591,40 @@ def test_closing_the_stream_early_closes_the_response(serve, client):
     assert next(again).text == "more "
     again.close()
     assert llm.closed.wait(10)
+
+
+@pytest.mark.parametrize(
+    ("param", "want"),
+    [
+        ("chat_template_kwargs", {"chat_template_kwargs": {"enable_thinking": False, "x": 1}}),
+        ("enable_thinking", {"enable_thinking": False}),
+        ("think", {"think": False}),
+    ],
+)
+def test_thinking_is_sent_the_servers_way(canned, client, param, want):
+    server = canned(sse(chat_chunk("ok", "stop"), "[DONE]"))
+    extra = {"chat_template_kwargs": {"x": 1}} if param == "chat_template_kwargs" else None
+    model = client(server.url, thinking_param=param, extra_body=extra)
+    drain(model, ModelRequest(messages=USER, thinking=False))
+    drain(model, ModelRequest(messages=USER))
+    (_, _, first), (_, _, second) = server.requests
+    assert {k: first[k] for k in want} == want
+    assert all(k not in second for k in ("enable_thinking", "think"))
+    assert second.get("chat_template_kwargs", {}).get("enable_thinking") is None
+
+
+def test_a_server_template_that_opens_thinking_gives_a_reply_inside_reasoning(canned, client):
+    """With opens_thinking (Qwen3-Thinking-2507 behind a server with no reasoning parser)
+    the text starts inside the reasoning; a server that splits it off is read as before."""
+    from qwen_agent.formats.hermes import HermesFormat
+
+    server = canned(sse(chat_chunk("Sums.</think>\n\n"), chat_chunk("4", "stop"), "[DONE]"))
+    out = drain(client(server.url, opens_thinking=True), USER)
+    parsed = HermesFormat().parse(out.text)
+    assert (parsed.reasoning, parsed.content) == ("Sums.", "4")
+    split = canned(
+        sse(chat_chunk(None, None, reasoning_content="Sums."), chat_chunk("4", "stop"), "[DONE]")
+    )
+    out = drain(client(split.url, opens_thinking=True), USER)
+    parsed = HermesFormat().parse(out.text)
+    assert (parsed.reasoning, parsed.content) == ("Sums.", "4")

@@ -20,6 +20,7 @@ __all__ = [
     "all_instructions",
     "WhitespaceHolder",
     "prepare",
+    "ReasoningSplitter",
 ]
 
 
@@ -51,6 +52,12 @@ class StreamParser:
         self._pending = ""  # text received but not yet consumed
         self._scanner = JsonObjectScanner()
         self._body: list[str] = []  # pieces of the JSON object being read
+        #: what starts a call in this format; counted inside reasoning as drafts
+        self.draft_tag = ""
+        self._think_began = False  # a <think> block began
+        self._drafts = 0  # draft calls inside it
+        self._draft_tail = ""  # the end of the reasoning so far, for tags split across deltas
+        self._answered = False  # text, a call or an error after the reasoning
 
     def feed(self, delta: str) -> list[ParserEvent]:
         if self.finished:
@@ -134,8 +141,43 @@ class StreamParser:
         self._events.extend(out)
         return out
 
+    def _count_drafts(self, reasoning: str) -> None:
+        """Counts :attr:`draft_tag` in the reasoning, also one split across pieces."""
+        tag = self.draft_tag
+        if not tag:
+            return
+        seen = self._draft_tail + reasoning
+        self._drafts += seen.count(tag)
+        self._draft_tail = seen[-(len(tag) - 1) :]
+
+    def _drafted(self) -> str:
+        n = self._drafts
+        if not n:
+            return ""
+        return (
+            f", and the {n} tool call{'s' if n > 1 else ''} written inside the reasoning "
+            f"{'were' if n > 1 else 'was'} not run (calls inside <think> are drafts)"
+        )
+
+    def _unclosed_thought(self, finish_reason: str) -> None:
+        cut = " (cut off by the token limit)" if finish_reason == "length" else ""
+        self._error(
+            f"the reply ended inside its reasoning{cut}: <think> was not closed with "
+            f"</think>, so there is no answer{self._drafted()}; close the reasoning with "
+            "</think>, then answer or call a tool"
+        )
+
+    def _check_answered(self) -> None:
+        """Reasoning with nothing after it is an error for the model, not a silent end."""
+        if self._think_began and not self._answered:
+            self._error(
+                "the reply has reasoning but no answer or tool call after </think>"
+                f"{self._drafted()}; after </think>, answer or write the tool call"
+            )
+
     def _text(self, text: str) -> None:
         if text:
+            self._answered = True
             self._out.append(TextDelta(text))
 
     def _reasoning(self, text: str) -> None:
@@ -143,12 +185,70 @@ class StreamParser:
             self._out.append(ReasoningDelta(text))
 
     def _call(self, name: str, arguments: dict[str, Any]) -> None:
+        self._answered = True
         call = ToolCall(id=f"{self.id_prefix}{self._ncalls}", name=name, arguments=arguments)
         self._ncalls += 1
         self._out.append(ToolCallEvent(call))
 
     def _error(self, message: str) -> None:
+        self._answered = True
         self._out.append(CallParseError(message))
+
+
+class ReasoningSplitter(StreamParser):
+    """For replies with no tools in play: a leading ``<think>...</think>`` is reasoning, the
+    rest is the text exactly as written (whitespace right after ``</think>`` aside). No
+    calls, no errors: an unclosed reasoning is all reasoning."""
+
+    _OPEN, _CLOSE = "<think>", "</think>"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._state = "start"
+        self._ws = WhitespaceHolder()
+
+    def _feed(self, delta: str) -> None:
+        self._pending += delta
+        self._step(final=False)
+
+    def _finish(self, finish_reason: str) -> None:
+        self._step(final=True)
+        if self._state == "think":
+            self._reasoning(self._ws.push(self._pending))
+        elif self._pending:
+            self._text(self._pending)
+        self._pending = ""
+
+    def _step(self, final: bool) -> None:
+        p = self._pending
+        if self._state == "start":
+            s = p.lstrip()
+            if s.startswith(self._OPEN):
+                p, self._state = s[len(self._OPEN) :], "think"
+            elif (not s or self._OPEN.startswith(s)) and not final:
+                return
+            else:
+                self._state = "text"
+        if self._state == "think":
+            idx = p.find(self._CLOSE)
+            if idx < 0:
+                keep = 0 if final else partial_suffix(p, self._CLOSE)
+                self._reasoning(self._ws.push(p[: len(p) - keep]))
+                self._pending = p[len(p) - keep :]
+                return
+            self._reasoning(self._ws.push(p[:idx]))
+            p, self._state = p[idx + len(self._CLOSE) :], "after"
+        if self._state == "after":
+            p = p.lstrip()
+            if not p:
+                self._pending = ""
+                return
+            self._state = "text"
+        if self._state == "text":
+            self._text(p)
+            self._pending = ""
+            return
+        self._pending = p
 
 
 class ToolFormat(Protocol):

@@ -3,7 +3,10 @@
 The system prompt lists the tools as JSON lines inside ``<tools>``; the model answers with
 one or more ``<tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>`` blocks; results
 come back in a user turn as ``<tool_response>`` blocks. A Qwen3 ``<think>...</think>``
-block at the start is reasoning, and a ``<tool_call>`` inside it is not a call.
+block at the start is reasoning (a backend whose chat template opens ``<think>`` in the
+prompt starts the text with one, so the shape is the same), and a ``<tool_call>`` inside it
+is a draft, never a call. A reply that ends inside its reasoning, or has reasoning and
+nothing after it, is an error for the model (with how many drafted calls did not run).
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class HermesParser(StreamParser):
         self._think_ws = WhitespaceHolder()
         self._decoded: tuple[str, dict[str, Any]] | str = ""
         self._bad: list[str] = []
+        self.draft_tag = CALL_OPEN
 
     def _feed(self, delta: str) -> None:
         self._pending += delta
@@ -75,6 +79,11 @@ class HermesParser(StreamParser):
     def _finish(self, finish_reason: str) -> None:
         self._run(final=True)
         state = self._state
+        if state == "think":
+            self._reasoning(self._think_ws.push(self._pending))
+            self._pending = ""
+            self._unclosed_thought(finish_reason)
+            return
         if state == "text":
             self._text(self._text_ws.push(_drop_stray_close(self._pending)))
         elif state in ("call_start", "json"):
@@ -90,6 +99,7 @@ class HermesParser(StreamParser):
                 f"{snippet(''.join(self._bad) + self._pending)!r}; {_CALL_HINT}"
             )
         self._pending = ""
+        self._check_answered()
 
     def _cut_off(self, finish_reason: str, text: str) -> None:
         if finish_reason == "length":
@@ -111,6 +121,7 @@ class HermesParser(StreamParser):
         s = self._pending.lstrip()
         if s.startswith(THINK_OPEN):
             self._pending, self._state = s[len(THINK_OPEN) :], "think"
+            self._think_began = True
             return True
         if not s or (THINK_OPEN.startswith(s) and not final):
             self._pending = s
@@ -122,10 +133,12 @@ class HermesParser(StreamParser):
         p = self._pending
         idx = p.find(THINK_CLOSE)
         if idx >= 0:
+            self._count_drafts(p[:idx])
             self._reasoning(self._think_ws.push(p[:idx]))
             self._pending, self._state = p[idx + len(THINK_CLOSE) :], "text"
             return True
         keep = 0 if final else partial_suffix(p, THINK_CLOSE)
+        self._count_drafts(p[: len(p) - keep])
         self._reasoning(self._think_ws.push(p[: len(p) - keep]))
         self._pending = p[len(p) - keep :]
         return False
@@ -252,15 +265,19 @@ class HermesFormat:
                 content=self.system_prompt(tools, all_instructions(messages, instructions)),
             )
         ]
-        for msg in messages:
+        # Qwen3's rule: reasoning is sent back only within the current turn (the steps
+        # after the last user message), never from earlier turns
+        last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+        for i, msg in enumerate(messages):
             if msg.role == "system":
                 continue
             if msg.role == "tool":
                 _append_tool_response(out, msg)
             elif msg.role == "assistant":
-                out.append(
-                    Message(role="assistant", content=self.render_calls(msg.tool_calls, msg.text))
-                )
+                text = self.render_calls(msg.tool_calls, msg.text)
+                if msg.reasoning and i > last_user:
+                    text = f"{THINK_OPEN}\n{msg.reasoning}\n{THINK_CLOSE}\n\n{text}"
+                out.append(Message(role="assistant", content=text))
             else:
                 out.append(Message(role=msg.role, content=msg.content))
         return out

@@ -18,12 +18,15 @@ from qwen_agent.formats.base import (
     WhitespaceHolder,
     all_instructions,
     decode_args,
+    partial_suffix,
     snippet,
     tool_specs,
 )
 from qwen_agent.messages import Message, ToolCall
 
 __all__ = ["ReactFormat", "ReactParser"]
+
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 _TOOL_DESC = (
     "{name}: Call this tool to interact with the {name} API. What is the {name} API useful "
@@ -63,6 +66,8 @@ class ReactParser(StreamParser):
     def __init__(self) -> None:
         super().__init__()
         self._steps = {
+            "start": self._start,
+            "think": self._think,
             "thought": self._lines,
             "expect_input": self._lines,
             "input": self._input,
@@ -71,7 +76,9 @@ class ReactParser(StreamParser):
             "final": self._final,
             "stopped": self._stopped,
         }
-        self._state = "thought"
+        self._state = "start"
+        self.draft_tag = "Action:"
+        self._think_ws = WhitespaceHolder()
         self._midline = False
         self._thought: list[str] = []  # pieces; a new line is added with a "\n" piece
         self._saw_label = False
@@ -85,6 +92,11 @@ class ReactParser(StreamParser):
 
     def _finish(self, finish_reason: str) -> None:
         self._run(final=True)
+        if self._state == "think":
+            self._reasoning(self._think_ws.push(self._pending))
+            self._pending = ""
+            self._unclosed_thought(finish_reason)
+            return
         cut = (
             " (cut off by the token limit, so it was not executed)"
             if (finish_reason == "length")
@@ -104,11 +116,39 @@ class ReactParser(StreamParser):
         else:
             self._flush_thought()
         self._pending = ""
+        self._check_answered()
 
     def _run(self, final: bool) -> None:
         step = self._steps
         while step[self._state](final):
             pass
+
+    def _start(self, final: bool) -> bool:
+        """A leading ``<think>`` block (Qwen3) is reasoning; labels inside it do not count."""
+        s = self._pending.lstrip()
+        if s.startswith(THINK_OPEN):
+            self._pending, self._state = s[len(THINK_OPEN) :], "think"
+            self._think_began = True
+            return True
+        if not s or (THINK_OPEN.startswith(s) and not final):
+            return False
+        self._state = "thought"
+        return True
+
+    def _think(self, final: bool) -> bool:
+        p = self._pending
+        idx = p.find(THINK_CLOSE)
+        if idx >= 0:
+            self._count_drafts(p[:idx])
+            self._reasoning(self._think_ws.push(p[:idx]))
+            self._reasoned = True  # ReAct thoughts after it start on a new line
+            self._pending, self._state = p[idx + len(THINK_CLOSE) :], "thought"
+            return True
+        keep = 0 if final else partial_suffix(p, THINK_CLOSE)
+        self._count_drafts(p[: len(p) - keep])
+        self._reasoning(self._think_ws.push(p[: len(p) - keep]))
+        self._pending = p[len(p) - keep :]
+        return False
 
     def _new_thought_line(self, text: str) -> None:
         if self._thought:

@@ -52,6 +52,7 @@ class AgentRun:
         conversation: str | None,
         generation: GenerationConfig,
         slot: Any = None,
+        thinking: bool | None = None,
     ) -> None:
         self.usage = Usage(0, 0)
         self.log: list[dict[str, Any]] = []
@@ -62,6 +63,7 @@ class AgentRun:
         self._gen = generation if generation.model_dump(exclude_defaults=True) else None
         self._config, self._llm = config, _Metered(model, self, slot)
         self.agent: Any = None
+        self.thinking = thinking
 
     def events(self, messages: list[Message]) -> Iterator[dict[str, Any]]:
         """Chat-completion deltas for the run on ``messages`` (the last one the user's)."""
@@ -70,7 +72,7 @@ class AgentRun:
         self.agent = self._config.build(
             llm=self._llm, session_id=self.session, generation=self._gen
         )
-        for ev in self.agent.run(messages[-1:], history=messages[:-1]):
+        for ev in self.agent.run(messages[-1:], history=messages[:-1], thinking=self.thinking):
             if isinstance(ev, TextDelta):
                 text.append(ev.text)
                 yield {"content": ev.text}

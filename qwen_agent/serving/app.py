@@ -408,6 +408,7 @@ class _App:
         choice = req.choice(specs)
         gen = req.generation()
         parallel = req.parallel_tool_calls is not False
+        thinking = req.thinking()
         if getattr(entry.model, "native_tools", False):
             mreq = ModelRequest(
                 messages=messages,
@@ -417,16 +418,20 @@ class _App:
                 response_format=req.output_format(),
                 generation=gen,
                 on_overflow="error",
+                thinking=thinking,
             )
-            turn = Turn(None, "", parallel)
+            turn = Turn(None if mreq.response_format else _REASONING, "", parallel)
         elif not specs and not any(m.tool_calls or m.role == "tool" for m in messages):
             mreq = ModelRequest(
                 messages=messages,
                 response_format=req.output_format(),
                 generation=gen,
                 on_overflow="error",
+                thinking=thinking,
             )
-            turn = Turn(None, "", parallel)
+            # no tools in play: the text as written, a leading <think> block as reasoning
+            fmt = None if mreq.response_format is not None else _REASONING
+            turn = Turn(fmt, "", parallel)
         else:
             prompt, prefill = prepare(
                 self.format, messages, [s.as_dict() for s in specs], "", choice
@@ -443,8 +448,11 @@ class _App:
                 response_format=req.output_format(),
                 generation=gen,
                 on_overflow="error",
+                thinking=thinking,
             )
-            turn = Turn(self.format if specs and choice != "none" else None, prefill, parallel)
+            turn = Turn(
+                self.format if specs and choice != "none" else _REASONING, prefill, parallel
+            )
         reply = Reply(entry.name, chat=True)
         return await self._respond(request, entry, req, mreq, reply, turn)
 
@@ -595,7 +603,9 @@ class _App:
             asyncio.get_running_loop(),
             cancel,
         )
-        run = AgentRun(entry.config, served.model, conversation, req.generation(), slot)
+        run = AgentRun(
+            entry.config, served.model, conversation, req.generation(), slot, req.thinking()
+        )
         events = Pump(lambda: run.events(messages), cancel, self.pool)
         reply = Reply(f"agent:{entry.name}", chat=True)
         if req.stream:
@@ -656,6 +666,19 @@ async def _unless_left(awaitable: Any, watch: Any) -> Any:
     with contextlib.suppress(BaseException):
         await task
     raise ClientLeft()
+
+
+class _Reasoning:
+    """The "format" of a reply with no tools in play: reasoning split off, text as is."""
+
+    @staticmethod
+    def parser() -> Any:
+        from qwen_agent.formats.base import ReasoningSplitter
+
+        return ReasoningSplitter()
+
+
+_REASONING = _Reasoning()
 
 
 class UnsupportedParameterForAgent(WireError):

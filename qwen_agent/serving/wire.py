@@ -249,6 +249,22 @@ class ChatCompletionRequest(_Common):
     #: vLLM's chat extensions: a final assistant message is always continued here
     continue_final_message: bool | None = None
     add_generation_prompt: bool | None = None
+    #: vLLM's and SGLang's way to pass Qwen3's switch: ``{"enable_thinking": bool}``
+    chat_template_kwargs: dict[str, Any] | None = None
+
+    def thinking(self) -> bool | None:
+        """``chat_template_kwargs.enable_thinking``; other keys are not supported."""
+        kwargs = self.chat_template_kwargs or {}
+        for key, value in kwargs.items():
+            if key != "enable_thinking":
+                raise UnsupportedParameter(f"chat_template_kwargs.{key}", "only enable_thinking")
+            if not isinstance(value, bool):
+                raise WireError(
+                    400,
+                    "enable_thinking must be true or false",
+                    "chat_template_kwargs.enable_thinking",
+                )
+        return kwargs.get("enable_thinking")
 
     def generation(self) -> GenerationConfig:
         gen = super().generation()
