@@ -162,6 +162,25 @@ def reasoning_shapes(fmt: ToolFormat) -> list[tuple[str, dict[str, Any]]]:
             OPENED + "still thinking",
             dict(reasoning="still thinking", content="", calls=[], errors=["not closed"]),
         ),
+        # no reasoning, an empty one, one the prompt opened and the output closed at once
+        (
+            "No thinking at all.",
+            dict(reasoning="", content="No thinking at all.", calls=[], errors=none),
+        ),
+        ("<think></think>Hi", dict(reasoning="", content="Hi", calls=[], errors=none)),
+        (
+            OPENED + "</think>\n\nDirect.",
+            dict(reasoning="", content="Direct.", calls=[], errors=none),
+        ),
+        (
+            OPENED + "Line one.\nLine two.\n</think>\nAnswer one.\nAnswer two.",
+            dict(
+                reasoning="Line one.\nLine two.",
+                content="Answer one.\nAnswer two.",
+                calls=[],
+                errors=none,
+            ),
+        ),
         # a call inside a closed thought, and nothing after it: the model is told
         (
             f"<think>{weather}</think>",
@@ -208,6 +227,11 @@ class FormatContract:
                         assert words in out.errors[0], (text, out.errors)
                 else:
                     assert out.errors == [], (text, out.errors)
+
+    def test_reasoning_shapes_at_every_split_point(self) -> None:
+        for text, _ in reasoning_shapes(self.fmt):
+            for cut in range(len(text) + 1):
+                stream(self.fmt, [text[:cut], text[cut:]])
 
     def test_stream_equals_whole_for_random_splits(self) -> None:
         rng = random.Random(1234)
