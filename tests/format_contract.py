@@ -181,6 +181,51 @@ def reasoning_shapes(fmt: ToolFormat) -> list[tuple[str, dict[str, Any]]]:
                 errors=none,
             ),
         ),
+        # vLLM's Qwen3 reasoning-parser cases (tests/reasoning/test_qwen3_reasoning_parser.py),
+        # re-typed; where vLLM takes a <tool_call> in an unclosed reasoning as its implicit
+        # end and returns the call, here it is a draft that does not run (issue 15's rule)
+        (
+            OPENED + "This is a reasoning section</think>This is the rest",
+            dict(
+                reasoning="This is a reasoning section",
+                content="This is the rest",
+                calls=[],
+                errors=none,
+            ),
+        ),
+        (
+            OPENED + "This is a reasoning section</think>",
+            dict(
+                reasoning="This is a reasoning section",
+                content="",
+                calls=[],
+                errors=["no answer or tool call"],
+            ),
+        ),
+        (
+            "<think>This is a reasoning\nsection</think>This is the rest\nThat",
+            dict(
+                reasoning="This is a reasoning\nsection",
+                content="This is the rest\nThat",
+                calls=[],
+                errors=none,
+            ),
+        ),
+        (
+            OPENED + "This is a reasoning section",
+            dict(
+                reasoning="This is a reasoning section", content="", calls=[], errors=["not closed"]
+            ),
+        ),
+        (
+            OPENED + f"I need to read the file.\n\n{rm}",
+            dict(
+                reasoning="I need to read the file.",
+                content="",
+                calls=[],
+                errors=["not closed", "1 tool call"],
+            ),
+        ),
         # a call inside a closed thought, and nothing after it: the model is told
         (
             f"<think>{weather}</think>",
