@@ -1003,3 +1003,16 @@ def test_messages_that_are_slow_to_read_do_not_stretch_the_timeout(pool, sid):
     assert took < 3 + pool.config.interrupt_grace + 3, (took, res.text[-500:])
     assert "\x9b" not in res.text
     assert pool.execute(sid, "1 + 1").result == "2"
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_an_interrupt_that_comes_after_the_code_ended_does_not_hit_the_next_call(
+    pool, sid, attempt
+):
+    """A flood that ends at once: the host's interrupt reaches a kernel that is already
+    done (seen once in CI: the next call got the KeyboardInterrupt). The next call runs."""
+    flood = pool.limits.flood_chars
+    res = pool.execute(sid, f"import sys; sys.stdout.write('x' * {flood + 1000})")
+    assert "flooding" in res.text
+    for _ in range(3):
+        assert pool.execute(sid, "1 + 1").result == "2"

@@ -105,6 +105,9 @@ class SandboxedKernel:
         self._km: Any = None
         self._kc: Any = None
         self.execution_count = 0
+        #: an interrupt was sent but the code ended on its own: the kernel may still raise
+        #: its KeyboardInterrupt, and it must not land in the next call's code
+        self._interrupt_pending = False
         self._oom_base = 0
         self._monitors: dict[str, Any] = {}
         self._poller: Any = None
@@ -344,6 +347,8 @@ class SandboxedKernel:
         col = OutputCollector(limits, self.slot.images, f"out-{os.urandom(3).hex()}")
         start = time.monotonic()
         self._drain_stale()
+        if self._interrupt_pending:
+            self._settle(limits)
         msg_id = self._kc.execute(code, store_history=True, allow_stdin=False, stop_on_error=True)
         run = _Run(msg_id, deadline=start + timeout)
         while not run.finished(time.monotonic()):
@@ -351,10 +356,27 @@ class SandboxedKernel:
             if self._check(run, col, timeout):
                 break
         res = col.result()
+        if run.interrupted_at is not None and not run.dead:
+            # the code may have ended before the interrupt reached it
+            self._interrupt_pending = res.error is None or res.error.ename != "KeyboardInterrupt"
         res.timed_out = run.timed_out
         res.kernel_restarted = run.dead
         res.duration = time.monotonic() - start
         return res
+
+    def _settle(self, limits: OutputLimits) -> None:
+        """Give a late interrupt a short cell of its own to land in (its output is
+        dropped), so the next call's code does not get a KeyboardInterrupt it never
+        earned."""
+        self._interrupt_pending = False
+        col = OutputCollector(limits, self.slot.images, f"settle-{os.urandom(3).hex()}")
+        code = "import time as _t; _t.sleep(0.05); del _t"
+        msg_id = self._kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+        run = _Run(msg_id, deadline=time.monotonic() + self.config.interrupt_grace)
+        while not run.finished(time.monotonic()) and time.monotonic() < run.deadline:
+            self._pump(run, col, limits)
+            if not self.is_alive():
+                return
 
     def _pump(self, run: _Run, col: OutputCollector, limits: OutputLimits) -> None:
         """Wait up to 50 ms for messages and take a bounded batch of them."""
