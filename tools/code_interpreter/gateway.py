@@ -37,6 +37,8 @@ class _RemoteKernel:
         self.inbox: queue.Queue[dict[str, Any]] = queue.Queue()
         self.ws: Any = None
         self.lock = threading.Lock()
+        #: an interrupt went out but the code ended on its own (see KernelPool's kernel)
+        self.interrupt_pending = False
 
     def send(self, channel: str, msg_type: str, content: dict[str, Any]) -> str:
         msg_id = uuid.uuid4().hex
@@ -206,6 +208,18 @@ class GatewayPool:
         k = self._session(session_id)
         timeout = timeout if timeout is not None else self.config.timeout
         with k.lock:
+            if k.interrupt_pending:  # a late interrupt lands in a short cell of its own
+                k.interrupt_pending = False
+                settle = k.send(
+                    "shell",
+                    "execute_request",
+                    {"code": "import time as _t; _t.sleep(0.05); del _t", "silent": True,
+                     "store_history": False, "allow_stdin": False, "user_expressions": {},
+                     "stop_on_error": False},
+                )  # fmt: skip
+                quiet = OutputCollector(self.limits, self._images, "gw-settle")
+                grace = self.config.interrupt_grace
+                self._collect(k, settle, quiet, time.monotonic() + grace, grace)
             col = OutputCollector(self.limits, self._images, f"gw-{os.urandom(3).hex()}")
             start = time.monotonic()
             msg_id = k.send(
@@ -262,6 +276,8 @@ class GatewayPool:
                 break
         res = col.result()
         res.timed_out, res.kernel_restarted = timed_out, restarted
+        if interrupted_at is not None and not restarted:
+            k.interrupt_pending = res.error is None or res.error.ename != "KeyboardInterrupt"
         if restarted:
             res.notes.append("variables and imports from earlier calls are lost")
             self._reconnect(k)
