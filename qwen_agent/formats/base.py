@@ -141,6 +141,23 @@ class StreamParser:
         self._events.extend(out)
         return out
 
+    def _think_step(self, final: bool, ws: WhitespaceHolder) -> bool:
+        """Inside a ``<think>`` block: streams ``_pending`` as reasoning (whitespace held by
+        ``ws``), counting drafted calls; True once ``</think>`` closed it (``_pending`` then
+        holds what follows)."""
+        p = self._pending
+        idx = p.find("</think>")
+        if idx >= 0:
+            self._count_drafts(p[:idx])
+            self._reasoning(ws.push(p[:idx]))
+            self._pending = p[idx + len("</think>") :]
+            return True
+        keep = 0 if final else partial_suffix(p, "</think>")
+        self._count_drafts(p[: len(p) - keep])
+        self._reasoning(ws.push(p[: len(p) - keep]))
+        self._pending = p[len(p) - keep :]
+        return False
+
     def _count_drafts(self, reasoning: str) -> None:
         """Counts :attr:`draft_tag` in the reasoning, also one split across pieces."""
         tag = self.draft_tag

@@ -130,18 +130,10 @@ class HermesParser(StreamParser):
         return True
 
     def _think(self, final: bool) -> bool:
-        p = self._pending
-        idx = p.find(THINK_CLOSE)
-        if idx >= 0:
-            self._count_drafts(p[:idx])
-            self._reasoning(self._think_ws.push(p[:idx]))
-            self._pending, self._state = p[idx + len(THINK_CLOSE) :], "text"
-            return True
-        keep = 0 if final else partial_suffix(p, THINK_CLOSE)
-        self._count_drafts(p[: len(p) - keep])
-        self._reasoning(self._think_ws.push(p[: len(p) - keep]))
-        self._pending = p[len(p) - keep :]
-        return False
+        if not self._think_step(final, self._think_ws):
+            return False
+        self._state = "text"
+        return True
 
     def _text_state(self, final: bool) -> bool:
         p = self._pending

@@ -18,7 +18,6 @@ from qwen_agent.formats.base import (
     WhitespaceHolder,
     all_instructions,
     decode_args,
-    partial_suffix,
     snippet,
     tool_specs,
 )
@@ -26,7 +25,7 @@ from qwen_agent.messages import Message, ToolCall
 
 __all__ = ["ReactFormat", "ReactParser"]
 
-THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+THINK_OPEN = "<think>"
 
 _TOOL_DESC = (
     "{name}: Call this tool to interact with the {name} API. What is the {name} API useful "
@@ -136,19 +135,11 @@ class ReactParser(StreamParser):
         return True
 
     def _think(self, final: bool) -> bool:
-        p = self._pending
-        idx = p.find(THINK_CLOSE)
-        if idx >= 0:
-            self._count_drafts(p[:idx])
-            self._reasoning(self._think_ws.push(p[:idx]))
-            self._reasoned = True  # ReAct thoughts after it start on a new line
-            self._pending, self._state = p[idx + len(THINK_CLOSE) :], "thought"
-            return True
-        keep = 0 if final else partial_suffix(p, THINK_CLOSE)
-        self._count_drafts(p[: len(p) - keep])
-        self._reasoning(self._think_ws.push(p[: len(p) - keep]))
-        self._pending = p[len(p) - keep :]
-        return False
+        if not self._think_step(final, self._think_ws):
+            return False
+        self._reasoned = True  # ReAct thoughts after it start on a new line
+        self._state = "thought"
+        return True
 
     def _new_thought_line(self, text: str) -> None:
         if self._thought:
