@@ -163,9 +163,8 @@ class Agent:
                 generation=self.generation,
                 thinking=thinking,
             )
-        prompt = self.format.build_prompt(
-            convo, [s.as_dict() for s in self._specs], self.instructions
-        )
+        # ToolSpecs as they are: tool_specs() takes them without validating them again
+        prompt = self.format.build_prompt(convo, list(self._specs), self.instructions)
         return ModelRequest(
             messages=prompt,
             tools=self._specs,

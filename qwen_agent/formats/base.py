@@ -141,6 +141,18 @@ class StreamParser:
         self._events.extend(out)
         return out
 
+    def _think_start(self, final: bool) -> str:
+        """At the start of a reply: ``"think"`` (a ``<think>`` block opens; ``_pending``
+        holds what follows it), ``"wait"`` (too little text to tell) or ``"no"``."""
+        s = self._pending.lstrip()
+        if s.startswith("<think>"):
+            self._pending = s[len("<think>") :]
+            self._think_began = True
+            return "think"
+        if not s or ("<think>".startswith(s) and not final):
+            return "wait"
+        return "no"
+
     def _think_step(self, final: bool, ws: WhitespaceHolder) -> bool:
         """Inside a ``<think>`` block: streams ``_pending`` as reasoning (whitespace held by
         ``ws``), counting drafted calls; True once ``</think>`` closed it (``_pending`` then

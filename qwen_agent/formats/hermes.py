@@ -118,15 +118,11 @@ class HermesParser(StreamParser):
             pass
 
     def _start(self, final: bool) -> bool:
-        s = self._pending.lstrip()
-        if s.startswith(THINK_OPEN):
-            self._pending, self._state = s[len(THINK_OPEN) :], "think"
-            self._think_began = True
-            return True
-        if not s or (THINK_OPEN.startswith(s) and not final):
-            self._pending = s
+        begin = self._think_start(final)
+        if begin == "wait":
+            self._pending = self._pending.lstrip()
             return False
-        self._state = "text"
+        self._state = "think" if begin == "think" else "text"
         return True
 
     def _think(self, final: bool) -> bool:

@@ -25,7 +25,6 @@ from qwen_agent.messages import Message, ToolCall
 
 __all__ = ["ReactFormat", "ReactParser"]
 
-THINK_OPEN = "<think>"
 
 _TOOL_DESC = (
     "{name}: Call this tool to interact with the {name} API. What is the {name} API useful "
@@ -124,14 +123,10 @@ class ReactParser(StreamParser):
 
     def _start(self, final: bool) -> bool:
         """A leading ``<think>`` block (Qwen3) is reasoning; labels inside it do not count."""
-        s = self._pending.lstrip()
-        if s.startswith(THINK_OPEN):
-            self._pending, self._state = s[len(THINK_OPEN) :], "think"
-            self._think_began = True
-            return True
-        if not s or (THINK_OPEN.startswith(s) and not final):
+        begin = self._think_start(final)
+        if begin == "wait":
             return False
-        self._state = "thought"
+        self._state = "think" if begin == "think" else "thought"
         return True
 
     def _think(self, final: bool) -> bool:

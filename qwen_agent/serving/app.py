@@ -433,9 +433,7 @@ class _App:
             fmt = None if mreq.response_format is not None else _REASONING
             turn = Turn(fmt, "", parallel)
         else:
-            prompt, prefill = prepare(
-                self.format, messages, [s.as_dict() for s in specs], "", choice
-            )
+            prompt, prefill = prepare(self.format, messages, list(specs), "", choice)
             if specs and choice != "none" and not parallel and self.format.name == "hermes":
                 gen = gen.with_stop(["</tool_call>"])
             gen = gen.with_stop(self.format.stop_words) if specs and choice != "none" else gen

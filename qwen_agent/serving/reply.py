@@ -33,7 +33,6 @@ class Turn:
         self.reasoning: list[str] = []
         self.calls: list[ToolCall] = []
         self.errors: list[str] = []
-        self.finish = self._finish
         self._usage: Usage | None = None
         self._reason: str | None = None
         self._chars = 0
@@ -59,7 +58,7 @@ class Turn:
             out.extend(self._events([CallParseError(err)]))
         return out
 
-    def _finish(self) -> list[tuple[str, Any]]:
+    def finish(self) -> list[tuple[str, Any]]:
         if self.parser is None:
             return []
         return self._events(self.parser.finish(self._reason or "stop"))
