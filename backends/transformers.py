@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from qwen_agent.chatml import render_chatml
 from qwen_agent.errors import (
@@ -27,7 +27,7 @@ from qwen_agent.errors import (
     ConfigError,
     ContextWindowError,
 )
-from qwen_agent.llm import Delta, GenerationConfig, LLMConfig, ModelRequest, Usage
+from qwen_agent.llm import Delta, GenerationConfig, LLMConfig, ModelRequest, Trimmed, Usage
 from qwen_agent.messages import Message
 
 __all__ = ["TransformersChatModel"]
@@ -172,43 +172,59 @@ class TransformersChatModel:
 
     def _fit(
         self, messages: list[Message], max_new: int, drop: bool = True, thinking: bool | None = None
-    ) -> tuple[list[int], bool]:
-        """Prompt ids, dropping the oldest turns (with ``drop``) until prompt + max_new
-        fits the window (ContextWindowError when it cannot), and whether the rendered
-        prompt opened ``<think>`` for the reply."""
+    ) -> tuple[list[int], bool, Trimmed | None]:
+        """Prompt ids that leave ``max_new`` tokens of the window for the reply, whether the
+        rendered prompt opened ``<think>`` for the reply, and what was left out to fit.
+
+        With ``drop``, the oldest whole exchanges go first (a user message and everything
+        up to the next user message); the current exchange (the last user question and
+        the calls its tool results answer) always stays. A prompt that cannot fit is a
+        :class:`ContextWindowError` naming the sizes, before any generation."""
         budget = self.max_context - max_new
         msgs = list(messages)
-        dropped = 0
-        while True:
+        text = self.render(msgs, thinking)
+        ids = self._encode(text)
+        first_len = len(ids)
+        dropped_exchanges = dropped_msgs = 0
+        while len(ids) > budget:
+            span = _oldest_exchange(msgs) if drop else None
+            if span is None:
+                self._too_long(len(ids), first_len, max_new, dropped_exchanges)
+            del msgs[span[0] : span[1]]
+            dropped_exchanges += 1
+            dropped_msgs += span[1] - span[0]
             text = self.render(msgs, thinking)
             ids = self._encode(text)
-            if len(ids) <= budget:
-                break
-            keep_from = _first_droppable(msgs) if drop else None
-            if keep_from is None:
-                if len(ids) < self.max_context:
-                    raise ContextWindowError(
-                        f"the prompt takes {len(ids)} tokens and max_tokens={max_new} more, "
-                        f"past the {self.max_context}-token context window of this model; "
-                        f"ask for at most {self.max_context - len(ids)} tokens",
-                        param="max_tokens",
-                    )
-                raise ContextWindowError(
-                    f"the prompt takes {len(ids)} tokens but the context window of "
-                    f"{self.model_name} is {self.max_context} tokens with {max_new} kept for "
-                    "the answer; shorten the messages or the tool descriptions"
-                )
-            del msgs[keep_from]
-            dropped += 1
         # the template opened the reasoning in the prompt (Qwen3-Thinking-2507, QwQ, ...)
         opened = msgs[-1].role != "assistant" and text.rstrip().endswith("<think>")
-        if dropped:
+        trimmed = None
+        if dropped_exchanges:
             log.warning(
-                "dropped the %d oldest message(s) so the prompt fits the %d-token context window",
-                dropped,
+                "left out the %d oldest exchange(s) (%d messages) so the prompt fits the "
+                "%d-token context window with %d tokens for the reply",
+                dropped_exchanges,
+                dropped_msgs,
                 self.max_context,
+                max_new,
             )
-        return ids, opened
+            trimmed = Trimmed(dropped_exchanges, dropped_msgs, first_len, max_new, self.max_context)
+        return ids, opened, trimmed
+
+    def _too_long(self, n: int, first: int, max_new: int, dropped: int) -> NoReturn:
+        left = f" after leaving out {dropped} earlier exchange(s)" if dropped else ""
+        if n < self.max_context:
+            raise ContextWindowError(
+                f"the prompt takes {n} tokens{left} and max_tokens={max_new} more, past the "
+                f"{self.max_context}-token context window of {self.model_name}; ask for at "
+                f"most {self.max_context - n} tokens, or shorten the prompt",
+                param="max_tokens",
+            )
+        raise ContextWindowError(
+            f"the prompt takes {n} tokens{left} (the whole conversation {first}), but the "
+            f"context window of {self.model_name} is {self.max_context} tokens with "
+            f"{max_new} kept for the reply; shorten the question, the instructions or the "
+            "tool descriptions, or list fewer tools"
+        )
 
     # -- generation ---------------------------------------------------------------------
     def stream(self, request: ModelRequest) -> Iterator[Delta]:
@@ -221,7 +237,7 @@ class TransformersChatModel:
                 f"{self.max_context}-token context window",
                 param="max_tokens",
             )
-        ids, opened = self._fit(
+        ids, opened, trimmed = self._fit(
             messages, max_new, drop=request.on_overflow == "drop_oldest", thinking=request.thinking
         )
         guard = None
@@ -251,7 +267,8 @@ class TransformersChatModel:
         deltas = self._generate(
             ids, opts, max_new, guard, prefix, source, choice, answer_from, grammar
         )
-        return _in_reasoning(deltas) if opened else deltas
+        deltas = _in_reasoning(deltas) if opened else deltas
+        return _announce(trimmed, deltas) if trimmed is not None else deltas
 
     def _grammar(self, fmt: Any) -> Any:
         """A llguidance matcher for a JSON ``response_format``."""
@@ -872,13 +889,24 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
     return sorted(ids)
 
 
-def _first_droppable(msgs: list[Message]) -> int | None:
-    """Index of the oldest message that may go: not system, not the last user turn or after."""
-    last_user = max((i for i, m in enumerate(msgs) if m.role == "user"), default=len(msgs))
-    for i, m in enumerate(msgs[:last_user]):
-        if m.role != "system":
-            return i
-    return None
+def _announce(trimmed: Trimmed, deltas: Iterator[Delta]) -> Iterator[Delta]:
+    yield Delta("", trimmed=trimmed)
+    yield from deltas
+
+
+def _oldest_exchange(msgs: list[Message]) -> tuple[int, int] | None:
+    """The slice of the oldest exchange before the current one: from the first message
+    after the system prompt to the next question. Tool results come back as user turns
+    (hermes' ``tool_responses``), so they never start an exchange. None when only the
+    current exchange is left."""
+    questions = [i for i, m in enumerate(msgs) if m.role == "user" and m.name != "tool_responses"]
+    if not questions:
+        return None
+    begin = next((i for i, m in enumerate(msgs) if m.role != "system"), len(msgs))
+    nxt = [q for q in questions if q > begin]
+    if begin >= questions[-1] or not nxt:
+        return None
+    return begin, nxt[0]
 
 
 def _held(text: str, stops: list[str]) -> int:

@@ -20,6 +20,7 @@ from qwen_agent.events import (
     CallParseError,
     Event,
     FinalEvent,
+    HistoryTrimmed,
     ToolCallEvent,
     ToolResultEvent,
 )
@@ -180,6 +181,11 @@ class Agent:
         native: list[ToolCall] = []
         errors: list[str] = []
         for delta in self.llm.stream(self.request(convo, thinking)):
+            if delta.trimmed is not None:
+                t = delta.trimmed
+                yield HistoryTrimmed(
+                    t.exchanges, t.messages, t.prompt_tokens, t.max_tokens, t.context_window
+                )
             if delta.text:
                 yield from parser.feed(delta.text)
             if delta.tool_calls:

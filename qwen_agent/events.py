@@ -1,8 +1,10 @@
 """Streaming events, told apart by their ``type`` field.
 
 Format parsers yield :class:`TextDelta`, :class:`ReasoningDelta`, :class:`ToolCallEvent` and
-:class:`CallParseError`; the agent adds :class:`ToolResultEvent` and ends every run with one
-:class:`FinalEvent`. They are plain slotted dataclasses: cheap to make on every delta.
+:class:`CallParseError`; the agent adds :class:`ToolResultEvent`, :class:`HistoryTrimmed`
+(the backend left earlier exchanges out of a prompt so it fits the context window) and
+ends every run with one :class:`FinalEvent`. They are plain slotted dataclasses: cheap to
+make on every delta.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ __all__ = [
     "ToolCallEvent",
     "CallParseError",
     "ToolResultEvent",
+    "HistoryTrimmed",
     "FinalEvent",
     "Event",
     "ParserEvent",
@@ -65,6 +68,21 @@ class ToolResultEvent:
 
 
 @dataclass(slots=True)
+class HistoryTrimmed:
+    """The backend left the oldest ``exchanges`` (``messages`` rendered messages) out of
+    this step's prompt so it fits: the prompt took ``prompt_tokens`` and the reply may take
+    ``max_tokens`` of a ``context_window``-token window. The current question and the
+    calls its tool results answer are never left out."""
+
+    exchanges: int
+    messages: int
+    prompt_tokens: int
+    max_tokens: int
+    context_window: int
+    type: Literal["history_trimmed"] = "history_trimmed"
+
+
+@dataclass(slots=True)
 class FinalEvent:
     """The run ended. ``message`` is the last assistant message, ``messages`` the whole
     conversation including the input, and ``stop_reason`` one of ``"answer"``,
@@ -77,4 +95,12 @@ class FinalEvent:
 
 
 ParserEvent = TextDelta | ReasoningDelta | ToolCallEvent | CallParseError
-Event = TextDelta | ReasoningDelta | ToolCallEvent | CallParseError | ToolResultEvent | FinalEvent
+Event = (
+    TextDelta
+    | ReasoningDelta
+    | ToolCallEvent
+    | CallParseError
+    | ToolResultEvent
+    | HistoryTrimmed
+    | FinalEvent
+)

@@ -60,13 +60,28 @@ class Delta:
     """A piece of generated text. The last delta of a stream carries ``finish_reason``:
     ``"stop"`` (end of turn or a stop word) or ``"length"`` (cut by ``max_tokens``), and
     ``usage`` where the backend knows it. A backend that parses tool calls itself (native
-    mode) gives them in ``tool_calls``, and the calls it could not read in ``call_errors``."""
+    mode) gives them in ``tool_calls``, and the calls it could not read in ``call_errors``.
+    A backend that dropped earlier exchanges so the prompt fits its context window says so
+    on its first delta (``trimmed``)."""
 
     text: str
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     tool_calls: list[ToolCall] | None = None
     call_errors: list[str] | None = None
+    trimmed: Trimmed | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Trimmed:
+    """Earlier whole exchanges (a user message and everything up to the next one) that a
+    backend left out so the prompt fits: how many, and the sizes that forced it."""
+
+    exchanges: int
+    messages: int
+    prompt_tokens: int
+    max_tokens: int
+    context_window: int
 
 
 class GenerationConfig(BaseModel):

@@ -53,6 +53,7 @@ EXPECTED_ALL = [
     "ToolFormat",
     "ToolResult",
     "ToolResultEvent",
+    "HistoryTrimmed",
     "ToolSpec",
     "Usage",
     "__version__",

@@ -100,7 +100,7 @@ def test_history_is_truncated_to_the_window_with_a_warning(small, caplog):
     with caplog.at_level(logging.WARNING, logger="qwen_agent"):
         out = drain(small, history, GenerationConfig(max_tokens=8))
     assert out.text is not None
-    assert "dropped the" in caplog.text and "96-token context window" in caplog.text
+    assert "left out the" in caplog.text and "96-token context window" in caplog.text
     with pytest.raises(ContextWindowError, match="context window") as too_long:
         drain(small, user("word " * 200), GenerationConfig(max_tokens=8))
     assert too_long.value.param == "messages"
@@ -117,6 +117,58 @@ def test_history_is_truncated_to_the_window_with_a_warning(small, caplog):
             )
         )
     assert exc.value.param == "max_tokens"
+
+
+def test_trimming_drops_whole_old_exchanges_never_the_question_or_its_call(small):
+    """The current question, the call and the tool result that answers it stay, however
+    long the history; older exchanges go whole, oldest first, and the stream says so."""
+    from qwen_agent.formats.hermes import HermesFormat
+    from qwen_agent.messages import ToolCall
+
+    old = []
+    for i in range(4):
+        old += [
+            Message(role="user", content=f"old question {i} " * 2),
+            Message(role="assistant", content=f"old answer {i} " * 2),
+        ]
+    call = ToolCall(id="c1", name="multiply", arguments={"a": 12, "b": 34})
+    current = [
+        Message(role="user", content="What is 12 * 34?"),
+        Message(role="assistant", content="", tool_calls=[call]),
+        Message(role="tool", content="408", tool_call_id="c1", name="multiply"),
+    ]
+    prompt = HermesFormat().build_prompt(old + current, [], "")
+    assert small.count_tokens(prompt) > 96 - 8
+    ids, _, trimmed = small._fit(prompt, 8)
+    kept = small.tokenizer.decode(ids)
+    assert "What is 12 * 34?" in kept and "408" in kept and '"multiply"' in kept
+    assert "old question 3" in kept or trimmed.exchanges == 4  # newest old ones stay longest
+    assert "old question 0" not in kept and "old answer 0" not in kept
+    assert trimmed is not None and trimmed.context_window == 96 and trimmed.max_tokens == 8
+    assert trimmed.messages == 2 * trimmed.exchanges  # whole exchanges only
+    # the first delta carries it, and the agent turns it into an event
+    deltas = list(
+        small.stream(ModelRequest(messages=prompt, generation=GenerationConfig(max_tokens=8)))
+    )
+    assert deltas[0].trimmed == trimmed
+    agent = Agent(llm=small, max_steps=1, generation={"max_tokens": 8})
+    history = [{"role": m.role, "content": m.text} for m in old]
+    events = list(agent.run("What is 12 * 34?", history=history))
+    notes = [e for e in events if e.type == "history_trimmed"]
+    assert notes and notes[0].exchanges >= 1 and notes[0].context_window == 96
+
+
+def test_a_question_that_cannot_fit_is_an_error_naming_the_sizes(small):
+    prompt = [
+        Message(role="user", content="old " * 10),
+        Message(role="assistant", content="ok"),
+        Message(role="user", content="word " * 200),
+    ]
+    with pytest.raises(ContextWindowError) as exc:
+        drain(small, prompt, GenerationConfig(max_tokens=8))
+    msg = str(exc.value)
+    assert "96 tokens" in msg and "8 kept for the reply" in msg and "after leaving out 1" in msg
+    assert exc.value.param == "messages"
 
 
 def test_missing_and_broken_model_directories(tmp_path, small_model_dir):
