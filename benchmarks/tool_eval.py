@@ -1,212 +1,317 @@
-"""Tool-use evaluation of a model on held-out synthetic dialogues.
+"""Tool-use evaluation through ``Agent``, on held-out tools and wording.
 
-The dialogues come from ``training/tiny_agent/data.py`` with another seed and the
-``eval`` split, whose lookup subjects (and so tool names and parameter keys) never occur in
-training. Metrics, as in Qwen's own tool-use evaluation:
+Two sets, reported apart and per format (hermes and ReAct):
 
-- tool selection: the first call names the expected tool;
-- argument exact match: ... and its arguments equal the expected ones;
-- false positives: a call where no tool should be called;
-- unparseable: outputs the hermes parser cannot read (errors, or a call tag with no call);
-- answer uses the result: after the ``<tool_response>``, the answer contains the result
-  (for the dialogues whose reference answer quotes it).
+- ``heldout`` (the default): ``benchmarks/heldout/`` — 17 everyday ``@tool`` functions and
+  140 requests written apart from the training generator (no training tool has any of
+  these names; the wording, typos, numbers in words, second turns and "no listed tool
+  fits" cases were written by hand without reading the generator), plus the README's
+  ``multiply`` example.
+- ``generated``: dialogues from ``training/smol_agent/data.py`` with a seed training never
+  used: the in-distribution figure, to quote beside the held-out one, never instead of it.
 
-By default the transformers backend decodes calls under the tool guard (names and argument
-keys limited to the listed tools, as users run it) with its own copy nudge and lookahead
-and relevance check (on for the bundled model); ``--no-guard``, ``--copy-bias 0``,
-``--lookahead off`` and ``--relevance off`` measure without them. ``--failures FILE``
-writes every failed dialogue to FILE.
+Each request runs through ``Agent(llm=..., tools=..., format=...)`` as a user runs it; the
+first tool call is compared with the expected one. Metrics:
 
-    python benchmarks/tool_eval.py [--model DIR] [--n 400] [--seed 777] [--no-guard] [--history]
+- tool selection: the first call names the expected tool (over requests that need one);
+- exact arguments: ... and every argument equals the expected value (``any_of`` lists
+  accepted alternatives; an optional argument left out, or sent with its default, is fine);
+- false positives: a call where the right reply is a direct answer;
+- unparseable: a reply the format's parser cannot read (a ``call_parse_error``);
+- prompt did not fit: the request raised ``ContextWindowError`` before generating;
+- answer uses the result: after the tool's result, the final answer quotes a value of it.
 
-``--history`` puts the previous held-out dialogue (question, call, result, answer) before
-each question, so the question is a conversation's second user turn.
+    python benchmarks/tool_eval.py [--model DIR] [--format both|hermes|react]
+        [--set heldout|generated] [--n 200] [--no-guard] [--failures FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import sys
 import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from qwen_agent.formats.hermes import HermesFormat  # noqa: E402
-from qwen_agent.llm import GenerationConfig, LLMConfig, drain, get_chat_model  # noqa: E402
-from training.tiny_agent.data import dialogues  # noqa: E402
+from qwen_agent import Agent  # noqa: E402
+from qwen_agent.errors import ContextWindowError  # noqa: E402
+from qwen_agent.llm import GenerationConfig, LLMConfig, get_chat_model  # noqa: E402
+from qwen_agent.tool import Tool  # noqa: E402
+
+HELDOUT = ROOT / "benchmarks" / "heldout" / "cases.json"
 
 
-def _parse_args() -> argparse.Namespace:
+def _args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="", help="model directory (default: the bundled one)")
-    ap.add_argument("--n", type=int, default=400)
-    ap.add_argument("--seed", type=int, default=777)
-    ap.add_argument("--split", default="eval", choices=["eval", "train"])
+    ap.add_argument("--format", default="both", choices=["both", "hermes", "react"])
+    ap.add_argument("--set", default="heldout", choices=["heldout", "generated"])
+    ap.add_argument(
+        "--n", type=int, default=0, help="at most this many cases (0: all; generated: 200)"
+    )
+    ap.add_argument("--seed", type=int, default=90210, help="the generated set's seed")
     ap.add_argument("--no-guard", action="store_true", help="decode without the tool guard")
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    ap.add_argument(
-        "--history",
-        action="store_true",
-        help="put another held-out dialogue before each one (a second user turn)",
-    )
-    ap.add_argument(
-        "--copy-bias", type=float, default=None, help="the backend's copy_bias (default: its own)"
-    )
-    ap.add_argument(
-        "--lookahead",
-        choices=["auto", "on", "off"],
-        default="auto",
-        help="the backend's lookahead (default: its own)",
-    )
-    ap.add_argument(
-        "--relevance",
-        choices=["auto", "on", "off"],
-        default="auto",
-        help="the backend's relevance check (default: its own)",
-    )
+    ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--failures", default="", help="write every failure to this file")
     return ap.parse_args()
 
 
-def main() -> None:
-    args = _parse_args()
-    llm = get_chat_model(
-        LLMConfig(
-            backend="transformers",
-            model=args.model,
-            tool_guard=not args.no_guard,
-            threads=args.threads,
-            copy_bias=args.copy_bias,
-            lookahead=_switch(args.lookahead),
-            relevance=_switch(args.relevance),
+def heldout_cases() -> tuple[list[dict[str, Any]], dict[str, Tool]]:
+    from benchmarks.heldout.tools import TOOLS
+
+    return json.loads(HELDOUT.read_text()), TOOLS
+
+
+def generated_cases(n: int, seed: int, fmt: str) -> tuple[list[dict[str, Any]], dict[str, Tool]]:
+    """Generator dialogues as cases; each tool is a stub that returns the dialogue's result."""
+    from training.smol_agent.data import Generator
+
+    gen = Generator(seed, react_rate=1.0 if fmt == "react" else 0.0)
+    cases, tools = [], {}
+    for i in range(n):
+        d = gen.dialogue()
+        last = max(j for j, m in enumerate(d.messages) if m.role == "user")
+        call = d.expected_call
+        names = []
+        for spec in d.tools:
+            name = f"{spec['name']}"
+            key = f"{i}:{name}"
+            result = d.messages[last + 2].text if call and call.name == name else "ok"
+            tools[key] = _stub(spec, result)
+            names.append(key)
+        hist = [
+            {"role": m.role, "content": m.text}
+            for m in d.messages[:last]
+            if m.role in ("user", "assistant") and m.text
+        ]
+        cases.append(
+            {
+                "id": f"gen-{i}",
+                "tools": names,
+                "history": hist,
+                "user": d.messages[last].text,
+                "expect": None
+                if call is None
+                else {"name": call.name, "arguments": call.arguments},
+                "tags": [d.kind],
+                "instructions": d.instructions,
+            }
         )
-    )
-    fmt = HermesFormat()
-    cfg = GenerationConfig(max_tokens=160)
-    data = dialogues(args.n, seed=args.seed, split=args.split)
-    stats: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    failures: list[str] = []
-    unreadable: list[str] = []
-    start = time.perf_counter()
-    for i, d in enumerate(data):
-        out = drain(llm, _prompt(fmt, d, data[i - 1] if args.history else None), cfg, tools=d.tools)
-        parsed = fmt.parse(out.text, out.finish_reason or "stop")
-        s = stats[d.kind]
-        s["n"] += 1
-        bad = bool(parsed.errors) or ("<tool_call>" in out.text and not parsed.calls)
-        s["unparseable"] += bad
-        if bad:
-            unreadable.append(f"[{d.kind}] {d.messages[0].text!r} -> {out.text!r}")
-        want = d.expected_call
-        if want is None:
-            s["no_tool"] += 1
-            s["false_positive"] += bool(parsed.calls)
-            if parsed.calls:
-                failures.append(f"[{d.kind}] {d.messages[0].text!r} -> {out.text!r}")
+    return cases, tools
+
+
+def _stub(spec: dict[str, Any], result: str) -> Tool:
+    """A tool with the dialogue's schema that returns the dialogue's result."""
+
+    class Stub(Tool):
+        name = spec["name"]
+        description = spec.get("description", "")
+        parameters = spec["parameters"]
+
+        def call(self, **arguments: Any) -> str:
+            return result
+
+    return Stub()
+
+
+def matches(got: dict[str, Any], want: dict[str, Any], schema: dict[str, Any]) -> bool:
+    props = schema.get("properties", {})
+    for key, value in want.items():
+        options = value["any_of"] if isinstance(value, dict) and "any_of" in value else [value]
+        if key not in got or not any(_same(got[key], o) for o in options):
+            return False
+    for key, value in got.items():
+        if key in want:
             continue
-        s["tool"] += 1
-        got = parsed.calls[0] if parsed.calls else None
-        selected = got is not None and got.name == want.name
-        exact = selected and got.arguments == want.arguments
-        s["selected"] += selected
-        s["exact"] += exact
-        if not exact:
-            failures.append(
-                f"[{d.kind}] {d.messages[0].text!r} want {want.name}"
-                f"{want.arguments} -> {out.text!r}"
+        if (
+            key not in props
+            or "default" not in props[key]
+            or not _same(value, props[key]["default"])
+        ):
+            return False
+    return True
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return abs(a - b) < 1e-9
+    return a == b
+
+
+def _values(result: Any) -> list[str]:
+    """Short values of a result that an answer quoting it would contain."""
+    if isinstance(result, dict):
+        return [v for x in result.values() for v in _values(x)]
+    if isinstance(result, list):
+        return [v for x in result for v in _values(x)]
+    text = str(result).strip()
+    if len(text) <= 40:
+        return [text]
+    return re.findall(r"\d[\d,.:]*\d|\d", text)[:4]
+
+
+def run_case(llm: Any, case: dict[str, Any], tools: dict[str, Tool], fmt: str) -> dict[str, Any]:
+    listed = [tools[n] for n in case["tools"]]
+    agent = Agent(
+        llm=llm,
+        tools=listed,
+        format=fmt,
+        max_steps=3,
+        instructions=case.get("instructions", ""),
+        generation=GenerationConfig(max_tokens=200),
+    )
+    first, result, answer, errors, too_long = None, None, "", [], False
+    try:
+        for event in agent.run(case["user"], history=case.get("history") or None):
+            if event.type == "tool_call" and first is None:
+                first = event.call
+            elif event.type == "call_parse_error":
+                errors.append(event.message)
+            elif event.type == "tool_result" and result is None:
+                result = event.result
+            elif event.type == "final":
+                answer = event.message.text
+    except ContextWindowError as exc:
+        if first is None:
+            too_long = True
+            errors.append(f"context window: {exc}")
+    return {
+        "call": first,
+        "result": result,
+        "answer": answer,
+        "errors": errors,
+        "too_long": too_long,
+    }
+
+
+def evaluate(
+    llm: Any, cases: list[dict[str, Any]], tools: dict[str, Tool], fmt: str, failures: list[str]
+) -> dict[str, dict[str, int]]:
+    stats: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    start = time.perf_counter()
+    for i, case in enumerate(cases):
+        out = run_case(llm, case, tools, fmt)
+        want, got = case["expect"], out["call"]
+        tags = {"all", "call" if want else "none", *case.get("tags", [])}
+        for tag in sorted(tags):
+            s = stats[tag]
+            s["n"] += 1
+            s["too_long"] += out["too_long"]
+            s["unparseable"] += bool(out["errors"]) and got is None and not out["too_long"]
+            if want is None:
+                s["no_tool"] += 1
+                s["false_positive"] += got is not None
+                continue
+            s["tool"] += 1
+            selected = got is not None and got.name == want["name"]
+            schema = tools[
+                next(n for n in case["tools"] if n.split(":")[-1] == want["name"])
+            ].parameters
+            exact = selected and matches(got.arguments, want["arguments"], schema)
+            s["selected"] += selected
+            s["exact"] += exact
+            if exact and out["result"] is not None and not out["result"].is_error:
+                s["answered"] += 1
+                vals = _values(out["result"].output)
+                s["uses_result"] += any(v and v in out["answer"] for v in vals)
+        ok = (
+            (got is None)
+            if want is None
+            else (
+                got is not None
+                and got.name == want["name"]
+                and matches(got.arguments, want["arguments"], schema)
             )
-        # second turn: the answer after the tool's result (where the reference quotes it)
-        if d.messages[2].text in d.messages[3].text:
-            prompt = fmt.build_prompt(d.messages[:3], d.tools, d.instructions)
-            final = drain(llm, prompt, cfg, tools=d.tools)
-            s["answered"] += 1
-            s["uses_result"] += d.messages[2].text in final.text
-        if (i + 1) % 50 == 0:
+        )
+        if not ok:
+            said = (
+                f"{got.name}{json.dumps(got.arguments)}"
+                if got
+                else f"answer {out['answer'][:120]!r}"
+            )
+            failures.append(
+                f"[{fmt}] {case['id']} {case['user']!r} want "
+                f"{want['name'] + json.dumps(want['arguments']) if want else 'no call'} -> {said}"
+                + (f" errors {out['errors'][:1]}" if out["errors"] else "")
+            )
+        if (i + 1) % 20 == 0:
             print(
-                f"  {i + 1}/{len(data)} dialogues, {time.perf_counter() - start:.0f} s",
+                f"  [{fmt}] {i + 1}/{len(cases)} cases, {time.perf_counter() - start:.0f} s",
                 file=sys.stderr,
                 flush=True,
             )
-
-    header = (
-        f"model: {getattr(llm, 'model_name', '?')}  split={args.split} seed={args.seed} "
-        f"n={len(data)}{' history' if args.history else ''} "
-        f"guard={'off' if args.no_guard else 'on'} "
-        f"copy_bias={getattr(llm, 'copy_bias', '?')} "
-        f"lookahead={getattr(llm, 'lookahead', '?')} "
-        f"relevance={getattr(llm, 'relevance', '?')} "
-        f"({time.perf_counter() - start:.0f} s)"
-    )
-    _report(header, stats, unreadable, failures, args.failures)
-
-
-def _switch(value: str) -> bool | None:
-    return {"auto": None, "on": True, "off": False}[value]
-
-
-def _report(
-    header: str,
-    stats: dict[str, dict[str, int]],
-    unreadable: list[str],
-    failures: list[str],
-    failures_file: str,
-) -> None:
-    total: dict[str, int] = defaultdict(int)
-    print(header)
-    print(
-        f"{'kind':10s} {'n':>5s} {'select':>8s} {'exact':>8s} {'false+':>8s} "
-        f"{'unparse':>8s} {'uses res':>8s}"
-    )
-    for kind in sorted(stats):
-        s = stats[kind]
-        for k, v in s.items():
-            total[k] += v
-        print(_row(kind, s))
-    print(_row("all", total))
-    print()
-    print(f"tool selection:      {_pct(total['selected'], total['tool'])}  (goal >= 95%)")
-    print(f"argument exact match: {_pct(total['exact'], total['tool'])}  (goal >= 90%)")
-    print(f"false positives:     {_pct(total['false_positive'], total['no_tool'])}  (goal <= 5%)")
-    print(f"unparseable:         {_pct(total['unparseable'], total['n'])}  (goal <= 1%)")
-    print(f"answer uses result:  {_pct(total['uses_result'], total['answered'])}")
-    if unreadable:
-        print(f"\nunparseable outputs ({len(unreadable)}):")
-        for f in unreadable[:12]:
-            print("  " + f[:300])
-    if failures:
-        print(f"\nfirst failures ({len(failures)} in all):")
-        for f in failures[:12]:
-            print("  " + f[:300])
-    if failures_file:
-        Path(failures_file).write_text("\n".join(unreadable + failures) + "\n", encoding="utf-8")
-        print(f"\nall {len(unreadable) + len(failures)} failures written to {failures_file}")
-
-
-def _prompt(fmt: HermesFormat, d: Any, before: Any = None) -> list[Any]:
-    """The dialogue's first prompt; with ``before``, that dialogue comes first (the
-    question is then the conversation's second user turn)."""
-    if before is None:
-        return d.prompt_messages()
-    tools = d.tools + [t for t in before.tools if t not in d.tools]
-    return fmt.build_prompt([*before.messages, d.messages[0]], tools, d.instructions)
+    return stats
 
 
 def _pct(a: int, b: int) -> str:
     return f"{100 * a / b:5.1f}% ({a}/{b})" if b else "  n/a"
 
 
-def _row(kind: str, s: dict[str, int]) -> str:
-    def p(a: str, b: str) -> str:
-        return f"{100 * s[a] / s[b]:7.1f}%" if s[b] else "      -"
+def report(fmt: str, stats: dict[str, dict[str, int]]) -> None:
+    t = stats["all"]
+    print(f"\n== {fmt}")
+    print(f"tool selection:       {_pct(t['selected'], t['tool'])}")
+    print(f"argument exact match: {_pct(t['exact'], t['tool'])}")
+    print(f"false positives:      {_pct(t['false_positive'], t['no_tool'])}")
+    print(f"unparseable:          {_pct(t['unparseable'], t['n'])}")
+    print(f"prompt did not fit:   {_pct(t['too_long'], t['n'])}")
+    print(f"answer uses result:   {_pct(t['uses_result'], t['answered'])}")
+    print(f"  {'tag':14s} {'n':>4s} {'select':>7s} {'exact':>7s} {'false+':>7s}")
+    for tag in sorted(k for k in stats if k != "all"):
+        s = stats[tag]
 
-    return (
-        f"{kind:10s} {s['n']:5d} {p('selected', 'tool')} {p('exact', 'tool')} "
-        f"{p('false_positive', 'no_tool')} {p('unparseable', 'n')} "
-        f"{p('uses_result', 'answered')}"
+        def p(a: str, b: str, s=s) -> str:
+            return f"{100 * s[a] / s[b]:6.1f}%" if s[b] else "      -"
+
+        print(
+            f"  {tag:14s} {s['n']:4d} {p('selected', 'tool')} {p('exact', 'tool')} "
+            f"{p('false_positive', 'no_tool')}"
+        )
+
+
+def main() -> None:
+    args = _args()
+    t0 = time.perf_counter()
+    llm = get_chat_model(
+        LLMConfig(
+            backend="transformers",
+            model=args.model,
+            tool_guard=not args.no_guard,
+            threads=args.threads,
+        )
     )
+    print(
+        f"model: {getattr(llm, 'model_name', '?')}  set={args.set}  "
+        f"guard={'off' if args.no_guard else 'on'}"
+        f"  (loaded in {time.perf_counter() - t0:.1f} s)"
+    )
+    failures: list[str] = []
+    for fmt in ["hermes", "react"] if args.format == "both" else [args.format]:
+        if args.set == "heldout":
+            cases, tools = heldout_cases()
+            if args.n:
+                cases = cases[: args.n]
+        else:
+            cases, tools = generated_cases(args.n or 200, args.seed, fmt)
+        start = time.perf_counter()
+        stats = evaluate(llm, cases, tools, fmt, failures)
+        report(fmt, stats)
+        print(f"  ({len(cases)} cases in {time.perf_counter() - start:.0f} s)")
+    if failures:
+        print(f"\nfirst failures ({len(failures)} in all):")
+        for f in failures[:15]:
+            print("  " + f[:300])
+    if args.failures:
+        Path(args.failures).write_text("\n".join(failures) + "\n", encoding="utf-8")
+        print(f"\nall {len(failures)} failures written to {args.failures}")
 
 
 if __name__ == "__main__":

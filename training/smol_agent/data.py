@@ -1,0 +1,673 @@
+# ruff: noqa: E501 - tables of wording read better one entry per line
+"""Tool-use dialogues for fine-tuning the bundled model, in hermes and ReAct.
+
+Each dialogue lists 1 to 8 tools (built from :mod:`training.smol_agent.families` with a
+random name, docstring and parameter keys) and holds one or two exchanges. Kinds:
+
+- ``call``: a request for a listed tool, worded many ways (paraphrases, politeness, terse
+  commands, lowercase, typos, numbers in words, values before or after the verb), then
+  the call, the tool's result and an answer that quotes it (sometimes the result is an
+  error, and the answer says so);
+- ``none``: a request for something no listed tool does: a short direct answer saying so;
+- ``chat``: small talk and general knowledge, answered in a sentence or two;
+- ``ask``: a request that lacks a required value: the assistant asks for it;
+- ``math``: arithmetic through a listed math tool or ``code_interpreter``, else directly;
+- ``image``: "draw ..." through ``image_gen`` when it is listed.
+
+A second exchange follows a first one a quarter of the time. Dialogues are rendered by the
+project's own formats and ChatML, so training sees exactly the text the agent sends.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from qwen_agent.chatml import render_chatml
+from qwen_agent.formats.hermes import HermesFormat
+from qwen_agent.formats.react import ReactFormat
+from qwen_agent.messages import Message, ToolCall
+from training.smol_agent import vocab as V
+from training.smol_agent.chat import CHATS, FACTS
+from training.smol_agent.families import FAMILIES, Family, Param
+
+FORMATS = {"hermes": HermesFormat(), "react": ReactFormat()}
+
+# names the held-out set (benchmarks/heldout/) uses: never a training tool's name
+HELDOUT_NAMES = {
+    "convert_currency",
+    "get_stock_price",
+    "find_book",
+    "define_word",
+    "translate",
+    "count_words",
+    "transform_text",
+    "multiply",
+    "convert_units",
+    "get_recipe",
+    "flight_status",
+    "track_package",
+    "set_alarm",
+    "create_reminder",
+    "add_todo",
+    "add_calendar_event",
+    "send_message",
+}
+
+INSTRUCTIONS = [
+    "",
+    "",
+    "",
+    "You are a helpful assistant.",
+    "You are a friendly assistant. Keep answers short.",
+    "You help the user with everyday tasks.",
+    "Answer briefly and use the tools when they help.",
+    "You are Max, a cheerful home assistant.",
+    "Be concise.",
+]
+
+ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def num_words(n: int) -> str:
+    if n < 20:
+        return ONES[n]
+    if n < 100:
+        return TENS[n // 10] + ("" if n % 10 == 0 else "-" + ONES[n % 10])
+    if n < 1000:
+        rest = n % 100
+        return ONES[n // 100] + " hundred" + ("" if rest == 0 else " and " + num_words(rest))
+    return str(n)
+
+
+@dataclass
+class BoundTool:
+    family: Family | None
+    spec: dict[str, Any]
+    keys: dict[str, str]  # slot -> parameter key
+
+    @property
+    def name(self) -> str:
+        return self.spec["name"]
+
+
+def build_tool(fam: Family, rng: random.Random) -> BoundTool:
+    names = [n for n in fam.names if n not in HELDOUT_NAMES]
+    name = rng.choice(names)
+    style = rng.random()
+    if style < 0.15:
+        name = "".join(w.capitalize() if i else w for i, w in enumerate(name.split("_")))
+    props: dict[str, Any] = {}
+    keys: dict[str, str] = {}
+    required = []
+    for p in fam.params:
+        key = rng.choice([k for k in p.keys if k not in props] or [p.slot])
+        keys[p.slot] = key
+        schema: dict[str, Any] = {"type": p.type}
+        if p.descs and rng.random() < 0.5:
+            schema["description"] = rng.choice(p.descs)
+        if not p.required and p.default is not None and rng.random() < 0.7:
+            schema["default"] = p.default
+        if p.enum:
+            schema["enum"] = list(p.enum)
+        props[key] = schema
+        if p.required:
+            required.append(key)
+    spec = {
+        "name": name,
+        "description": rng.choice(fam.descs),
+        "parameters": {"type": "object", "properties": props, "required": required},
+    }
+    return BoundTool(fam, spec, keys)
+
+
+CODE_TOOL = {
+    "name": "code_interpreter",
+    "description": "Run Python code in a sandboxed Jupyter kernel and return what it prints.",
+    "parameters": {
+        "type": "object",
+        "properties": {"code": {"type": "string", "description": "the Python code to run"}},
+        "required": ["code"],
+    },
+}
+IMAGE_TOOL = {
+    "name": "image_gen",
+    "description": "Generate an image from a text description.",
+    "parameters": {
+        "type": "object",
+        "properties": {"prompt": {"type": "string", "description": "what the image shows"}},
+        "required": ["prompt"],
+    },
+}
+
+MATH_OPS = [
+    # names, description, symbol, words, function
+    (
+        ["add", "add_numbers", "plus", "sum_two"],
+        "Add two numbers.",
+        "+",
+        ["plus", "added to", "and"],
+        lambda a, b: a + b,
+    ),
+    (
+        ["subtract", "minus", "difference"],
+        "Subtract b from a.",
+        "-",
+        ["minus", "take away"],
+        lambda a, b: a - b,
+    ),
+    (
+        ["divide", "division", "div"],
+        "Divide a by b.",
+        "/",
+        ["divided by", "over"],
+        lambda a, b: round(a / b, 4) if b else "error: division by zero",
+    ),
+    (
+        ["power", "pow", "raise_to_power"],
+        "Raise a to the power b.",
+        "**",
+        ["to the power of"],
+        lambda a, b: a**b,
+    ),
+    (
+        ["modulo", "remainder", "mod"],
+        "Remainder of a divided by b.",
+        "%",
+        ["modulo", "mod"],
+        lambda a, b: a % b if b else "error",
+    ),
+]
+MATH_KEYS = [("a", "b"), ("x", "y"), ("first", "second"), ("num1", "num2"), ("left", "right")]
+
+
+def math_tool(op, rng: random.Random) -> BoundTool:
+    ka, kb = rng.choice(MATH_KEYS)
+    spec = {
+        "name": rng.choice(op[0]),
+        "description": op[1],
+        "parameters": {
+            "type": "object",
+            "properties": {ka: {"type": "integer"}, kb: {"type": "integer"}},
+            "required": [ka, kb],
+        },
+    }
+    return BoundTool(None, spec, {"a": ka, "b": kb, "op": op[2]})
+
+
+# -- wording --------------------------------------------------------------------------------
+
+PREFIXES = [
+    "hey, ",
+    "hi! ",
+    "hello, ",
+    "ok so ",
+    "quick question: ",
+    "yo ",
+    "hey there. ",
+    "um, ",
+    "good morning! ",
+]
+POLITE = ["please ", "could you ", "can you ", "would you please ", "I'd like you to ", "pls "]
+SUFFIXES = [
+    " please",
+    " thanks",
+    " thx",
+    " thank you!",
+    " :)",
+    " asap",
+    " for me",
+    "?",
+    "!",
+    " please and thank you",
+]
+CONTEXT = [
+    "I'm planning my week. ",
+    "Sorry to bother you. ",
+    "My friend asked me this. ",
+    "Just curious. ",
+    "I'm on my phone so quick: ",
+    "For work: ",
+    "Need this now. ",
+    "Another thing. ",
+]
+IMPERATIVE = re.compile(
+    r"^(set|send|find|get|put|add|make|convert|translate|look|search|check|play|turn|switch|book|order|call|text|email|remind|log|record|start|shorten|generate|roll|summarize|feed|tell|give|show|list|create|schedule|write|save|jot|note|track|read|mail|ring|phone|dial|heat|wake|exchange|count|shoot|navigate|route|throw|place|draw|paint)\b",
+    re.I,
+)
+
+
+def typo(word: str, rng: random.Random) -> str:
+    if len(word) < 4 or not word.isalpha():
+        return word
+    i = rng.randrange(1, len(word) - 1)
+    r = rng.random()
+    if r < 0.35:
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    if r < 0.7:
+        return word[:i] + word[i + 1 :]
+    return word[:i] + word[i] + word[i:]
+
+
+def reword(text: str, protected: list[str], rng: random.Random) -> tuple[str, bool]:
+    """Everyday noise on a request; returns the text and whether it was lowercased."""
+    if IMPERATIVE.match(text) and rng.random() < 0.3:
+        text = rng.choice(POLITE) + text[0].lower() + text[1:]
+    if rng.random() < 0.15:
+        text = rng.choice(PREFIXES) + text
+    if rng.random() < 0.08:
+        text = rng.choice(CONTEXT) + text
+    if rng.random() < 0.2:
+        text = text.rstrip("?.!") + rng.choice(SUFFIXES)
+    if rng.random() < 0.18:
+        guard = " ".join(protected).lower()
+        words = text.split(" ")
+        for _ in range(rng.choice([1, 1, 2])):
+            j = rng.randrange(len(words))
+            if words[j].lower().strip("?,.!") not in guard:
+                words[j] = typo(words[j], rng)
+        text = " ".join(words)
+    if rng.random() < 0.25:
+        text = text.rstrip("?.!")
+    lower = rng.random() < 0.3
+    if lower:
+        text = text.lower()
+    elif rng.random() < 0.5:
+        text = text[0].upper() + text[1:]
+    return text, lower
+
+
+def say(p: Param, value: Any, rng: random.Random) -> str:
+    if p.say is not None:
+        return p.say(value, rng)
+    if p.type == "integer" and isinstance(value, int) and 0 <= value <= 120 and rng.random() < 0.25:
+        return num_words(value)
+    return str(value)
+
+
+def fmt_value(v: Any) -> str:
+    if isinstance(v, list):
+        return ", ".join(map(str, v))
+    return str(v)
+
+
+# -- dialogues ------------------------------------------------------------------------------
+
+
+@dataclass
+class Dialogue:
+    kind: str
+    format: str
+    tools: list[dict[str, Any]]
+    instructions: str
+    messages: list[Message]
+
+    def text(self) -> str:
+        fmt = FORMATS[self.format]
+        rendered = fmt.build_prompt(self.messages, self.tools, self.instructions)
+        text = render_chatml(rendered, add_generation_prompt=False)
+        return text + "<|im_end|>\n"
+
+    @property
+    def expected_call(self) -> ToolCall | None:
+        last = max(i for i, m in enumerate(self.messages) if m.role == "user")
+        calls = self.messages[last + 1].tool_calls
+        return calls[0] if calls else None
+
+
+class Generator:
+    def __init__(self, seed: int, react_rate: float = 0.45, second_rate: float = 0.25) -> None:
+        self.rng = random.Random(seed)
+        self.react_rate = react_rate
+        self.second_rate = second_rate
+        self._n = 0
+
+    # tools ---------------------------------------------------------------------------
+    def toolset(self) -> list[BoundTool]:
+        rng = self.rng
+        n = rng.choices(range(1, 9), weights=[20, 18, 16, 13, 11, 9, 7, 6])[0]
+        out: list[BoundTool] = []
+        if rng.random() < 0.15:
+            out.append(BoundTool(None, CODE_TOOL, {}))
+        if rng.random() < 0.1:
+            out.append(BoundTool(None, IMAGE_TOOL, {}))
+        if rng.random() < 0.12:
+            out.append(math_tool(rng.choice(MATH_OPS), rng))
+        fams = rng.sample(FAMILIES, max(0, n - len(out)))
+        out += [build_tool(f, rng) for f in fams]
+        names = set()
+        uniq = []
+        for t in out:
+            if t.name not in names:
+                names.add(t.name)
+                uniq.append(t)
+        rng.shuffle(uniq)
+        return uniq
+
+    # one exchange ----------------------------------------------------------------------
+    def exchange(self, kind: str, tools: list[BoundTool], fmt: str) -> list[Message]:
+        fams = [t for t in tools if t.family is not None]
+        if kind == "call" and fams:
+            return self.call(self.rng.choice(fams), fmt)
+        if kind == "ask" and fams:
+            return self.ask(self.rng.choice(fams), fmt)
+        if kind == "math":
+            return self.math(tools, fmt)
+        if kind == "image":
+            return self.image(tools, fmt)
+        if kind in ("none", "call", "ask"):
+            return self.none(tools, fmt)
+        return self.chat(fmt)
+
+    def _finish(
+        self,
+        user: str,
+        call: ToolCall | None,
+        result: Any,
+        answer: str,
+        thought: str,
+        fmt: str,
+        direct_thought: str | None = None,
+    ) -> list[Message]:
+        msgs = [Message(role="user", content=user)]
+        react = fmt == "react"
+        if call is None:
+            reasoning = (direct_thought or "I can answer this directly.") if react else ""
+            msgs.append(Message(role="assistant", content=answer, reasoning=reasoning))
+            return msgs
+        self._n += 1
+        cid = f"call_{self._n}"
+        call = call.model_copy(update={"id": cid})
+        text = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
+        msgs += [
+            Message(role="assistant", content=thought if react else "", tool_calls=[call]),
+            Message(role="tool", content=text, tool_call_id=cid, name=call.name),
+            Message(
+                role="assistant",
+                content=answer,
+                reasoning="I now know the final answer" if react else "",
+            ),
+        ]
+        return msgs
+
+    def call(self, tool: BoundTool, fmt: str) -> list[Message]:
+        rng = self.rng
+        fam = tool.family
+        assert fam is not None
+        template = rng.choice(fam.asks)
+        slots = re.findall(r"{(\w+)}", template)
+        params = {p.slot: p for p in fam.params}
+        values = {s: params[s].pool(rng) for s in slots}
+        said = {s: say(params[s], values[s], rng) for s in slots}
+        user = template.format(**said)
+        user, lower = reword(user, list(said.values()), rng)
+        args = {}
+        for s in slots:
+            v = values[s]
+            p = params[s]
+            if lower and p.type == "string" and p.say is None and not p.enum:
+                v = v.lower()
+            args[tool.keys[s]] = v
+        if rng.random() < 0.05:
+            result: Any = {
+                "error": rng.choice(
+                    ["service unavailable", "not found", "timeout, try again later"]
+                )
+            }
+            answer = rng.choice(
+                [
+                    "Sorry, {name} failed: {error}.",
+                    "I couldn't get that: {error}.",
+                    "That didn't work ({error}).",
+                ]
+            ).format(name=tool.name, **result)
+        else:
+            result = fam.result(
+                dict(zip(slots, values.values(), strict=True)) | {s: values[s] for s in slots}, rng
+            )
+            fields = {s: fmt_value(said[s] if params[s].say else args[tool.keys[s]]) for s in slots}
+            for p in fam.params:
+                fields.setdefault(p.slot, fmt_value(p.default) if p.default is not None else "")
+            fields.update(
+                {k: fmt_value(v) for k, v in (result.items() if isinstance(result, dict) else {})}
+            )
+            fields["name"] = tool.name
+            answer = _format(rng.choice(fam.answers), fields)
+        thought = _format(fam.thought, {**{s: str(said[s]) for s in slots}, "name": tool.name})
+        if "{" in thought:
+            thought = f"I should use {tool.name} for this."
+        return self._finish(
+            user, ToolCall(name=tool.name, arguments=args), result, answer, thought, fmt
+        )
+
+    def ask(self, tool: BoundTool, fmt: str) -> list[Message]:
+        rng = self.rng
+        fam = tool.family
+        assert fam is not None
+        need = [p for p in fam.params if p.required]
+        p = rng.choice(need)
+        key = tool.keys[p.slot].replace("_", " ")
+        user = rng.choice(
+            ["can you {g}?", "I want to {g}", "{g}", "help me {g}", "I need you to {g} for me"]
+        ).format(g=fam.gist)
+        user, _ = reword(user, [], rng)
+        answer = rng.choice(
+            [
+                "Sure. What {k} should I use?",
+                "Happy to. Which {k}?",
+                "Of course, what's the {k}?",
+                "I can do that. Could you tell me the {k}?",
+            ]
+        ).format(k=key)
+        return self._finish(
+            user,
+            None,
+            None,
+            answer,
+            "",
+            fmt,
+            direct_thought=f"I need the {key} before I can call {tool.name}.",
+        )
+
+    def none(self, tools: list[BoundTool], fmt: str) -> list[Message]:
+        rng = self.rng
+        listed = {t.family.gist for t in tools if t.family is not None}
+        fam = rng.choice([f for f in FAMILIES if f.gist not in listed])
+        template = rng.choice(fam.asks)
+        params = {p.slot: p for p in fam.params}
+        said = {
+            s: say(params[s], params[s].pool(rng), rng) for s in re.findall(r"{(\w+)}", template)
+        }
+        user, _ = reword(template.format(**said), list(said.values()), rng)
+        if not tools:
+            pass
+        answer = rng.choice(
+            [
+                "Sorry, I can't {g} with the tools I have.",
+                "I don't have a tool to {g}, so I can't help with that one.",
+                "None of my tools can {g}, sorry.",
+                "I'm not able to {g} here.",
+                "Unfortunately I can't {g}. I can help with other things, though.",
+            ]
+        ).format(g=fam.gist)
+        return self._finish(
+            user,
+            None,
+            None,
+            answer,
+            "",
+            fmt,
+            direct_thought=f"None of the listed tools can {fam.gist}.",
+        )
+
+    def chat(self, fmt: str) -> list[Message]:
+        rng = self.rng
+        if rng.random() < 0.55:
+            users, answers = rng.choice(CHATS)
+            thought = "This is small talk; no tool is needed."
+        else:
+            users, answers = rng.choice(FACTS)
+            thought = "I know this; no tool is needed."
+        user, _ = reword(rng.choice(users), [], rng)
+        return self._finish(user, None, None, rng.choice(answers), "", fmt, direct_thought=thought)
+
+    def math(self, tools: list[BoundTool], fmt: str) -> list[Message]:
+        rng = self.rng
+        named = [t for t in tools if t.keys.get("op")]
+        code = any(t.name == "code_interpreter" for t in tools)
+        if named and rng.random() < 0.7:
+            t = rng.choice(named)
+            op = next(o for o in MATH_OPS if o[2] == t.keys["op"])
+            a, b = rng.randint(2, 999), rng.randint(2, 99 if op[2] == "**" else 999)
+            if op[2] == "**":
+                a, b = rng.randint(2, 12), rng.randint(2, 5)
+            sa = num_words(a) if a <= 100 and rng.random() < 0.25 else str(a)
+            sb = num_words(b) if b <= 100 and rng.random() < 0.25 else str(b)
+            user = rng.choice(
+                [
+                    "What is {a} {s} {b}?",
+                    "{a} {s} {b}",
+                    "what's {a} {w} {b}",
+                    "calculate {a} {w} {b}",
+                    "Can you work out {a} {s} {b}?",
+                    "how much is {a} {w} {b}",
+                ]
+            ).format(a=sa, b=sb, s=op[2], w=rng.choice(op[3]))
+            user, _ = reword(user, [sa, sb], rng)
+            res = op[4](a, b)
+            call = ToolCall(name=t.name, arguments={t.keys["a"]: a, t.keys["b"]: b})
+            ans = rng.choice(["{a} {s} {b} = {r}.", "The answer is {r}.", "It's {r}."]).format(
+                a=a, b=b, s=op[2], r=res
+            )
+            return self._finish(
+                user, call, str(res), ans, f"I'll use {t.name} with {a} and {b}.", fmt
+            )
+        nums = [rng.randint(1, 500) for _ in range(rng.randint(2, 6))]
+        task = rng.choice(
+            [
+                (
+                    "What is the average of {l}?",
+                    "print(sum({v}) / len({v}))",
+                    lambda v: round(sum(v) / len(v), 2),
+                ),
+                ("sum of {l}", "print(sum({v}))", sum),
+                ("Sort these numbers: {l}", "print(sorted({v}))", sorted),
+                ("what's the largest of {l}", "print(max({v}))", max),
+                ("multiply {x} by {y} and add {z}", "print({x} * {y} + {z})", None),
+                ("What is {x} squared?", "print({x} ** 2)", None),
+                ("What's {x} times {y} minus {z}?", "print({x} * {y} - {z})", None),
+                ("Compute {x}% of {y}", "print({x} / 100 * {y})", None),
+            ]
+        )
+        x, y, z = nums[0], nums[1 % len(nums)], rng.randint(1, 99)
+        lst = ", ".join(map(str, nums))
+        user = task[0].format(l=lst, x=x, y=y, z=z)
+        code_src = task[1].format(v=nums, x=x, y=y, z=z)
+        value = task[2](nums) if task[2] else eval(code_src[6:-1])  # noqa: S307 - our own arithmetic
+        user, _ = reword(user, [lst, str(x), str(y)], rng)
+        if code:
+            call = ToolCall(name="code_interpreter", arguments={"code": code_src})
+            ans = rng.choice(["The result is {v}.", "It's {v}.", "{v}"]).format(v=value)
+            return self._finish(
+                user, call, f"{value}\n", ans, "I'll compute this with Python.", fmt
+            )
+        if task[2] is None and len(str(value)) > 6:
+            return self.chat(fmt)
+        return self._finish(
+            user,
+            None,
+            None,
+            f"That's {value}.",
+            "",
+            fmt,
+            direct_thought="Simple arithmetic; I can answer directly.",
+        )
+
+    def image(self, tools: list[BoundTool], fmt: str) -> list[Message]:
+        rng = self.rng
+        subject = rng.choice(V.DRAW_SUBJECTS)
+        user = rng.choice(
+            [
+                "draw {s}",
+                "Can you draw {s}?",
+                "generate an image of {s}",
+                "paint {s}",
+                "make a picture of {s}",
+                "I'd love a picture of {s}",
+                "show me {s}",
+                "create an illustration of {s}",
+            ]
+        ).format(s=subject)
+        user, lower = reword(user, [subject], rng)
+        if any(t.name == "image_gen" for t in tools):
+            call = ToolCall(name="image_gen", arguments={"prompt": subject})
+            result = {"image": f"/tmp/images/{abs(hash(subject)) % 10000}.png"}
+            ans = rng.choice(
+                ["Here is {s}.", "Done! Here's your picture of {s}.", "I drew {s} for you."]
+            ).format(s=subject)
+            return self._finish(
+                user, call, result, ans, "I'll generate the image with image_gen.", fmt
+            )
+        ans = rng.choice(
+            [
+                "Sorry, I can't draw pictures with the tools I have.",
+                "I don't have an image tool here, so I can't draw that.",
+            ]
+        )
+        return self._finish(
+            user, None, None, ans, "", fmt, direct_thought="No listed tool can make images."
+        )
+
+    # a whole dialogue ----------------------------------------------------------------------
+    def kind(self) -> str:
+        return self.rng.choices(
+            ["call", "none", "chat", "ask", "math", "image"], weights=[52, 14, 14, 4, 10, 6]
+        )[0]
+
+    def dialogue(self) -> Dialogue:
+        rng = self.rng
+        fmt = "react" if rng.random() < self.react_rate else "hermes"
+        tools = self.toolset() if rng.random() < 0.93 else []
+        kind = self.kind()
+        if kind == "image" and rng.random() < 0.7 and not any(t.name == "image_gen" for t in tools):
+            tools.insert(rng.randrange(len(tools) + 1), BoundTool(None, IMAGE_TOOL, {}))
+        if (
+            kind == "math"
+            and rng.random() < 0.6
+            and not any(t.keys.get("op") or t.name == "code_interpreter" for t in tools)
+        ):
+            extra = (
+                BoundTool(None, CODE_TOOL, {})
+                if rng.random() < 0.5
+                else math_tool(rng.choice(MATH_OPS), rng)
+            )
+            tools.insert(rng.randrange(len(tools) + 1), extra)
+        msgs: list[Message] = []
+        if rng.random() < self.second_rate:
+            msgs += self.exchange(self.kind(), tools, fmt)
+        msgs += self.exchange(kind, tools, fmt)
+        return Dialogue(kind, fmt, [t.spec for t in tools], rng.choice(INSTRUCTIONS), msgs)
+
+
+def _format(template: str, fields: dict[str, str]) -> str:
+    return re.sub(r"{(\w+)}", lambda m: fields.get(m.group(1), m.group(0)), template)
+
+
+def dialogues(n: int, seed: int, **kw: Any) -> list[Dialogue]:
+    g = Generator(seed, **kw)
+    return [g.dialogue() for _ in range(n)]
+
+
+if __name__ == "__main__":
+    import sys
+
+    for d in dialogues(
+        int(sys.argv[1]) if len(sys.argv) > 1 else 3,
+        seed=int(sys.argv[2]) if len(sys.argv) > 2 else 0,
+    ):
+        print(f"===== {d.kind} {d.format}")
+        print(d.text())
