@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from typing import Literal
 
 import pytest
 
@@ -362,3 +363,49 @@ def test_copy_continuations_finish_a_quoted_unit_then_offer_the_next():
     assert copy_continuations("Hello ", source) == ([], False)
     # the longest copy decides: "speed in" goes on with " Santa", not another "in"
     assert copy_continuations("wind speed in", source) == ([" Santa"], False)
+
+
+def test_an_enum_parameter_takes_only_its_listed_values():
+    @tool
+    def set_alarm(time: str, repeat: Literal["once", "daily", "weekdays"] = "once") -> str:
+        """Set an alarm."""
+        return "ok"
+
+    guard = ToolGuard.from_specs([set_alarm.spec()])
+    vocab = [
+        '"',
+        "d",
+        "da",
+        "daily",
+        "dai",
+        "ly",
+        'ly"',
+        "weekly",
+        "w",
+        "weekdays",
+        'x"',
+        "o",
+        "k",
+        "kly",
+    ]
+    head = OPEN + '{"name": "set_alarm", "arguments": {"time": "7:00", "repeat": "'
+    pick = lambda text: {vocab[i] for i in guard.allowed_ids(text, vocab)}  # noqa: E731
+    assert pick(head) == {"d", "da", "daily", "dai", "w", "weekdays", "o"}
+    assert pick(head + "dai") == {"ly", 'ly"'}
+    assert '"' in pick(head + "daily") and "d" not in pick(head + "daily")
+    assert pick(head + "wee") == {"k"}  # "weekly" is not a listed value
+    # the free-text parameter beside it is still the model's
+    assert guard.allowed_ids(OPEN + '{"name": "set_alarm", "arguments": {"time": "', vocab) is None
+
+
+def test_lexing_goes_on_from_the_last_step_with_the_same_answers():
+    """Feeding a call a character at a time (the incremental path) gives the answers a
+    fresh guard gives for the whole text at once."""
+    vocab = [chr(c) for c in range(32, 127)] + ["}}\n</tool_call>", '": ']
+    text = (
+        OPEN + '{"name": "get_weather", "arguments": {"city": "Oslo", "unit": "C"}}\n</tool_call>'
+    )
+    stepwise = ToolGuard(TOOLS, REQUIRED)
+    for i in range(len(OPEN), len(text) + 1):
+        fresh = ToolGuard(TOOLS, REQUIRED)
+        assert stepwise.mask(text[:i], vocab) == fresh.mask(text[:i], vocab), text[:i]

@@ -7,6 +7,7 @@ in a hermes ``<tools>`` block, the guard tells a backend which text may come nex
 
 - the call's head is ``{"name": "<one of the listed names>", "arguments": {``;
 - each argument key is one of that tool's parameters, each at most once, followed by ``:``;
+- a parameter with an ``enum`` of strings (``Literal[...]``) takes one of those values;
 - each value is well-formed JSON of the parameter's schema type (``string``, ``integer``,
   ``number``, ``boolean``, ``array``, ``object``; any JSON value when the schema gives no
   single type): no raw newline inside a string, no ``"12"`` for an integer, no ``1.5``
@@ -17,7 +18,9 @@ in a hermes ``<tools>`` block, the guard tells a backend which text may come nex
 What a string value says, whitespace, nested values and all text outside calls are left to
 the model. The guard is pure Python; :meth:`ToolGuard.mask` turns its answer into token ids
 for a vocabulary given as decoded strings, so any tokenizer works, and caches its answers
-per lexer state, so a long string value costs one look at the vocabulary. A backend
+per lexer state, so a long string value costs one look at the vocabulary. From one step to
+the next it lexes only the new text (the state of the last step goes on), so a step costs
+O(new tokens), not a re-read of the call. A backend
 applies it at every step of generation (see ``backends/transformers.py``).
 """
 
@@ -44,14 +47,16 @@ Mask = tuple[Literal["only", "ban"], list[int]]
 
 class ToolGuard:
     """What may follow a partial generation, for the tools ``{name: [parameter keys]}``
-    (and, optionally, ``required``: ``{name: [keys that must be given]}`` and ``types``:
-    ``{name: {key: JSON-schema type}}``; a key without a type takes any JSON value)."""
+    (and, optionally, ``required``: ``{name: [keys that must be given]}``, ``types``:
+    ``{name: {key: JSON-schema type}}``, where a key without a type takes any JSON value,
+    and ``enums``: ``{name: {key: (allowed strings, ...)}}``)."""
 
     def __init__(
         self,
         tools: dict[str, list[str]],
         required: dict[str, list[str]] | None = None,
         types: dict[str, dict[str, str]] | None = None,
+        enums: dict[str, dict[str, tuple[str, ...]]] | None = None,
     ) -> None:
         if not tools:
             raise ValueError("a tool guard needs at least one tool")
@@ -61,6 +66,7 @@ class ToolGuard:
             name: {k: t for k, t in (types or {}).get(name, {}).items() if t in _VALUE_STARTS}
             for name in tools
         }
+        self.enums = {name: dict((enums or {}).get(name, {})) for name in tools}
         self._heads = [f'{{"name": "{name}", "arguments": {{' for name in tools]
         self._vocab: Sequence[str] = ()
         self._by_first: dict[str, list[int]] = {}
@@ -105,6 +111,7 @@ class ToolGuard:
         tools: dict[str, list[str]] = {}
         required: dict[str, list[str]] = {}
         types: dict[str, dict[str, str]] = {}
+        enums: dict[str, dict[str, tuple[str, ...]]] = {}
         for fn in fns:
             params = fn.get("parameters") or {}
             props = params.get("properties") if isinstance(params, dict) else None
@@ -114,10 +121,21 @@ class ToolGuard:
                 for k, v in (props.items() if isinstance(props, dict) else ())
                 if isinstance(v, dict) and isinstance(v.get("type"), str)
             }
+            enums[fn["name"]] = {
+                k: tuple(v["enum"])
+                for k, v in (props.items() if isinstance(props, dict) else ())
+                if isinstance(v, dict)
+                and isinstance(v.get("enum"), list)
+                and v["enum"]
+                and all(
+                    isinstance(e, str) and e.isprintable() and '"' not in e and "\\" not in e
+                    for e in v["enum"]
+                )
+            }
             req = params.get("required") if isinstance(params, dict) else None
             if isinstance(req, list):
                 required[fn["name"]] = [k for k in req if k in tools[fn["name"]]]
-        return cls(tools, required, types) if tools else None
+        return cls(tools, required, types, enums) if tools else None
 
     # -- text level ---------------------------------------------------------------------
     def _arguments(self, generated: str) -> tuple[str | None, _Args | None, str]:
@@ -125,9 +143,20 @@ class ToolGuard:
         call; the name is None until the call's head is complete. The last answer is kept:
         a backend asks :meth:`mask`, :meth:`guiding` and :meth:`copy_nudge` about the same
         text at each step (callers must not change the state)."""
-        if self._last is not None and self._last[0] == generated:
-            return self._last[1]
-        found = self._lex(generated)
+        last = self._last
+        if last is not None and last[0] == generated:
+            return last[1]
+        found = None
+        if last is not None and last[1][1] is not None and generated.startswith(last[0]):
+            # the same call, a few more characters: feed only those (O(new text) a step)
+            new = generated[len(last[0]) :]
+            name, state, body = last[1]
+            if _CALL_OPEN not in body + new and not state.bad:
+                state = state.copy(keep_value=True)
+                state.feed(new)
+                found = (name, state, body + new)
+        if found is None:
+            found = self._lex(generated)
         self._last = (generated, found)
         return found
 
@@ -144,6 +173,7 @@ class ToolGuard:
             keys=tuple(self.tools[name]),
             types=self.types[name],
             required=frozenset(self.required[name]),
+            enums=self.enums[name],
         )
         state.feed(body.lstrip()[head.end() :])
         return name, state, body
@@ -216,6 +246,14 @@ class ToolGuard:
             trial.feed(vocab[i])
             return not trial.bad
 
+        if state.phase == "string" and state.key in state.enums:
+            so_far = "".join(state.value)
+            nexts = {
+                v[len(so_far)] for v in state.enums[state.key] if len(v) > len(so_far)
+            } | ({'"'} if so_far in state.enums[state.key] else set())
+            candidates = [i for c in nexts for i in self._by_first.get(c, ())]
+            allowed = sorted({i for i in candidates if fits(i)})
+            return ("only", allowed) if allowed else None
         if state.phase in ("string", "nested") and not state.escape:
             # most tokens are plain text here: test only those that quote, escape, bracket
             # (or hold a call's tag, which no value may)
@@ -505,6 +543,7 @@ class _Args:
     keys: tuple[str, ...]
     types: dict[str, str]
     required: frozenset[str]
+    enums: dict[str, tuple[str, ...]] = field(default_factory=dict)
     phase: str = "key_or_end"  # key, after_key, before_value, string, number, literal,
     #                            nested, after_value, done
     first: bool = True  # no argument yet
@@ -518,9 +557,10 @@ class _Args:
     tail: list[str] = field(default_factory=list)
     value: list[str] = field(default_factory=list)  # the string value read so far
 
-    def copy(self) -> _Args:
+    def copy(self, keep_value: bool = False) -> _Args:
+        value = list(self.value) if keep_value or self.key in self.enums else []
         return replace(
-            self, buf=list(self.buf), used=set(self.used), tail=list(self.tail), value=[]
+            self, buf=list(self.buf), used=set(self.used), tail=list(self.tail), value=value
         )
 
     def signature(self) -> tuple[object, ...]:
@@ -529,6 +569,8 @@ class _Args:
             text = "".join(self.buf)
             more = "".join(c for c in "0123456789.eE+-" if self._number_ok(text + c))
             buf: object = (self._number_done(text), more)
+        elif self.phase == "string" and self.key in self.enums:
+            buf = "".join(self.value)
         else:
             buf = "".join(self.buf)
         key = (self.phase, self.first, self.escape, self.key, self.depth, self.nested_str)
@@ -572,6 +614,17 @@ class _Args:
 
     def _step(self, ch: str) -> None:  # noqa: C901 - one branch per lexer phase
         phase = self.phase
+        if phase == "string" and self.key in self.enums:
+            # one of the listed values, spelled exactly
+            allowed = self.enums[self.key]
+            so_far = "".join(self.value)
+            if ch == '"':
+                self.bad = so_far not in allowed
+                self.phase = "after_value"
+            else:
+                self.value.append(ch)
+                self.bad = not any(v.startswith(so_far + ch) for v in allowed)
+            return
         if phase == "string":
             if self.escape:
                 self.escape = False
