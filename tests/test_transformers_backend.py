@@ -185,6 +185,38 @@ def test_missing_and_broken_model_directories(tmp_path, small_model_dir):
         get_chat_model({"backend": "transformers", "model": str(small_model_dir), "gpu": 1})
 
 
+def test_a_gguf_q8_folder_loads_like_the_checkpoint_it_came_from(small_model_dir, tmp_path):
+    """The bundled model's layout (config.json, model.gguf in Q8_0, tokenizer files): the
+    backend's GGUF path gives the same logits as transformers' own ``gguf_file`` loader,
+    and close to the float32 checkpoint; a bare .gguf file loads through transformers."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from training.smol_agent.export import write_gguf
+
+    folder = tmp_path / "q8"
+    folder.mkdir()
+    write_gguf(small_model_dir, folder / "model.gguf")
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(small_model_dir / name, folder / name)
+    fast = TransformersChatModel(str(folder), threads=1)
+    ref = AutoModelForCausalLM.from_pretrained(folder, gguf_file="model.gguf", dtype=torch.float32)
+    ids = torch.randint(
+        0, fast.model.config.vocab_size, (1, 24), generator=torch.Generator().manual_seed(0)
+    )
+    with torch.no_grad():
+        a, b = fast.model(ids).logits, ref(ids).logits
+        full = AutoModelForCausalLM.from_pretrained(small_model_dir)(ids).logits
+    assert (a - b).abs().max().item() < 1e-5
+    assert 0 < (a - full).abs().max().item() < 0.05  # Q8_0: close, not equal
+    assert drain(fast, user("hello"), GenerationConfig(max_tokens=4)).text is not None
+    # two GGUF files and no config: say which to pick
+    (folder / "config.json").unlink()
+    shutil.copy(folder / "model.gguf", folder / "other.gguf")
+    with pytest.raises(BackendConnectionError, match="2 .gguf files"):
+        TransformersChatModel(str(folder))
+
+
 def test_registry_builds_the_backend_from_config(small_model_dir):
     llm = get_chat_model({"model": str(small_model_dir), "dtype": "float32", "threads": 1})
     assert isinstance(llm, TransformersChatModel) and llm.device == "cpu"
