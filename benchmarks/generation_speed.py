@@ -1,24 +1,24 @@
-"""Load time, first-token latency and generation speed of a model on this machine.
+"""Load time, peak memory, first-token latency, decode speed and a whole tool turn.
 
     python benchmarks/generation_speed.py [--model DIR] [--tokens 200] [--runs 5]
-        [--lookahead auto|on|off] [--relevance auto|on|off]
 
-Default: the bundled tiny model through the transformers backend, greedy decoding, a
-tool-use prompt like the agent's (system prompt with two tools, one question). First-token
-latency goes through the backend's stream; decode speed is the model's own, ``--tokens``
-new tokens after that prompt with the end of turn ignored (the tiny model's own answers
-are a few dozen tokens, and inside a tool call the guard and lookahead add their share,
-which the last line, a whole guarded tool call, shows). Where the reply opens a tool call,
-its first token includes the relevance check (``--relevance off`` measures without it).
+Default: the bundled model through the transformers backend, greedy decoding, a tool-use
+prompt like the agent's (system prompt with two tools, one question). First-token latency
+goes through the backend's stream; decode speed is the model's own, ``--tokens`` new
+tokens after that prompt with the end of turn ignored. The last lines time a guarded tool
+call alone, and a whole tool turn through ``Agent`` (the call, the tool's result, the
+answer), as a user waits for it. Peak RSS is the process's high-water mark (Linux).
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import time
 from typing import Any
 
+from qwen_agent import Agent
 from qwen_agent.formats.hermes import HermesFormat
 from qwen_agent.llm import GenerationConfig, LLMConfig, ModelRequest, get_chat_model
 from qwen_agent.messages import Message
@@ -42,25 +42,10 @@ def main() -> None:
     ap.add_argument("--model", default="")
     ap.add_argument("--tokens", type=int, default=200)
     ap.add_argument("--runs", type=int, default=5)
-    for option in ("lookahead", "relevance"):
-        ap.add_argument(
-            f"--{option}",
-            choices=["auto", "on", "off"],
-            default="auto",
-            help=f"the backend's {option} (default: its own)",
-        )
     args = ap.parse_args()
-    switch = {"auto": None, "on": True, "off": False}
 
     t0 = time.perf_counter()
-    llm = get_chat_model(
-        LLMConfig(
-            backend="transformers",
-            model=args.model,
-            lookahead=switch[args.lookahead],
-            relevance=switch[args.relevance],
-        )
-    )
+    llm = get_chat_model(LLMConfig(backend="transformers", model=args.model))
     load = time.perf_counter() - t0
     prompt = HermesFormat().build_prompt(
         [Message(role="user", content="Write a long story about the weather in Paris.")],
@@ -95,11 +80,15 @@ def main() -> None:
         call_text = "".join(d.text for d in llm.stream(req))
         call_times.append(time.perf_counter() - start)
     n_call = len(llm.tokenizer(call_text, add_special_tokens=False)["input_ids"])
-    print(
-        f"model: {llm.model_name} on {llm.device} "
-        f"(lookahead={llm.lookahead}, relevance={llm.relevance})"
-    )
-    print(f"load time:            {llm.load_seconds:6.2f} s   (goal < 2 s; model and tokenizer)")
+    turns, answer = [], ""
+    agent = Agent(llm=llm, tools=[multiply, get_weather])
+    for _ in range(args.runs + 1):
+        start = time.perf_counter()
+        answer, _ = agent.chat("What is 12 * 34?")
+        turns.append(time.perf_counter() - start)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"model: {llm.model_name} on {llm.device}")
+    print(f"load time:            {llm.load_seconds:6.2f} s   (goal < 5 s; model and tokenizer)")
     print(f"import + load:        {load:6.2f} s   (also importing torch and transformers)")
     print(f"prompt:               {n_prompt} tokens")
     print(
@@ -113,6 +102,11 @@ def main() -> None:
         f"guarded tool call:    {statistics.median(call_times[1:]) * 1e3:6.1f} ms "
         f"(median, {n_call} tokens: {call_text.strip()!r})"
     )
+    print(
+        f"whole tool turn:      {statistics.median(turns[1:]):6.2f} s  (median; goal < 3 s; "
+        f"call, result, answer: {answer!r})"
+    )
+    print(f"peak RSS:             {peak:6.0f} MiB")
 
 
 def _decode_rates(llm: Any, prompt: list[Message], tokens: int, runs: int) -> list[float]:

@@ -625,7 +625,7 @@ class Generator:
     # a whole dialogue ----------------------------------------------------------------------
     def kind(self) -> str:
         return self.rng.choices(
-            ["call", "none", "chat", "ask", "math", "image"], weights=[52, 14, 14, 4, 10, 6]
+            ["call", "none", "chat", "ask", "math", "image"], weights=[44, 19, 18, 5, 9, 5]
         )[0]
 
     def dialogue(self) -> Dialogue:

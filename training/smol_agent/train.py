@@ -132,12 +132,15 @@ def main(argv: list[str] | None = None) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.set_num_threads(args.threads)
+    device = (
+        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    )
     torch.manual_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     LOG = args.out / "train.log"
     ckpt = args.out / "checkpoint"
     tokenizer = AutoTokenizer.from_pretrained(args.base)
-    model = AutoModelForCausalLM.from_pretrained(args.base, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(args.base, dtype=torch.float32).to(device)
     model.train()
     model.config.use_cache = False
     for name, p in model.named_parameters():
@@ -150,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0, betas=(0.9, 0.98))
     start = 0
     if (ckpt / "state.pt").is_file():
-        state = torch.load(ckpt / "state.pt", weights_only=False)
+        state = torch.load(ckpt / "state.pt", weights_only=False, map_location=device)
         model.load_state_dict(state["model"], strict=False)
         opt.load_state_dict(state["opt"])
         start = state["step"]
@@ -174,10 +177,10 @@ def main(argv: list[str] | None = None) -> None:
         n_loss = sum(sum(lab != -100 for lab in r_lab[1:]) for _, r_lab in rows)
         total = 0.0
         for r_ids, r_lab in rows:
-            ids = torch.tensor([r_ids])
-            target = torch.tensor(r_lab[1:])
+            ids = torch.tensor([r_ids], device=device)
+            target = torch.tensor(r_lab[1:], device=device)
             keep = target != -100
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=args.bf16):
                 hidden = model.model(input_ids=ids).last_hidden_state[0, :-1]
                 logits = model.lm_head(hidden[keep]).float()
             loss = torch.nn.functional.cross_entropy(logits, target[keep], reduction="sum") / n_loss
