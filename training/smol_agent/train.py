@@ -121,8 +121,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--bf16",
         action="store_true",
-        help="bf16 autocast (fast only where the CPU has AVX-512 BF16/AMX)",
+        help="bf16 autocast (on CUDA, or a CPU with AVX-512 BF16 / AMX; slow on AVX2)",
     )
+    ap.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when there)")
     ap.add_argument(
         "--max-steps-now", type=int, default=0, help="stop after this many steps (for probes)"
     )
