@@ -66,6 +66,14 @@ def _args() -> argparse.Namespace:
         help="stop after the first model step (half the time; no 'answer uses result')",
     )
     ap.add_argument("--every", type=int, default=1, help="take every k-th case (a quick subset)")
+    ap.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a transformers backend option, e.g. -o copy_bias=6 -o relevance=true",
+    )
     return ap.parse_args()
 
 
@@ -301,12 +309,14 @@ def report(fmt: str, stats: dict[str, dict[str, int]]) -> None:
 def main() -> None:
     args = _args()
     t0 = time.perf_counter()
+    options = {k: json.loads(v) for k, v in (o.split("=", 1) for o in args.option)}
     llm = get_chat_model(
         LLMConfig(
             backend="transformers",
             model=args.model,
             tool_guard=not args.no_guard,
             threads=args.threads,
+            **options,
         )
     )
     print(

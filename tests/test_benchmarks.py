@@ -55,3 +55,26 @@ def test_relevance_sweep_replays_the_rule_over_a_grid():
     assert len(rows) == 15, out
     assert re.search(r"^ +3\.0 +-3\.0 .*\(default\)$", out, re.M), out
     assert "the model's own pick" in out
+
+
+def test_tool_eval_matching_rules():
+    """any_of alternatives, optional arguments left out or sent at their default, numbers
+    compared by value, and nothing else."""
+    from benchmarks.tool_eval import matches
+
+    schema = {
+        "properties": {
+            "time": {"type": "string"},
+            "repeat": {"type": "string", "default": "once"},
+            "volume": {"type": "integer", "default": 5},
+        }
+    }
+    want = {"time": {"any_of": ["07:30", "7:30"]}}
+    assert matches({"time": "7:30"}, want, schema)
+    assert matches({"time": "07:30", "repeat": "once"}, want, schema)  # the default: fine
+    assert not matches({"time": "07:30", "repeat": "daily"}, want, schema)
+    assert not matches({"time": "7.30"}, want, schema)
+    assert not matches({}, want, schema)
+    assert not matches({"time": "07:30", "alarm": 1}, want, schema)  # not a parameter
+    assert matches({"amount": 250.0}, {"amount": 250}, {"properties": {}})
+    assert not matches({"flag": 1}, {"flag": True}, {"properties": {}})
