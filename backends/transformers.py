@@ -13,6 +13,7 @@ token by token with llguidance (the same grammar engine vLLM offers).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -54,19 +55,22 @@ class TransformersChatModel:
             message's words into a string argument, and, in an answer after tool results,
             for tokens that go on with the answer's copy of a result or of the question
             (the rest of a number or word it started quoting, or the next one) (``None``:
-            6.0 for the bundled model, whose arguments and answers are mostly such copies,
-            0 for other models).
+            the model folder's ``decoding_aids.json``, else 0).
         lookahead: with the guard, where the model starts copying the last user message
             into a string argument, weigh each span of that message as a whole (one
             batched forward pass) and write the likeliest, instead of choosing word by
-            word (``None``: on for the bundled model, off for other models).
+            word (``None``: the model folder's ``decoding_aids.json``, else off).
         relevance: with the guard, when the model is about to call a tool in reply to a
             user message, weigh each listed tool by how much more likely the message
             becomes when that tool alone is listed (a noisy channel: one batched forward
             pass), next to the model's own log-probability of calling it. A clearly more
             relevant tool (``RELEVANT_NATS``) replaces the model's pick; a call the two
             together argue against (``CALL_EVIDENCE``) becomes a direct answer (``None``:
-            on for the bundled model, off for other models).
+            the model folder's ``decoding_aids.json``, else off).
+
+    The three aids prop up the bundled 5.8M-parameter model; a model folder switches them
+    on with a ``decoding_aids.json`` (``{"copy_bias": 6.0, "lookahead": true,
+    "relevance": true}``); an option given here wins.
     """
 
     def __init__(
@@ -104,12 +108,10 @@ class TransformersChatModel:
         )
         self.generation = generation or GenerationConfig()
         self.tool_guard = tool_guard
-        bundled = Path(path).expanduser().resolve() == bundled_model_path().resolve()
-        if copy_bias is None:
-            copy_bias = BUNDLED_COPY_BIAS if bundled else 0.0
-        self.copy_bias = float(copy_bias)
-        self.lookahead = bundled if lookahead is None else bool(lookahead)
-        self.relevance = bundled if relevance is None else bool(relevance)
+        aids = _decoding_aids(Path(path).expanduser())
+        self.copy_bias = float(aids.get("copy_bias", 0.0) if copy_bias is None else copy_bias)
+        self.lookahead = bool(aids.get("lookahead", False) if lookahead is None else lookahead)
+        self.relevance = bool(aids.get("relevance", False) if relevance is None else relevance)
         self._vocab: list[str] | None = None
         self._look: _Lookahead | None = None
         self._lltok: Any = None
@@ -486,10 +488,6 @@ class _FlagCriteria:
         )
 
 
-#: the bundled model's default ``copy_bias`` (see benchmarks/tool_eval.py --copy-bias)
-BUNDLED_COPY_BIAS = 6.0
-
-
 class _Lookahead:
     """Weighs whole alternatives at once: the model's log-probability of each one's tokens
     after the text so far, plus that of a closing quote right after it (the alternative
@@ -838,6 +836,21 @@ def _openers(vocab: list[str]) -> list[int]:
 
 
 _OPENERS: tuple[list[str], list[int]] | None = None
+
+
+def _decoding_aids(folder: Path) -> dict[str, Any]:
+    """The defaults a model folder asks for in ``decoding_aids.json`` (none when absent)."""
+    f = folder / "decoding_aids.json" if folder.is_dir() else None
+    if f is None or not f.is_file():
+        return {}
+    try:
+        found = json.loads(f.read_text())
+    except ValueError as exc:
+        raise ConfigError(f"{f} is not valid JSON: {exc}") from exc
+    known = {"copy_bias", "lookahead", "relevance"}
+    if not isinstance(found, dict) or not set(found) - {"why"} <= known:
+        raise ConfigError(f"{f} may set only {sorted(known)} (and a 'why' note)")
+    return found
 
 
 def bundled_model_path() -> Path:

@@ -80,10 +80,29 @@ def test_the_bundled_model_is_a_small_qwen2_checkpoint():
 def test_agent_without_llm_uses_the_bundled_model(llm):
     assert Agent().llm is llm
     assert Path(llm.model_name) == TINY_AGENT and llm.device == "cpu"
-    # the copy nudge is on for the bundled model only
-    from qwen_agent.backends.transformers import BUNDLED_COPY_BIAS
+    # its folder switches its decoding aids on (decoding_aids.json), not its path
+    aids = json.loads((TINY_AGENT / "decoding_aids.json").read_text())
+    assert llm.copy_bias == aids["copy_bias"] > 0 and llm.lookahead and llm.relevance
+    assert llm.tool_guard
 
-    assert llm.copy_bias == BUNDLED_COPY_BIAS > 0 and llm.tool_guard
+
+def test_decoding_aids_follow_the_folder_not_the_path(tmp_path):
+    """A copy of the bundled model elsewhere keeps its aids; without the file, none."""
+    import shutil
+
+    from qwen_agent.backends.transformers import TransformersChatModel
+
+    copy = tmp_path / "copy"
+    shutil.copytree(TINY_AGENT, copy)
+    assert TransformersChatModel(str(copy), threads=1).relevance
+    (copy / "decoding_aids.json").unlink()
+    plain = TransformersChatModel(str(copy), threads=1)
+    assert plain.copy_bias == 0 and not plain.lookahead and not plain.relevance
+    (copy / "decoding_aids.json").write_text('{"temperature": 2}')
+    from qwen_agent.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="may set only"):
+        TransformersChatModel(str(copy), threads=1)
 
 
 def test_custom_tool_end_to_end(llm):
