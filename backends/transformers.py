@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
+from qwen_agent.bundled.aids import Lookahead, ToolChoice, answer_source
 from qwen_agent.chatml import render_chatml
 from qwen_agent.errors import (
     BackendConnectionError,
@@ -35,6 +36,10 @@ __all__ = ["TransformersChatModel"]
 
 log = logging.getLogger("qwen_agent.backends.transformers")
 DEFAULT_MAX_TOKENS = 512
+#: a request that sets no max_tokens gets DEFAULT_MAX_TOKENS for the reply, or what the
+#: window has left after the prompt, down to this much (or a quarter of the default, in a
+#: small window), before older exchanges are left out
+MIN_REPLY_TOKENS = 128
 
 
 class TransformersChatModel:
@@ -113,7 +118,7 @@ class TransformersChatModel:
         self.lookahead = bool(aids.get("lookahead", False) if lookahead is None else lookahead)
         self.relevance = bool(aids.get("relevance", False) if relevance is None else relevance)
         self._vocab: list[str] | None = None
-        self._look: _Lookahead | None = None
+        self._look: Lookahead | None = None
         self._lltok: Any = None
         self._lock = threading.Lock()
         start = time.perf_counter()
@@ -173,20 +178,29 @@ class TransformersChatModel:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def _fit(
-        self, messages: list[Message], max_new: int, drop: bool = True, thinking: bool | None = None
-    ) -> tuple[list[int], bool, Trimmed | None]:
+        self,
+        messages: list[Message],
+        max_new: int,
+        drop: bool = True,
+        thinking: bool | None = None,
+        least: int | None = None,
+    ) -> tuple[list[int], bool, Trimmed | None, int]:
         """Prompt ids that leave ``max_new`` tokens of the window for the reply, whether the
-        rendered prompt opened ``<think>`` for the reply, and what was left out to fit.
+        rendered prompt opened ``<think>`` for the reply, what was left out to fit, and the
+        reply's budget. With ``least`` (the request set no ``max_tokens``), the reply may
+        take less, down to ``least`` tokens, before anything is left out.
 
         With ``drop``, the oldest whole exchanges go first (a user message and everything
         up to the next user message); the current exchange (the last user question and
         the calls its tool results answer) always stays. A prompt that cannot fit is a
         :class:`ContextWindowError` naming the sizes, before any generation."""
-        budget = self.max_context - max_new
         msgs = list(messages)
         text = self.render(msgs, thinking)
         ids = self._encode(text)
         first_len = len(ids)
+        if least is not None and len(ids) + max_new > self.max_context:
+            max_new = max(least, self.max_context - len(ids))
+        budget = self.max_context - max_new
         dropped_exchanges = dropped_msgs = 0
         while len(ids) > budget:
             span = _oldest_exchange(msgs) if drop else None
@@ -210,7 +224,7 @@ class TransformersChatModel:
                 max_new,
             )
             trimmed = Trimmed(dropped_exchanges, dropped_msgs, first_len, max_new, self.max_context)
-        return ids, opened, trimmed
+        return ids, opened, trimmed, max_new
 
     def _too_long(self, n: int, first: int, max_new: int, dropped: int) -> NoReturn:
         left = f" after leaving out {dropped} earlier exchange(s)" if dropped else ""
@@ -232,15 +246,19 @@ class TransformersChatModel:
     def stream(self, request: ModelRequest) -> Iterator[Delta]:
         messages = request.messages
         opts = request.generation.over(self.generation)
-        max_new = opts.max_tokens or DEFAULT_MAX_TOKENS
+        max_new = opts.max_tokens or min(DEFAULT_MAX_TOKENS, self.max_context // 2)
         if max_new >= self.max_context:
             raise ContextWindowError(
                 f"max_tokens={max_new} leaves no room for the prompt in a "
                 f"{self.max_context}-token context window",
                 param="max_tokens",
             )
-        ids, opened, trimmed = self._fit(
-            messages, max_new, drop=request.on_overflow == "drop_oldest", thinking=request.thinking
+        ids, opened, trimmed, max_new = self._fit(
+            messages,
+            max_new,
+            drop=request.on_overflow == "drop_oldest",
+            thinking=request.thinking,
+            least=None if opts.max_tokens else min(MIN_REPLY_TOKENS, max_new // 4),
         )
         guard = None
         if self.tool_guard and request.format == "hermes" and request.tool_choice != "none":
@@ -257,7 +275,7 @@ class TransformersChatModel:
         prefix = messages[-1].text if messages[-1].role == "assistant" else ""
         users = [m.text for m in messages if m.role == "user"]
         source = users[-1] if users and (self.copy_bias or self.lookahead) else ""
-        answer_from = _answer_source(users) if self.copy_bias else ""
+        answer_from = answer_source(users) if self.copy_bias else ""
         choice = None
         if (
             guard is not None
@@ -294,7 +312,7 @@ class TransformersChatModel:
             raise ConfigError(f"response_format: the schema cannot be used: {matcher.get_error()}")
         return matcher
 
-    def _tool_choice(self, messages: list[Message], tools: Any = None) -> _ToolChoice | None:
+    def _tool_choice(self, messages: list[Message], tools: Any = None) -> ToolChoice | None:
         """The relevance check's prompts: the system message with no tool listed, then
         with each of the request's tools alone, each followed by the last user message."""
         from qwen_agent.formats.guard import tool_variants
@@ -315,12 +333,12 @@ class TransformersChatModel:
             head, tail = text.split(marker)
             channel.append((self._encode(head), self._encode(question + tail)))
         names = [name for name, _ in variants[1:] if name is not None]
-        return _ToolChoice(self._lookahead(), names, channel)
+        return ToolChoice(self._lookahead(), names, channel)
 
-    def _lookahead(self) -> _Lookahead:
+    def _lookahead(self) -> Lookahead:
         """The model's lookahead scorer (made once)."""
         if self._look is None:
-            self._look = _Lookahead(self.model, self.tokenizer, self._torch)
+            self._look = Lookahead(self.model, self.tokenizer, self._torch)
         return self._look
 
     def vocab(self) -> list[str]:
@@ -338,7 +356,7 @@ class TransformersChatModel:
         guard: Any = None,
         prefix: str = "",
         source: str = "",
-        choice: _ToolChoice | None = None,
+        choice: ToolChoice | None = None,
         answer_from: str = "",
         grammar: Any = None,
     ) -> Iterator[Delta]:
@@ -488,147 +506,6 @@ class _FlagCriteria:
         )
 
 
-class _Lookahead:
-    """Weighs whole alternatives at once: the model's log-probability of each one's tokens
-    after the text so far, plus that of a closing quote right after it (the alternative
-    ends there). One forward pass over the text, then one over all alternatives in a batch
-    from a copy of its cache."""
-
-    def __init__(self, model: Any, tokenizer: Any, torch: Any) -> None:
-        import inspect
-
-        self.model, self.tokenizer, self.torch = model, tokenizer, torch
-        params = inspect.signature(model.forward).parameters
-        self._cache_arg = "cache" if "cache" in params else "past_key_values"
-
-    def encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    def start(self, input_ids: Any) -> tuple[Any, Any]:
-        """(log-probabilities of the next token, the cache) after ``input_ids`` (1 x n)."""
-        out = self.model(input_ids=input_ids, use_cache=True)
-        cache = getattr(out, "cache", None) or out.past_key_values
-        return out.logits[0, -1].float().log_softmax(-1), cache
-
-    def score(
-        self, start: tuple[Any, Any], options: list[list[int]], closers: list[int]
-    ) -> list[float]:
-        """The log-probability of each option (token ids, none empty), then a closer."""
-        import copy
-
-        torch = self.torch
-        first, cache = start
-        device = first.device
-        width = max(len(o) for o in options)
-        closer = torch.tensor(closers, device=device)
-        # about 64 MB of log-probabilities at a time
-        chunk = max(1, (1 << 24) // (width * first.shape[-1]))
-        scores: list[float] = []
-        for at in range(0, len(options), chunk):
-            part = options[at : at + chunk]
-            past = copy.deepcopy(cache)
-            past.batch_repeat_interleave(len(part))
-            # shorter options are padded at the end: causal attention keeps the padding
-            # out of the positions that are read
-            ids = torch.tensor([o + [o[-1]] * (width - len(o)) for o in part], device=device)
-            mask = torch.ones(
-                (len(part), past.get_seq_length() + width), dtype=torch.long, device=device
-            )
-            out = self.model(input_ids=ids, attention_mask=mask, **{self._cache_arg: past})
-            logp = out.logits.float().log_softmax(-1)
-            for j, o in enumerate(part):
-                n = len(o)
-                total = first[o[0]] + logp[j, n - 1, closer].logsumexp(-1)
-                if n > 1:
-                    total = total + logp[j, torch.arange(n - 1, device=device), ids[j, 1:n]].sum()
-                scores.append(float(total))
-        return scores
-
-    def sums(self, texts: list[tuple[list[int], list[int]]]) -> list[float]:
-        """For each (context, continuation) pair of token-id lists, the log-probability
-        of the continuation after the context: one batched forward pass."""
-        torch = self.torch
-        device = self.model.device
-        out = []
-        for at in range(0, len(texts), 8):  # a bounded batch: many tools, long prompts
-            part = texts[at : at + 8]
-            rows = [c + t for c, t in part]
-            width = max(len(r) for r in rows)
-            ids = torch.tensor([r + [r[-1]] * (width - len(r)) for r in rows], device=device)
-            mask = torch.tensor(
-                [[1] * len(r) + [0] * (width - len(r)) for r in rows],
-                dtype=torch.long,
-                device=device,
-            )
-            logits = self.model(input_ids=ids, attention_mask=mask).logits
-            for j, (context, cont) in enumerate(part):
-                span = range(len(context) - 1, len(context) + len(cont) - 1)
-                logp = logits[j, span.start : span.stop].float().log_softmax(-1)
-                want = ids[j, span.start + 1 : span.stop + 1]
-                out.append(float(logp.gather(1, want[:, None]).sum()))
-        return out
-
-
-#: the relevance check (``relevance``): how many nats more likely the user's message must
-#: become with a tool listed alone, for that tool to replace the model's own pick
-RELEVANT_NATS = 3.0
-#: ... and the least evidence for a call (the log-probability of its head plus its tool's
-#: gain, in nats) below which the reply is a direct answer instead; both were chosen on
-#: training-split dialogues (``benchmarks/relevance_sweep.py --split train --seed 999``),
-#: not on the held-out ones
-CALL_EVIDENCE = -3.0
-
-
-class _ToolChoice:
-    """Which listed tool, if any, a reply's tool call should name, weighed two ways:
-
-    - directly: the model's log-probability of the call's head naming each tool;
-    - by a noisy channel: how much more likely the user's message is when the system
-      prompt lists that tool alone than when it lists none (its gain, in nats).
-
-    The model's own pick (the likeliest head) stands unless another tool's head plus gain
-    is higher and its gain is at least ``RELEVANT_NATS``. The chosen tool's head plus gain
-    is the evidence for the call: below ``CALL_EVIDENCE`` (the model is unsure of the name
-    and the message fits the prompt no better with that tool, or it is sure but the
-    message fits clearly worse) the reply becomes a direct answer.
-    """
-
-    def __init__(
-        self,
-        look: _Lookahead,
-        names: list[str],
-        channel: list[tuple[list[int], list[int]]],
-    ) -> None:
-        self.look, self.names, self.channel = look, names, channel
-
-    def decide(self, input_ids: Any, closers: list[int]) -> str | None:
-        from qwen_agent.formats.guard import CALL_HEAD
-
-        look = self.look
-        start = look.start(input_ids)
-        heads = [look.encode(CALL_HEAD + name) for name in self.names]
-        direct = look.score(start, heads, closers)
-        base, *alone = look.sums(self.channel)
-        picked = _pick(direct, [a - base for a in alone])
-        return None if picked is None else self.names[picked]
-
-
-def _pick(
-    direct: list[float],
-    gains: list[float],
-    relevant: float = RELEVANT_NATS,
-    evidence: float = CALL_EVIDENCE,
-) -> int | None:
-    """The relevance check's rule (see :class:`_ToolChoice`): the index of the tool to
-    call, from each tool's direct log-probability and gain, or None for no call
-    (``benchmarks/relevance_sweep.py`` replays it with other thresholds)."""
-    n = range(len(direct))
-    own = max(n, key=direct.__getitem__)
-    best = max(n, key=lambda i: direct[i] + gains[i])
-    chosen = best if best != own and gains[best] >= relevant else own
-    return None if direct[chosen] + gains[chosen] < evidence else chosen
-
-
 class _GuardProcessor:
     """Masks the tokens the tool guard rules out at each step (and nudges string values
     towards copies of the user's words, with ``copy_bias``). With ``lookahead``, where the
@@ -646,10 +523,10 @@ class _GuardProcessor:
         ends: tuple[int, ...] | list[int] = (),
         copy_from: str = "",
         copy_bias: float = 0.0,
-        lookahead: _Lookahead | None = None,
+        lookahead: Lookahead | None = None,
         max_span_words: int = 12,
         span_starts: int = 4,
-        choice: _ToolChoice | None = None,
+        choice: ToolChoice | None = None,
         answer_from: str = "",
     ):
         self.guard, self.tokenizer, self.vocab = guard, tokenizer, vocab
@@ -807,18 +684,6 @@ class _GuardProcessor:
         totals = look.score(start, [ids for _, ids in options], quotes)
         self.plan = text + options[max(range(len(options)), key=totals.__getitem__)][0]
         return True
-
-
-def _answer_source(users: list[str]) -> str:
-    """For a reply after tool results (the last user message holds ``<tool_response>``
-    blocks): the results, then the question before them; else empty."""
-    from qwen_agent.formats.hermes import tool_responses
-
-    if not users or not users[-1].lstrip().startswith("<tool_response>"):
-        return ""
-    results = tool_responses(users[-1])
-    question = next((u for u in reversed(users) if "<tool_response>" not in u), "")
-    return "\n".join([*results, question])
 
 
 def _openers(vocab: list[str]) -> list[int]:

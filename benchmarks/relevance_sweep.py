@@ -3,7 +3,7 @@
 For each dialogue whose prompt lists tools, the model's first step is run once: whether
 it goes to open a call, each listed tool's direct log-probability (the call's head naming
 it) and its gain (how much more likely the question is with that tool listed alone).
-Then ``_pick`` from ``backends/transformers.py`` is replayed for a grid of the two
+Then ``pick`` from ``qwen_agent/bundled/aids.py`` is replayed for a grid of the two
 thresholds, and tool selection (dialogues that need a call) and false positives
 (dialogues that need none) are printed for each. The bundled model's thresholds were
 chosen with ``--split train --seed 999`` (not on held-out dialogues):
@@ -60,7 +60,7 @@ def features(llm: Any, data: list[Any]) -> list[dict[str, Any]]:
 
 def replay(rows: list[dict[str, Any]], relevant: float, evidence: float) -> tuple[str, str]:
     """(tool selection, false positives) under the rule with these thresholds."""
-    from backends.transformers import _pick
+    from qwen_agent.bundled.aids import pick as _pick
 
     need = right = none = false = 0
     for r in rows:
@@ -88,7 +88,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     args = ap.parse_args()
 
-    from backends.transformers import CALL_EVIDENCE, RELEVANT_NATS, TransformersChatModel
+    from backends.transformers import TransformersChatModel
+    from qwen_agent.bundled.aids import CALL_EVIDENCE, RELEVANT_NATS
 
     llm = TransformersChatModel(args.model, threads=args.threads)
     rows = features(llm, dialogues(args.n, seed=args.seed, split=args.split))

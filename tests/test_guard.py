@@ -409,3 +409,6 @@ def test_lexing_goes_on_from_the_last_step_with_the_same_answers():
     for i in range(len(OPEN), len(text) + 1):
         fresh = ToolGuard(TOOLS, REQUIRED)
         assert stepwise.mask(text[:i], vocab) == fresh.mask(text[:i], vocab), text[:i]
+        assert stepwise.guiding(text[:i]) == fresh.guiding(text[:i]), text[:i]
+    # a closed call is no longer followed: generation may end after it
+    assert not stepwise.guiding(text) and not stepwise.guiding(text + "\n")

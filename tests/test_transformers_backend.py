@@ -139,7 +139,7 @@ def test_trimming_drops_whole_old_exchanges_never_the_question_or_its_call(small
     ]
     prompt = HermesFormat().build_prompt(old + current, [], "")
     assert small.count_tokens(prompt) > 96 - 8
-    ids, _, trimmed = small._fit(prompt, 8)
+    ids, _, trimmed, _ = small._fit(prompt, 8)
     kept = small.tokenizer.decode(ids)
     assert "What is 12 * 34?" in kept and "408" in kept and '"multiply"' in kept
     assert "old question 3" in kept or trimmed.exchanges == 4  # newest old ones stay longest
@@ -156,6 +156,28 @@ def test_trimming_drops_whole_old_exchanges_never_the_question_or_its_call(small
     events = list(agent.run("What is 12 * 34?", history=history))
     notes = [e for e in events if e.type == "history_trimmed"]
     assert notes and notes[0].exchanges >= 1 and notes[0].context_window == 96
+
+
+def test_a_reply_without_max_tokens_takes_what_the_window_has_left(small):
+    """No max_tokens: the reply gets the default (half this 96-token window) or what the
+    prompt leaves, down to a quarter of that, before any exchange is left out."""
+    old = [Message(role="user", content="hi"), Message(role="assistant", content="ok")]
+    for k in range(1, 60):
+        prompt = old + [Message(role="user", content="word " * k)]
+        n = small.count_tokens(prompt)
+        if 48 < n <= 96 - 12:  # past the default budget, within the floor
+            break
+    else:
+        raise AssertionError("no prompt length between 48 and 84 tokens")
+    ids, _, trimmed, budget = small._fit(prompt, 48, least=12)
+    assert trimmed is None and budget == 96 - n and len(ids) == n
+    deltas = list(small.stream(ModelRequest(messages=prompt)))
+    assert not any(d.trimmed for d in deltas)  # nothing left out
+    # with max_tokens set, that many are kept for the reply: the old exchange goes
+    strict = list(
+        small.stream(ModelRequest(messages=prompt, generation=GenerationConfig(max_tokens=48)))
+    )
+    assert strict[0].trimmed is not None and strict[0].trimmed.exchanges == 1
 
 
 def test_a_question_that_cannot_fit_is_an_error_naming_the_sizes(small):
@@ -370,7 +392,7 @@ def test_lookahead_scores_match_plain_forward_passes(small_model_dir):
     log-probability, as a plain forward pass over prompt + option does."""
     import torch
 
-    from qwen_agent.backends.transformers import _Lookahead
+    from qwen_agent.bundled.aids import Lookahead as _Lookahead
 
     model = TransformersChatModel(str(small_model_dir), threads=1)
     look = _Lookahead(model.model, model.tokenizer, torch)
@@ -429,7 +451,7 @@ def test_lookahead_sums_match_plain_forward_passes(small_model_dir):
     equal one plain forward pass per row."""
     import torch
 
-    from qwen_agent.backends.transformers import _Lookahead
+    from qwen_agent.bundled.aids import Lookahead as _Lookahead
 
     model = TransformersChatModel(str(small_model_dir), threads=1)
     look = _Lookahead(model.model, model.tokenizer, torch)
@@ -450,7 +472,8 @@ def test_lookahead_sums_match_plain_forward_passes(small_model_dir):
 def test_relevance_rule_keeps_the_models_pick_unless_the_question_says_otherwise():
     """The relevance check's rule: the model's pick stands, a clearly more relevant tool
     replaces it, and a call with too little evidence becomes no call."""
-    from qwen_agent.backends.transformers import CALL_EVIDENCE, RELEVANT_NATS, _pick
+    from qwen_agent.bundled.aids import CALL_EVIDENCE, RELEVANT_NATS
+    from qwen_agent.bundled.aids import pick as _pick
 
     # the model's pick (index 0) is neutral; another tool gains little: the pick stands
     assert _pick([-1.0, -3.0], [0.0, RELEVANT_NATS - 0.5]) == 0

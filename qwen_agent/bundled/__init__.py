@@ -1,4 +1,5 @@
-"""Data shipped with the package: the bundled ``qwen-tiny-agent`` model (no code).
+"""Data shipped with the package: the bundled ``qwen-tiny-agent`` model, and (in
+:mod:`qwen_agent.bundled.aids`) the decoding aids that model's folder switches on.
 
 A small Qwen2 checkpoint (safetensors, its own byte-level BPE tokenizer with Qwen's special
 tokens, a ChatML chat template with the hermes tool format), trained from scratch by

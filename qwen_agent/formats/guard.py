@@ -151,7 +151,7 @@ class ToolGuard:
             # the same call, a few more characters: feed only those (O(new text) a step)
             new = generated[len(last[0]) :]
             name, state, body = last[1]
-            if _CALL_OPEN not in body + new and not state.bad:
+            if _CALL_OPEN not in body + new and _CALL_CLOSE not in body + new and not state.bad:
                 state = state.copy(keep_value=True)
                 state.feed(new)
                 found = (name, state, body + new)
@@ -248,9 +248,9 @@ class ToolGuard:
 
         if state.phase == "string" and state.key in state.enums:
             so_far = "".join(state.value)
-            nexts = {
-                v[len(so_far)] for v in state.enums[state.key] if len(v) > len(so_far)
-            } | ({'"'} if so_far in state.enums[state.key] else set())
+            nexts = {v[len(so_far)] for v in state.enums[state.key] if len(v) > len(so_far)} | (
+                {'"'} if so_far in state.enums[state.key] else set()
+            )
             candidates = [i for c in nexts for i in self._by_first.get(c, ())]
             allowed = sorted({i for i in candidates if fits(i)})
             return ("only", allowed) if allowed else None
