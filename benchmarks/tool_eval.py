@@ -247,7 +247,7 @@ def evaluate(
             exact = selected and matches(got.arguments, want["arguments"], schema)
             s["selected"] += selected
             s["exact"] += exact
-            if exact and out["result"] is not None and not out["result"].is_error:
+            if steps > 1 and exact and out["result"] is not None and not out["result"].is_error:
                 s["answered"] += 1
                 vals = _values(_parsed(out["result"].text))
                 s["uses_result"] += any(v and v in out["answer"] for v in vals)
