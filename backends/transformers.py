@@ -763,11 +763,7 @@ def _load(transformers: Any, torch: Any, path: str, device: str, dtype: str) -> 
     except Exception as exc:  # OSError, ValueError, SafetensorError, ...: all mean unloadable
         where = "directory" if local else "name (not in the local cache; no download is tried)"
         raise BackendConnectionError(f"cannot load model {where} {path}: {exc}") from exc
-    model.to(device)
-    model.eval()
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer, model
+    return _ready(tokenizer, model, device)
 
 
 #: Hugging Face names of a qwen2/llama GGUF file's tensors (llama.cpp's convention)
@@ -840,6 +836,11 @@ def _load_gguf_folder(
             model.generation_config = transformers.GenerationConfig.from_pretrained(p)
     except (OSError, ValueError, KeyError) as exc:
         raise BackendConnectionError(f"cannot load model directory {p}: {exc}") from exc
+    return _ready(tokenizer, model, device)
+
+
+def _ready(tokenizer: Any, model: Any, device: str) -> tuple[Any, Any]:
+    """A loaded model on its device in eval mode, and a tokenizer that can pad."""
     model.to(device)
     model.eval()
     if tokenizer.pad_token_id is None:
