@@ -50,7 +50,7 @@ from qwen_agent.llm import (
     register_backend,
 )
 from qwen_agent.messages import FileItem, ImageItem, Message, TextItem, ToolCall, ToolResult
-from qwen_agent.tool import Tool, ToolSpec, get_tool, register_tool, tool
+from qwen_agent.tool import Tool, Toolset, ToolSpec, get_tool, register_tool, tool
 
 __version__ = "0.1.0"
 
@@ -69,6 +69,7 @@ __all__ = [
     "ChatResult",
     "tool",
     "Tool",
+    "Toolset",
     "ToolSpec",
     "register_tool",
     "get_tool",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from time import monotonic
 from typing import Any, NamedTuple
 
-from qwen_agent.errors import ConfigError, ToolCallError
+from qwen_agent.errors import ConfigError, ToolCallError, ToolError
 from qwen_agent.events import (
     CallParseError,
     Event,
@@ -27,7 +27,7 @@ from qwen_agent.events import (
 from qwen_agent.formats import ToolFormat, get_format
 from qwen_agent.llm import ChatModel, GenerationConfig, LLMConfig, ModelRequest, get_chat_model
 from qwen_agent.messages import Message, ToolCall, ToolResult
-from qwen_agent.tool import Tool, ToolSpec, as_tool, to_result
+from qwen_agent.tool import Tool, Toolset, ToolSpec, as_tool, to_result
 
 __all__ = ["Agent", "ChatResult"]
 
@@ -54,7 +54,8 @@ class Agent:
         llm: a :class:`~qwen_agent.llm.ChatModel`, an :class:`~qwen_agent.llm.LLMConfig` or
             a dict for one; default: the bundled tiny model where the build ships one
             (this one does not yet: a clear ConfigError says what to pass instead).
-        tools: tools, ``@tool`` functions, plain typed functions or registered tool names.
+        tools: tools, ``@tool`` functions, plain typed functions, registered tool names or
+            :class:`~qwen_agent.tool.Toolset` objects (an MCP server's tools).
         instructions: the system instructions.
         format: ``"hermes"`` (Qwen2.5/Qwen3 native function calling) or ``"react"``.
         max_steps: most model calls in one run.
@@ -82,11 +83,21 @@ class Agent:
             raise ConfigError(f"tool_timeout must be > 0, got {tool_timeout}")
         self.llm = get_chat_model(LLMConfig() if llm is None else llm)
         self.tools: dict[str, Tool] = {}
+        #: toolsets and tools with a close(): what close() releases
+        self._owned: list[Any] = []
         for obj in tools:
-            t = as_tool(obj)
-            if t.name in self.tools:
-                raise ConfigError(f"two tools are named {t.name!r}; tool names must be unique")
-            self.tools[t.name] = t
+            if isinstance(obj, Toolset):
+                self._owned.append(obj)
+                found = list(obj.tools())
+            else:
+                found = [as_tool(obj)]
+            for t in found:
+                if t.name in self.tools:
+                    self.close()
+                    raise ConfigError(f"two tools are named {t.name!r}; tool names must be unique")
+                self.tools[t.name] = t
+                if callable(getattr(t, "close", None)):
+                    self._owned.append(t)
         self.instructions = instructions
         self.format = get_format(format)
         self.max_steps = max_steps
@@ -100,6 +111,25 @@ class Agent:
         self.thinking = thinking
 
     # -- public API ---------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the agent's toolsets and its tools that hold something (MCP server
+        processes, code-interpreter kernels); ``with Agent(...) as agent:`` does it."""
+        owned, self._owned = self._owned, []
+        errors = []
+        for obj in reversed(owned):
+            try:
+                obj.close()
+            except Exception as exc:  # close the others all the same
+                errors.append(f"{obj!r}: {type(exc).__name__}: {exc}")
+        if errors:
+            raise ToolError("closing the agent's tools failed: " + "; ".join(errors))
+
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def run(
         self,
         messages: str | Sequence[Message | dict[str, Any]],

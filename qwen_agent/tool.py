@@ -32,6 +32,7 @@ from qwen_agent.registry import LazyRegistry
 
 __all__ = [
     "Tool",
+    "Toolset",
     "ToolSpec",
     "FunctionTool",
     "tool",
@@ -172,6 +173,24 @@ class Tool:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
+
+
+class Toolset:
+    """A source of several tools that share something: a connection, a process (an MCP
+    server). :class:`~qwen_agent.agent.Agent` takes a toolset wherever it takes a tool, lists
+    :meth:`tools` once when it is made, and calls :meth:`close` when it is closed."""
+
+    def tools(self) -> list[Tool]:
+        raise NotImplementedError(f"{type(self).__name__} does not implement tools()")
+
+    def close(self) -> None:
+        """Release what the tools hold (processes, connections); safe to call twice."""
+
+    def __enter__(self) -> Toolset:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class FunctionTool(Tool):

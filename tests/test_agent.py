@@ -13,6 +13,7 @@ from qwen_agent.events import FinalEvent, TextDelta, ToolCallEvent, ToolResultEv
 from qwen_agent.formats.hermes import HermesFormat
 from qwen_agent.messages import ImageItem, ToolCall
 from qwen_agent.testing import ScriptedLLM
+from qwen_agent.tool import FunctionTool
 
 H = HermesFormat()
 
@@ -276,3 +277,40 @@ def test_scripted_llm_honours_stop_and_length():
     assert (out.text, out.finish_reason) == ("abcd", "length")
     with pytest.raises(ConfigError):
         ScriptedLLM([])
+
+
+def test_toolset_tools_join_the_agent_and_close_with_it():
+    from qwen_agent import Toolset
+
+    closed = []
+
+    class Pair(Toolset):
+        def tools(self):
+            return [FunctionTool(lambda: "a", name="one"), get_tool_two()]
+
+        def close(self):
+            closed.append("pair")
+
+    def get_tool_two():
+        return FunctionTool(lambda: "b", name="two")
+
+    with Agent(llm=ScriptedLLM(["done"]), tools=[Pair()]) as agent:
+        assert sorted(agent.tools) == ["one", "two"]
+    assert closed == ["pair"]
+
+
+def test_toolset_name_clash_is_an_error_and_closes_what_was_opened():
+    from qwen_agent import Toolset
+
+    closed = []
+
+    class One(Toolset):
+        def tools(self):
+            return [FunctionTool(lambda: "a", name="same")]
+
+        def close(self):
+            closed.append("one")
+
+    with pytest.raises(ConfigError, match="two tools are named 'same'"):
+        Agent(llm=ScriptedLLM(["x"]), tools=[One(), One()])
+    assert closed == ["one", "one"]

@@ -55,6 +55,7 @@ EXPECTED_ALL = [
     "ToolResult",
     "ToolResultEvent",
     "ToolSpec",
+    "Toolset",
     "Usage",
     "__version__",
     "get_chat_model",
