@@ -49,6 +49,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODULE:ATTR",
         help="add a tool (a @tool function, Tool class or registered name)",
     )
+    chat.add_argument(
+        "--knowledge",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="add the retrieval tool over these files or folders (txt, md, html, pdf, docx)",
+    )
+    chat.add_argument(
+        "--mcp-config",
+        type=Path,
+        metavar="FILE",
+        help='MCP servers as JSON ({"mcpServers": {...}}, as Claude Desktop writes it)',
+    )
     chat.add_argument("--instructions", help="system instructions")
     chat.add_argument("--max-steps", type=int, help="most model calls per question")
     chat.add_argument("--max-tokens", type=int, help="most tokens per model call")
@@ -122,7 +135,10 @@ def _chat(args: argparse.Namespace) -> int:
         logging.getLogger("qwen_agent").addHandler(handler)
         logging.getLogger("qwen_agent").setLevel(logging.INFO)
 
-    settings = _load_config(args.config) if args.config else {}
+    from qwen_agent.config import AgentConfig
+
+    config = AgentConfig.load(args.config) if args.config else AgentConfig()
+    settings = config.model_dump(exclude_unset=True)
     llm = dict(settings.get("llm") or {})
     for key in ("backend", "model", "base_url", "api_key", "mode"):
         value = getattr(args, key)
@@ -135,8 +151,16 @@ def _chat(args: argparse.Namespace) -> int:
         generation["temperature"] = args.temperature
     if generation:
         llm["generation"] = generation
-    specs = [*(settings.get("tools") or []), *args.tool]
-    tools = [_load_tool(spec) for spec in specs] if specs else _default_tools()
+    specs: list[Any] = [*config.tools, *args.tool]
+    if args.knowledge:
+        specs.append({"name": "retrieval", "files": list(args.knowledge)})
+    if args.mcp_config:
+        config.mcp_servers.update(_mcp_file(args.mcp_config))
+    tools = [config.make_tool(spec, None) for spec in specs]
+    if not specs and not config.mcp_servers:
+        tools = _default_tools()
+    if config.mcp_servers:
+        tools.append(config.open_mcp())
     agent = Agent(
         llm=llm,
         tools=tools,
@@ -144,10 +168,27 @@ def _chat(args: argparse.Namespace) -> int:
         format=args.format or settings.get("format", "hermes"),
         max_steps=args.max_steps or settings.get("max_steps", 8),
     )
-    if args.question:
-        _answer(agent, args.question, [], args.quiet, sys.stdout)
-        return 0
-    return _interactive(agent, args.quiet)
+    with agent:  # stops MCP servers and kernels on the way out
+        if args.question:
+            _answer(agent, args.question, [], args.quiet, sys.stdout)
+            return 0
+        return _interactive(agent, args.quiet)
+
+
+def _mcp_file(path: Path) -> dict[str, Any]:
+    """The servers of a Claude Desktop style JSON file (``{"mcpServers": {...}}``)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read MCP config {path}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(f"MCP config {path} is not valid JSON: {exc}") from None
+    servers = data.get("mcpServers", data) if isinstance(data, dict) else None
+    if not isinstance(servers, dict):
+        raise ConfigError(f'MCP config {path} must hold {{"mcpServers": {{name: {{...}}}}}}')
+    return servers
 
 
 def _answer(agent: Any, question: str, history: list[Any], quiet: bool, out: TextIO) -> list[Any]:
@@ -213,18 +254,6 @@ def _default_tools() -> list[Any]:
     except QwenAgentError as exc:
         logging.getLogger("qwen_agent").info("running without the code interpreter: %s", exc)
         return []
-
-
-def _load_config(path: Path) -> dict[str, Any]:
-    from qwen_agent.config import AgentConfig
-
-    return AgentConfig.load(path).model_dump(exclude_unset=True)
-
-
-def _load_tool(spec: str) -> Any:
-    from qwen_agent.config import load_tool
-
-    return load_tool(spec)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -1,12 +1,24 @@
 """AgentConfig: the one typed agent configuration (``qwen-agent chat --config``, ``serve``).
 
 A TOML or JSON file holds ``name``, ``llm`` (an :class:`~qwen_agent.llm.LLMConfig` table),
-``tools`` (``"module:attr"``, ``"file.py:attr"`` or registered names), ``format``,
-``instructions`` and ``max_steps``::
+``tools`` (``"module:attr"``, ``"file.py:attr"``, registered names, or tables of a name and
+the tool's options), ``tool_options`` (options by tool name), ``mcp_servers`` (Model Context
+Protocol servers, written as Claude Desktop's ``mcpServers``), ``format``, ``instructions``
+and ``max_steps``::
 
-    name = "calc"
+    name = "helper"
     instructions = "Answer briefly."
-    tools = ["examples/tools.py:multiply", "code_interpreter"]
+    tools = [
+        "examples/tools.py:multiply",
+        "code_interpreter",
+        "image_gen",
+        { name = "retrieval", files = ["docs/"] },
+    ]
+    [tool_options.image_gen]
+    model = "/models/sd-turbo"
+    [mcp_servers.files]
+    command = "npx"
+    args = ["-y", "@modelcontextprotocol/server-filesystem", "/srv/shared"]
     [llm]
     base_url = "http://127.0.0.1:8000/v1"
     model = "Qwen/Qwen2.5-7B-Instruct"
@@ -22,7 +34,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from qwen_agent.errors import ConfigError
 from qwen_agent.llm import ChatModel, GenerationConfig, LLMConfig
@@ -37,7 +49,15 @@ class AgentConfig(BaseModel):
     name: str = Field(default="agent", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     #: None: the model it is served with (``serve``) or the bundled model (``chat``)
     llm: LLMConfig | None = None
-    tools: list[str] = Field(default_factory=list)
+    #: tool specs: ``"module:attr"``, ``"file.py:attr"``, a registered name, or
+    #: ``{"name": ..., **options}`` (the options go to the tool class's constructor)
+    tools: list[str | dict[str, Any]] = Field(default_factory=list)
+    #: constructor options by tool name, for tools listed by name
+    tool_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: MCP servers by name: ``{"command", "args", "env"}`` (stdio) or ``{"url"}`` (HTTP)
+    mcp_servers: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, validation_alias=AliasChoices("mcp_servers", "mcpServers")
+    )
     format: str = "hermes"
     instructions: str = ""
     max_steps: int = Field(default=8, ge=1, le=100)
@@ -80,13 +100,18 @@ class AgentConfig(BaseModel):
         llm: ChatModel | None = None,
         session_id: str | None = None,
         generation: GenerationConfig | None = None,
+        mcp: Any = None,
     ) -> Any:
         """An :class:`~qwen_agent.agent.Agent`. ``llm`` overrides ``self.llm``; a tool class
         that keeps per-conversation state (takes ``session_id``, as the code interpreter
-        does) is made for ``session_id``."""
+        does) is made for ``session_id``. ``mcp``: an open toolset for ``mcp_servers`` to
+        share (a server keeps one for all its conversations); else one is started, and
+        ``agent.close()`` stops it."""
         from qwen_agent.agent import Agent
 
-        tools = [_instance(load_tool(spec), session_id) for spec in self.tools]
+        tools = [self.make_tool(spec, session_id) for spec in self.tools]
+        if self.mcp_servers:
+            tools.append(mcp if mcp is not None else self.open_mcp())
         return Agent(
             llm=llm if llm is not None else (self.llm or LLMConfig()),
             tools=tools,
@@ -97,16 +122,55 @@ class AgentConfig(BaseModel):
             thinking=self.thinking,
         )
 
+    def open_mcp(self) -> Any:
+        """Start the ``mcp_servers`` (an :class:`~qwen_agent.tools.mcp.MCPServers`)."""
+        try:
+            from qwen_agent.tools.mcp import MCPServers
+        except ImportError as exc:
+            raise ConfigError(
+                f"mcp_servers need the [mcp] extra ({exc.name} is missing): "
+                "pip install 'qwen-agent-kit[mcp]'"
+            ) from None
+        return MCPServers(self.mcp_servers)
 
-def _instance(obj: Any, session_id: str | None) -> Any:
+    def make_tool(self, spec: str | dict[str, Any], session_id: str | None = None) -> Any:
+        """The tool one entry of ``tools`` names, made with its options."""
+        if isinstance(spec, dict):
+            options = dict(spec)
+            name = options.pop("name", None)
+            if not isinstance(name, str) or not name:
+                raise ConfigError(f"a tool table needs a 'name', got {spec!r:.200}")
+        else:
+            name, options = spec, {}
+        options = {**self.tool_options.get(name, {}), **options}
+        return _instance(load_tool(name), session_id, options, name)
+
+
+def _instance(
+    obj: Any, session_id: str | None, options: dict[str, Any] | None = None, name: str = ""
+) -> Any:
     from qwen_agent.tool import TOOLS, Tool
 
+    options = dict(options or {})
     target = TOOLS.get(obj) if isinstance(obj, str) else obj
     if isinstance(target, type) and issubclass(target, Tool):
         params = inspect.signature(target).parameters
         if session_id is not None and "session_id" in params:
-            return target(session_id=session_id)
-        return target()
+            options.setdefault("session_id", session_id)
+        unknown = sorted(set(options) - set(params))
+        if unknown and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            known = sorted(k for k in params if k != "self")
+            raise ConfigError(
+                f"tool {name or target.__name__!r} has no option(s) {unknown}; its options: {known}"
+            )
+        try:
+            return target(**options)
+        except TypeError as exc:
+            raise ConfigError(f"tool {name or target.__name__!r}: {exc}") from None
+    if options:
+        raise ConfigError(
+            f"tool {name!r} is not a Tool class, so it takes no options (got {sorted(options)})"
+        )
     return target
 
 

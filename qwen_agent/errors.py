@@ -7,7 +7,9 @@ Every error the framework raises derives from :class:`QwenAgentError`::
     ├── RegistryError          a name is unknown, or registered twice
     ├── ToolError              a tool could not be defined or called
     │   ├── ToolDefinitionError    a function cannot become a tool (bad signature, schema)
-    │   └── ToolCallError          a call names an unknown tool or has invalid arguments
+    │   ├── ToolCallError          a call names an unknown tool or has invalid arguments
+    │   └── DocumentError          a knowledge file cannot be indexed (retrieval; defined in
+    │                              qwen_agent.tools.retrieval.parsers)
     ├── BackendError           the model backend failed
     │   ├── BackendConnectionError cannot reach the server / load the model
     │   └── BackendResponseError   the server answered with an error or garbage

@@ -264,6 +264,9 @@ TOOLS: LazyRegistry[Any] = LazyRegistry(
     "tool",
     {
         "code_interpreter": "qwen_agent.tools.code_interpreter:CodeInterpreter",
+        "image_gen": "qwen_agent.tools.image_gen:ImageGen",
+        "retrieval": "qwen_agent.tools.retrieval:Retrieval",
+        "pipeline": "qwen_agent.tools.pipeline:PipelineTool",
     },
 )
 

@@ -83,6 +83,14 @@ HEAVY = [
     "jupyter_client",
     "httpx",
     "jsonschema",
+    "mcp",
+    "bm25s",
+    "pypdf",
+    "docx",
+    "selectolax",
+    "Stemmer",
+    "PIL",
+    "numpy",
 ]
 
 CHILD = f"""

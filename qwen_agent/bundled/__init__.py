@@ -1,5 +1,7 @@
 """Data shipped with the package: the bundled ``qwen-tiny-agent`` model, and (in
-:mod:`qwen_agent.bundled.aids`) the decoding aids that model's folder switches on.
+:mod:`qwen_agent.bundled.aids`) the decoding aids that model's folder switches on; and
+``qwen-tiny-shapes``, the text-to-image diffusion pipeline the ``image_gen`` tool draws
+with by default (trained from scratch by ``training/tiny_diffusion/``).
 
 A small Qwen2 checkpoint (safetensors, its own byte-level BPE tokenizer with Qwen's special
 tokens, a ChatML chat template with the hermes tool format), trained from scratch by
@@ -11,3 +13,5 @@ from pathlib import Path
 
 #: directory of the bundled tiny agent model (Qwen2 architecture, safetensors)
 TINY_AGENT = Path(__file__).parent / "qwen-tiny-agent"
+#: directory of the bundled text-to-image pipeline (diffusers StableDiffusionPipeline)
+TINY_SHAPES = Path(__file__).parent / "qwen-tiny-shapes"

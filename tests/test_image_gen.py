@@ -1,0 +1,184 @@
+"""The image_gen tool: any diffusers pipeline directory, and the bundled shapes model.
+
+The bundled model is judged from its pixels (training/tiny_diffusion/judge.py): the named
+colour must be the shape's, the background the named one, and the shape must fill its
+bounding box the way a disc, a square or a triangle does.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+pytest.importorskip("diffusers")
+
+from PIL import Image  # noqa: E402
+
+from qwen_agent import Agent  # noqa: E402
+from qwen_agent.errors import ConfigError, ToolCallError  # noqa: E402
+from qwen_agent.events import ToolResultEvent  # noqa: E402
+from qwen_agent.messages import ImageItem  # noqa: E402
+from qwen_agent.tools.image_gen import ImageGen, bundled_pipeline_path  # noqa: E402
+from training.tiny_diffusion.judge import read  # noqa: E402
+
+# (prompt, colour, background, shape): what the issue names, worded as people write it
+BUNDLED_PROMPTS = [
+    ("a small red circle at the top left on a blue background", "red", "blue", "circle"),
+    ("a green triangle", "green", "white", "triangle"),
+    ("a large yellow square on a black background", "yellow", "black", "square"),
+    ("a blue circle in the middle on a white background", "blue", "white", "circle"),
+    ("a purple triangle at the bottom right on yellow", "purple", "yellow", "triangle"),
+    ("an orange square at the top right on a green background", "orange", "green", "square"),
+    ("a big white circle on a red background", "white", "red", "circle"),
+    ("a black triangle on an orange background", "black", "orange", "triangle"),
+    ("a small green square at the bottom left on a purple background", "green", "purple", "square"),
+    ("a large orange circle on a black background", "orange", "black", "circle"),
+    ("a red triangle at the top on a white background", "red", "white", "triangle"),
+    ("a blue square on a yellow background", "blue", "yellow", "square"),
+]
+
+
+@pytest.fixture(scope="module")
+def random_pipeline(tmp_path_factory):
+    """A tiny Stable Diffusion pipeline with random weights, built from config and saved
+    the way any pipeline directory is."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    from training.tiny_diffusion import model as M
+
+    torch.manual_seed(0)
+    tok = M.make_tokenizer()
+    pipe = StableDiffusionPipeline(
+        vae=M.make_vae(),
+        text_encoder=M.make_text_encoder(len(tok)),
+        tokenizer=tok,
+        unet=M.make_unet(),
+        scheduler=M.make_sample_scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    out = tmp_path_factory.mktemp("random-pipe")
+    pipe.save_pretrained(out)
+    return out
+
+
+def test_random_pipeline_draws_a_png_into_the_sessions_folder(random_pipeline, tmp_path):
+    gen = ImageGen(model=random_pipeline, output_dir=tmp_path / "out")
+    items = gen.call(prompt="a red circle", steps=2, seed=7)
+    text, image = items
+    assert isinstance(image, ImageItem)
+    with Image.open(image.image) as img:
+        assert img.format == "PNG" and img.size == (64, 64)  # the model's native size
+    assert "seed 7" in text.text and image.image in text.text
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [image.image.rsplit("/", 1)[1]]
+
+
+def test_same_seed_same_picture_and_sizes_round_to_the_model(random_pipeline, tmp_path):
+    gen = ImageGen(model=random_pipeline, output_dir=tmp_path)
+    a, used = gen.generate("a blue square", steps=2, seed=3)
+    b, _ = gen.generate("a blue square", steps=2, seed=3)
+    c, _ = gen.generate("a blue square", steps=2, seed=4)
+    assert a != b and a.read_bytes() == b.read_bytes() != c.read_bytes()
+    # no generation_defaults.json here: Stable Diffusion's defaults by class
+    assert used["steps"] == 2 and used["guidance_scale"] == 7.5
+    wide, used = gen.generate("a blue square", steps=1, seed=1, width=98, height=34)
+    with Image.open(wide) as img:
+        assert img.size == (used["width"], used["height"]) == (96, 32)
+
+
+def test_per_model_defaults_come_from_the_model_folder(random_pipeline, tmp_path):
+    (random_pipeline / "generation_defaults.json").write_text('{"steps": 3, "guidance_scale": 2}')
+    try:
+        _, used = ImageGen(model=random_pipeline, output_dir=tmp_path).generate("a star", seed=1)
+        assert (used["steps"], used["guidance_scale"]) == (3, 2.0)
+        _, used = ImageGen(
+            model=random_pipeline, output_dir=tmp_path, defaults={"steps": 1}
+        ).generate("a star", seed=1)
+        assert used["steps"] == 1
+    finally:
+        (random_pipeline / "generation_defaults.json").unlink()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"prompt": "  "}, "non-empty prompt"),
+        ({"prompt": "x", "steps": 0}, "steps must be between"),
+        ({"prompt": "x", "steps": 10_000}, "steps must be between"),
+        ({"prompt": "x", "width": 40_000, "height": 40_000}, "too large"),
+        ({"prompt": "x", "width": 2}, "width must be an integer"),
+        ({"prompt": "x", "guidance_scale": -1}, "guidance_scale must be between"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(random_pipeline, tmp_path, options, message):
+    gen = ImageGen(model=random_pipeline, output_dir=tmp_path)
+    with pytest.raises(ToolCallError, match=message):
+        gen.call(**options)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_that_is_not_a_pipeline_is_refused(random_pipeline, tmp_path):
+    with pytest.raises(ConfigError, match="not a diffusers pipeline directory"):
+        ImageGen(model=tmp_path)
+    with pytest.raises(ConfigError, match="not a safe name"):
+        ImageGen(model=random_pipeline, session_id="../../etc")
+
+
+def test_concurrent_calls_share_one_pipeline(random_pipeline, tmp_path):
+    gen = ImageGen(model=random_pipeline, output_dir=tmp_path)
+    out, errors = [], []
+
+    def draw(seed):
+        try:
+            out.append(gen.generate("a green star", steps=2, seed=seed)[0])
+        except Exception as exc:  # collected, asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=draw, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and len(set(out)) == 4
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+# -- the bundled model ---------------------------------------------------------------------
+def test_bundled_model_is_a_small_standard_pipeline():
+    import json
+
+    path = bundled_pipeline_path()
+    index = json.loads((path / "model_index.json").read_text())
+    assert index["_class_name"] == "StableDiffusionPipeline"
+    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    assert size < 20 * 2**20
+    info = json.loads((path / "training.json").read_text())
+    assert info["legs"] and info["native_size"] == 64
+
+
+def test_bundled_model_draws_what_it_is_asked(tmp_path):
+    gen = ImageGen(output_dir=tmp_path)
+    wrong = []
+    for i, (prompt, color, background, shape) in enumerate(BUNDLED_PROMPTS):
+        path, _ = gen.generate(prompt, seed=i)
+        with Image.open(path) as img:
+            r = read(img)
+        if (r.color, r.background, r.shape) != (color, background, shape):
+            wrong.append(f"{prompt!r}: got {r}")
+    assert len(wrong) <= 1, "\n".join(wrong)
+
+
+def test_draw_a_green_triangle_through_the_bundled_agent(tmp_path):
+    agent = Agent(tools=[ImageGen(output_dir=tmp_path)])
+    results = [
+        e.result for e in agent.run("Draw a green triangle") if isinstance(e, ToolResultEvent)
+    ]
+    images = [i for r in results for i in r.content if isinstance(i, ImageItem)]
+    assert results and results[0].name == "image_gen" and not results[0].is_error
+    assert images
+    with Image.open(images[0].image) as img:
+        r = read(img)
+    assert (r.color, r.shape) == ("green", "triangle"), r

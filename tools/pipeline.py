@@ -1,0 +1,392 @@
+"""AI models as tools: a local transformers ``pipeline()`` task or a diffusers pipeline
+directory, with a schema that comes from the task (the HuggingFace Agent's idea).
+
+    caption = PipelineTool(task="image-to-text", model="/models/blip")
+    sentiment = PipelineTool(task="text-classification", model="/models/distilbert-sst2")
+    painter = PipelineTool(model="/models/sd-turbo")         # a diffusers directory
+    agent = Agent(tools=[caption, sentiment, painter])
+
+Models load from local directories only (no hub lookups), on first call, once per tool.
+Inputs that are files (images, audio) are paths the model names; they are read only from
+``input_dirs`` (default: the working directory) and never through a symlink out of them,
+so a model cannot make the tool read the host's files. Outputs that are media (depth maps,
+speech) are written atomically into ``output_dir`` and returned as content items; other
+outputs are returned as JSON the model can read. A task not in :data:`TASKS` takes one
+``inputs`` string and returns what the pipeline returns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qwen_agent.errors import ConfigError, ToolCallError
+from qwen_agent.messages import FileItem, ImageItem, TextItem
+from qwen_agent.tool import Tool
+
+__all__ = ["PipelineTool", "TASKS", "TaskSpec"]
+
+logger = logging.getLogger(__name__)
+
+_TEXT = {"type": "string", "description": "the text"}
+_IMAGE = {"type": "string", "description": "path of the image file"}
+_AUDIO = {"type": "string", "description": "path of the audio file"}
+_LABELS = {"type": "array", "items": {"type": "string"}, "description": "the candidate labels"}
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """How one task looks to the model: what it does, its arguments, how to run it."""
+
+    description: str
+    properties: dict[str, Any]
+    required: tuple[str, ...]
+    #: (pipeline, arguments, tool) -> what the tool returns
+    run: Callable[[Any, dict[str, Any], PipelineTool], Any]
+    #: the transformers task to load, when it differs from the name the user gives
+    load_as: str | None = None
+    files: tuple[str, ...] = field(default=())  # arguments that are input file paths
+
+
+def _run_text(pipe: Any, a: dict[str, Any], _t: Any) -> Any:
+    return pipe(a["text"])
+
+
+def _run_generate(pipe: Any, a: dict[str, Any], _t: Any) -> Any:
+    prompt: Any = a["prompt"]
+    if getattr(pipe.tokenizer, "chat_template", None):  # a chat model: ask it as a user
+        prompt = [{"role": "user", "content": prompt}]
+    out = pipe(prompt, max_new_tokens=a.get("max_new_tokens", 64), return_full_text=False)
+    text = out[0]["generated_text"] if out else ""
+    if isinstance(text, list):  # some versions give the conversation back
+        text = text[-1].get("content", "") if text else ""
+    return text
+
+
+def _run_zero_shot(pipe: Any, a: dict[str, Any], _t: Any) -> Any:
+    out = pipe(a["text"], candidate_labels=a["labels"])
+    return dict(zip(out["labels"], (round(s, 4) for s in out["scores"]), strict=True))
+
+
+def _run_image(pipe: Any, a: dict[str, Any], _t: Any) -> Any:
+    return pipe(a["image"])
+
+
+def _run_image_labels(pipe: Any, a: dict[str, Any], _t: Any) -> Any:
+    return pipe(a["image"], candidate_labels=a["labels"])
+
+
+def _run_caption(pipe: Any, a: dict[str, Any], _t: Any) -> Any:
+    text = a.get("prompt") or None
+    out = pipe(images=a["image"], text=text, max_new_tokens=a.get("max_new_tokens", 40))
+    first = out[0] if out else {}
+    if isinstance(first, list):
+        first = first[0] if first else {}
+    return first.get("generated_text", "") if isinstance(first, dict) else str(first)
+
+
+def _run_depth(pipe: Any, a: dict[str, Any], tool: PipelineTool) -> Any:
+    out = pipe(a["image"])
+    path = tool.write(out["depth"], "depth", ".png")
+    return [TextItem(text=f"Depth map: {path}"), ImageItem(image=str(path))]
+
+
+def _run_document_qa(pipe: Any, a: dict[str, Any], _t: Any) -> Any:
+    return pipe(image=a["image"], question=a["question"])
+
+
+def _run_audio(pipe: Any, a: dict[str, Any], _t: Any) -> Any:
+    return pipe(a["audio"])
+
+
+def _run_speech(pipe: Any, a: dict[str, Any], tool: PipelineTool) -> Any:
+    import numpy as np
+
+    out = pipe(a["text"])
+    wave = np.asarray(out["audio"], dtype=np.float32).reshape(-1)
+    path = tool.write(_wav_bytes(wave, int(out["sampling_rate"])), "speech", ".wav")
+    return [TextItem(text=f"Speech: {path}"), FileItem(file=str(path), name=path.name)]
+
+
+def _run_fill_mask(pipe: Any, a: dict[str, Any], _t: Any) -> Any:
+    mask = pipe.tokenizer.mask_token
+    text = a["text"].replace("[MASK]", mask).replace("<mask>", mask)
+    if mask not in text:
+        raise ToolCallError(f"fill-mask: the text must contain {mask} where a word is missing")
+    return [{"token": o["token_str"], "score": round(o["score"], 4)} for o in pipe(text)]
+
+
+TASKS: dict[str, TaskSpec] = {
+    "text-classification": TaskSpec(
+        "Classify a text (e.g. its sentiment); returns labels with scores.",
+        {"text": _TEXT},
+        ("text",),
+        _run_text,
+    ),
+    "token-classification": TaskSpec(
+        "Find named entities (people, places, organisations) in a text.",
+        {"text": _TEXT},
+        ("text",),
+        _run_text,
+    ),
+    "zero-shot-classification": TaskSpec(
+        "Score how well a text fits each of the given labels.",
+        {"text": _TEXT, "labels": _LABELS},
+        ("text", "labels"),
+        _run_zero_shot,
+    ),
+    "fill-mask": TaskSpec(
+        "Guess the missing word written as [MASK] in a text.",
+        {"text": _TEXT},
+        ("text",),
+        _run_fill_mask,
+    ),
+    "text-generation": TaskSpec(
+        "Continue or answer a prompt with a language model.",
+        {
+            "prompt": {"type": "string", "description": "the prompt"},
+            "max_new_tokens": {"type": "integer", "description": "longest reply, in tokens"},
+        },
+        ("prompt",),
+        _run_generate,
+    ),
+    "image-classification": TaskSpec(
+        "Say what an image shows, as labels with scores.",
+        {"image": _IMAGE},
+        ("image",),
+        _run_image,
+        files=("image",),
+    ),
+    "zero-shot-image-classification": TaskSpec(
+        "Score how well an image fits each of the given labels.",
+        {"image": _IMAGE, "labels": _LABELS},
+        ("image", "labels"),
+        _run_image_labels,
+        files=("image",),
+    ),
+    "object-detection": TaskSpec(
+        "Find the objects in an image, with their boxes.",
+        {"image": _IMAGE},
+        ("image",),
+        _run_image,
+        files=("image",),
+    ),
+    "image-to-text": TaskSpec(
+        "Describe an image in words (a caption).",
+        {"image": _IMAGE, "prompt": {"type": "string", "description": "optional question"}},
+        ("image",),
+        _run_caption,
+        load_as="image-text-to-text",
+        files=("image",),
+    ),
+    "depth-estimation": TaskSpec(
+        "Estimate the depth of each pixel of an image; returns a depth map image.",
+        {"image": _IMAGE},
+        ("image",),
+        _run_depth,
+        files=("image",),
+    ),
+    "document-question-answering": TaskSpec(
+        "Answer a question about a document image.",
+        {"image": _IMAGE, "question": {"type": "string", "description": "the question"}},
+        ("image", "question"),
+        _run_document_qa,
+        files=("image",),
+    ),
+    "automatic-speech-recognition": TaskSpec(
+        "Transcribe speech in an audio file to text.",
+        {"audio": _AUDIO},
+        ("audio",),
+        _run_audio,
+        files=("audio",),
+    ),
+    "audio-classification": TaskSpec(
+        "Classify an audio clip; returns labels with scores.",
+        {"audio": _AUDIO},
+        ("audio",),
+        _run_audio,
+        files=("audio",),
+    ),
+    "text-to-audio": TaskSpec(
+        "Speak a text aloud; returns a WAV file.", {"text": _TEXT}, ("text",), _run_speech
+    ),
+}
+TASKS["image-text-to-text"] = TASKS["image-to-text"]
+TASKS["sentiment-analysis"] = TASKS["text-classification"]
+TASKS["ner"] = TASKS["token-classification"]
+TASKS["text-to-speech"] = TASKS["text-to-audio"]
+
+
+class PipelineTool(Tool):
+    """A local model as a tool: ``PipelineTool(task=..., model=DIR)`` for transformers, or
+    ``PipelineTool(model=DIR)`` for a diffusers text-to-image directory."""
+
+    def __init__(
+        self,
+        task: str | None = None,
+        model: str | os.PathLike[str] | None = None,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        device: str | None = None,
+        input_dirs: list[str | os.PathLike[str]] | None = None,
+        output_dir: str | os.PathLike[str] | None = None,
+        pipeline_kwargs: dict[str, Any] | None = None,
+        timeout: float | None = 600.0,
+    ) -> None:
+        if model is None:
+            raise ConfigError("PipelineTool needs model=DIR (a local model directory)")
+        self.model = Path(model).expanduser()
+        if not self.model.is_dir():
+            raise ConfigError(f"PipelineTool model {str(model)!r} is not a directory")
+        self._image_gen: Any = None
+        if (self.model / "model_index.json").is_file():  # a diffusers pipeline directory
+            if task not in (None, "text-to-image"):
+                raise ConfigError(
+                    f"{self.model} is a diffusers pipeline: its task is text-to-image, not {task!r}"
+                )
+            from qwen_agent.tools.image_gen import ImageGen
+
+            self._image_gen = ImageGen(model=self.model, device=device, output_dir=output_dir)
+            task = "text-to-image"
+            self.task_spec = None
+            self.parameters = ImageGen.parameters
+            self.description = description or f"{ImageGen.description} (model {self.model.name})"
+        else:
+            if not task:
+                raise ConfigError(
+                    "PipelineTool needs task=... for a transformers model, one of: "
+                    + ", ".join(sorted(TASKS))
+                    + " (or any other transformers pipeline task)"
+                )
+            self.task_spec = TASKS.get(task)
+            if self.task_spec is not None:
+                props, required = self.task_spec.properties, list(self.task_spec.required)
+                summary = self.task_spec.description
+            else:
+                props = {"inputs": {"type": "string", "description": "the pipeline's input"}}
+                required, summary = ["inputs"], f"Run the {task} model."
+            self.parameters = {"type": "object", "properties": props, "required": required}
+            self.description = description or f"{summary} (model {self.model.name})"
+        self.task = task
+        self.name = name or re.sub(r"[^A-Za-z0-9_]", "_", task)
+        self.device = device
+        self.input_dirs = [Path(d).resolve() for d in (input_dirs or [Path.cwd()])]
+        self.output_dir = Path(output_dir) if output_dir is not None else None
+        self.pipeline_kwargs = dict(pipeline_kwargs or {})
+        self.timeout = timeout
+        self._pipe: Any = None
+        self._lock = threading.Lock()
+        super().__init__()
+
+    def call(self, **arguments: Any) -> Any:
+        if self._image_gen is not None:
+            return self._image_gen.call(**arguments)
+        for key in self.task_spec.files if self.task_spec else ():
+            arguments[key] = str(self._input_file(arguments[key]))
+        pipe = self._pipeline()
+        with self._lock:
+            if self.task_spec is None:
+                out = pipe(arguments["inputs"])
+            else:
+                out = self.task_spec.run(pipe, arguments, self)
+        return out if isinstance(out, (str, list)) and _is_items(out) else _jsonable(out)
+
+    # -- helpers ------------------------------------------------------------------------
+    def _pipeline(self) -> Any:
+        with self._lock:
+            if self._pipe is None:
+                try:
+                    from transformers import pipeline
+                except ImportError:
+                    raise ConfigError(
+                        "PipelineTool needs the [local] extra: pip install 'qwen-agent-kit[local]'"
+                    ) from None
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                spec = self.task_spec
+                task = spec.load_as if spec is not None and spec.load_as else self.task
+                logger.info("pipeline: loading %s for %s", self.model, task)
+                kwargs = {"device": self.device, **self.pipeline_kwargs}
+                kwargs = {k: v for k, v in kwargs.items() if v is not None}
+                try:
+                    self._pipe = pipeline(task, model=str(self.model), **kwargs)
+                except (OSError, ValueError, KeyError) as exc:
+                    raise ConfigError(
+                        f"PipelineTool cannot load {self.model} for {task!r}: {exc}"
+                    ) from None
+            return self._pipe
+
+    def _input_file(self, value: Any) -> Path:
+        if not isinstance(value, str) or not value.strip():
+            raise ToolCallError(f"{self.name}: a file path is needed, got {value!r}")
+        if "://" in value:
+            raise ToolCallError(f"{self.name}: give a local file path, not a URL ({value!r})")
+        raw = Path(value).expanduser()
+        candidates = [raw] if raw.is_absolute() else [d / raw for d in self.input_dirs]
+        for cand in candidates:
+            real = cand.resolve()
+            if any(real.is_relative_to(d) for d in self.input_dirs) and real.is_file():
+                return real
+        where = ", ".join(str(d) for d in self.input_dirs)
+        raise ToolCallError(f"{self.name}: no file {value!r} in the allowed folders ({where})")
+
+    def write(self, data: Any, stem: str, suffix: str) -> Path:
+        """Write an output (a PIL image or bytes) atomically; return its path."""
+        from qwen_agent.tools.image_gen import data_dir
+
+        out = self.output_dir or data_dir() / "pipeline" / self.name
+        out.mkdir(parents=True, exist_ok=True)
+        final = out / f"{stem}-{secrets.token_hex(6)}{suffix}"
+        tmp = out / f".{final.name}.tmp"
+        with open(tmp, "wb") as f:
+            if isinstance(data, bytes):
+                f.write(data)
+            else:
+                data.save(f, format="PNG")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+        return final
+
+
+def _is_items(out: Any) -> bool:
+    if isinstance(out, str):
+        return True
+    return bool(out) and all(isinstance(i, (TextItem, ImageItem, FileItem)) for i in out)
+
+
+def _jsonable(value: Any) -> Any:
+    """Pipeline outputs (numpy floats, tensors) as plain JSON values."""
+    return json.loads(json.dumps(value, default=_plain))
+
+
+def _plain(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)
+
+
+def _wav_bytes(wave: Any, rate: int) -> bytes:
+    import io
+    import wave as wavmod
+
+    import numpy as np
+
+    pcm = (np.clip(wave, -1, 1) * 32767).astype("<i2").tobytes()
+    buf = io.BytesIO()
+    with wavmod.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+    return buf.getvalue()

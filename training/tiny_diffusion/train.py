@@ -1,0 +1,377 @@
+"""Train the bundled text-to-image model on synthetic shape scenes, on CPU, resumably.
+
+    python -m training.tiny_diffusion.train --out /work/diffusion/run \\
+        --export qwen_agent/bundled/qwen-tiny-shapes
+
+Two legs: the autoencoder (``--vae-steps``, reconstruction L1 + MSE and a small KL term),
+then the UNet and the text encoder together (``--unet-steps``, over ``--bank`` encoded
+scene-caption pairs, epsilon prediction with
+min-SNR weighting, offset noise, an EMA of the weights, and the caption dropped 10% of the
+time so classifier-free guidance works). Keep ``--out`` outside the repository: it holds
+``checkpoint.pt`` (weights, optimizer state, EMA and the step, written atomically every
+``--save-every`` steps) and ``train.log`` (one line per ``--log-every`` steps, with an
+ETA). Rerun the same command after an interruption and it resumes. Batches are a function
+of ``--seed`` and the step. ``--export DIR`` (at the end, or alone once the legs are done)
+writes a diffusers pipeline directory (fp16 weights) with its ``training.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+from training.tiny_diffusion import model as M
+from training.tiny_diffusion.scenes import random_scene, render
+
+LOG: Path | None = None
+
+
+def log(msg: str) -> None:
+    line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {msg}"
+    print(line, flush=True)
+    if LOG is not None:
+        with LOG.open("a") as f:
+            f.write(line + "\n")
+
+
+def batch(seed: int, step: int, n: int):
+    """``n`` images in [-1, 1] (N, 3, 64, 64) and their captions, from (seed, step)."""
+    import numpy as np
+    import torch
+
+    rng = random.Random(seed * 1_000_003 + step)
+    images, captions = [], []
+    for _ in range(n):
+        scene, text = random_scene(rng)
+        images.append(np.asarray(render(scene, M.IMAGE_SIZE), dtype=np.float32))
+        captions.append(text)
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2) / 127.5 - 1.0
+    return x, captions
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+class Run:
+    """The models, optimizers and progress of one run; saved and restored whole."""
+
+    def __init__(self, args) -> None:
+        import torch
+
+        self.args = args
+        torch.manual_seed(args.seed)
+        self.tokenizer = M.make_tokenizer()
+        self.text_encoder = M.make_text_encoder(len(self.tokenizer))
+        self.vae = M.make_vae()
+        self.unet = M.make_unet()
+        self.ema = {
+            "unet": {k: v.detach().clone() for k, v in self.unet.state_dict().items()},
+            "text_encoder": {
+                k: v.detach().clone() for k, v in self.text_encoder.state_dict().items()
+            },
+        }
+        self.vae_opt = torch.optim.AdamW(self.vae.parameters(), lr=args.vae_lr)
+        params = list(self.unet.parameters()) + list(self.text_encoder.parameters())
+        self.unet_opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+        self.vae_step = 0
+        self.unet_step = 0
+        self.scaling_factor: float | None = None
+        self.path = Path(args.out) / "checkpoint.pt"
+        if self.path.exists():
+            self.load()
+
+    def state(self) -> dict:
+        return {
+            "vae": self.vae.state_dict(),
+            "unet": self.unet.state_dict(),
+            "text_encoder": self.text_encoder.state_dict(),
+            "ema": self.ema,
+            "vae_opt": self.vae_opt.state_dict(),
+            "unet_opt": self.unet_opt.state_dict(),
+            "vae_step": self.vae_step,
+            "unet_step": self.unet_step,
+            "scaling_factor": self.scaling_factor,
+        }
+
+    def save(self) -> None:
+        import torch
+
+        tmp = self.path.with_suffix(".tmp")
+        torch.save(self.state(), tmp)
+        os.replace(tmp, self.path)
+
+    def load(self) -> None:
+        import torch
+
+        s = torch.load(self.path, map_location="cpu", weights_only=False)
+        self.vae.load_state_dict(s["vae"])
+        self.vae_opt.load_state_dict(s["vae_opt"])
+        self.vae_step, self.scaling_factor = s["vae_step"], s["scaling_factor"]
+        if s["unet_step"] == 0:  # nothing of the second leg to keep (the vocabulary may differ)
+            log(f"resumed: vae step {self.vae_step}")
+            return
+        self.unet.load_state_dict(s["unet"])
+        self.text_encoder.load_state_dict(s["text_encoder"])
+        self.ema = s["ema"]
+        self.unet_opt.load_state_dict(s["unet_opt"])
+        self.unet_step = s["unet_step"]
+        log(f"resumed: vae step {self.vae_step}, unet step {self.unet_step}")
+
+
+def train_vae(run: Run) -> None:
+    import torch
+
+    a = run.args
+    run.vae.train()
+    t0, done0, ema_loss = time.time(), run.vae_step, None
+    while run.vae_step < a.vae_steps:
+        step = run.vae_step
+        for g in run.vae_opt.param_groups:
+            g["lr"] = lr_at(step, a.vae_steps, a.vae_lr, 50)
+        x, _ = batch(a.seed, 10_000_000 + step, a.vae_batch)
+        post = run.vae.encode(x).latent_dist
+        rec = run.vae.decode(post.sample()).sample
+        loss = (rec - x).abs().mean() + (rec - x).pow(2).mean() + 1e-6 * post.kl().mean()
+        run.vae_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(run.vae.parameters(), 1.0)
+        run.vae_opt.step()
+        run.vae_step += 1
+        ema_loss = loss.item() if ema_loss is None else 0.95 * ema_loss + 0.05 * loss.item()
+        if run.vae_step % a.log_every == 0 or run.vae_step == a.vae_steps:
+            rate = (time.time() - t0) / max(1, run.vae_step - done0)
+            eta = rate * (a.vae_steps - run.vae_step + a.unet_steps * 0.9) / 60
+            log(
+                f"vae step {run.vae_step}/{a.vae_steps} loss {loss.item():.4f} "
+                f"(ema {ema_loss:.4f}) {rate:.2f}s/step ETA {eta:.1f} min (both legs)"
+            )
+        if run.vae_step % a.save_every == 0:
+            run.save()
+    if run.scaling_factor is None:
+        run.vae.eval()
+        with torch.no_grad():
+            lat = torch.cat(
+                [
+                    run.vae.encode(batch(a.seed, 20_000_000 + i, 64)[0]).latent_dist.mode()
+                    for i in range(4)
+                ]
+            )
+        run.scaling_factor = float(1.0 / lat.std())
+        log(f"latent std {lat.std():.4f}: scaling factor {run.scaling_factor:.4f}")
+        run.save()
+
+
+def encode_text(run: Run, captions: list[str]):
+    ids = run.tokenizer(
+        captions,
+        padding="max_length",
+        max_length=M.MAX_TOKENS,
+        truncation=True,
+        return_tensors="pt",
+    ).input_ids
+    return run.text_encoder(ids)[0]
+
+
+def latent_bank(run: Run):
+    """Encoded training pairs, made once after the autoencoder leg and kept in ``--out``:
+    encoding cost as much as a UNet step, and the scenes are simple enough to see each a few
+    times. Returns (means, stds, captions)."""
+    import torch
+
+    a = run.args
+    path = Path(a.out) / "latents.pt"
+    if path.exists():
+        bank = torch.load(path, weights_only=False)
+        if len(bank["captions"]) == a.bank:
+            return bank["mean"], bank["std"], bank["captions"]
+    means, stds, captions = [], [], []
+    t0 = time.time()
+    with torch.no_grad():
+        for i in range(0, a.bank, 64):
+            x, caps = batch(a.seed, 30_000_000 + i, min(64, a.bank - i))
+            post = run.vae.encode(x).latent_dist
+            means.append(post.mean.half())
+            stds.append(post.std.half())
+            captions.extend(caps)
+            if (i // 64) % 40 == 0:
+                log(f"latent bank {i + len(caps)}/{a.bank} ({time.time() - t0:.0f} s)")
+    bank = {"mean": torch.cat(means), "std": torch.cat(stds), "captions": captions}
+    tmp = path.with_suffix(".tmp")
+    torch.save(bank, tmp)
+    os.replace(tmp, path)
+    return bank["mean"], bank["std"], captions
+
+
+def train_unet(run: Run) -> None:
+    import torch
+
+    a = run.args
+    means, stds, bank_captions = latent_bank(run)
+    sched = M.make_train_scheduler()
+    alphas = sched.alphas_cumprod
+    run.vae.eval()
+    run.unet.train()
+    run.text_encoder.train()
+    params = list(run.unet.parameters()) + list(run.text_encoder.parameters())
+    t0, done0, ema_loss = time.time(), run.unet_step, None
+    rng = torch.Generator().manual_seed(a.seed)
+    while run.unet_step < a.unet_steps:
+        step = run.unet_step
+        rng.manual_seed(a.seed * 7919 + step)
+        for g in run.unet_opt.param_groups:
+            g["lr"] = lr_at(step, a.unet_steps, a.lr, 200)
+        pick = torch.randint(0, len(bank_captions), (a.batch,), generator=rng)
+        captions = [
+            "" if random.Random(step * 1000 + i).random() < 0.1 else bank_captions[j]
+            for i, j in enumerate(pick.tolist())
+        ]
+        mean, std = means[pick].float(), stds[pick].float()
+        lat = (mean + std * torch.randn(mean.shape, generator=rng)) * run.scaling_factor
+        noise = torch.randn(lat.shape, generator=rng)
+        noise += 0.1 * torch.randn(lat.shape[0], lat.shape[1], 1, 1, generator=rng)
+        t = torch.randint(0, sched.config.num_train_timesteps, (lat.shape[0],), generator=rng)
+        noisy = sched.add_noise(lat, noise, t)
+        cond = encode_text(run, captions)
+        pred = run.unet(noisy, t, cond).sample
+        snr = alphas[t] / (1 - alphas[t])
+        weight = torch.clamp(snr, max=5.0) / snr
+        loss = ((pred - noise).pow(2).mean(dim=(1, 2, 3)) * weight).mean()
+        run.unet_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        run.unet_opt.step()
+        run.unet_step += 1
+        decay = min(a.ema, (1 + run.unet_step) / (10 + run.unet_step))
+        with torch.no_grad():
+            for name, module in (("unet", run.unet), ("text_encoder", run.text_encoder)):
+                for k, v in module.state_dict().items():
+                    e = run.ema[name][k]
+                    if v.dtype.is_floating_point:
+                        e.mul_(decay).add_(v.detach(), alpha=1 - decay)
+                    else:
+                        e.copy_(v)
+        ema_loss = loss.item() if ema_loss is None else 0.98 * ema_loss + 0.02 * loss.item()
+        if run.unet_step % a.log_every == 0 or run.unet_step == a.unet_steps:
+            rate = (time.time() - t0) / max(1, run.unet_step - done0)
+            eta = rate * (a.unet_steps - run.unet_step) / 60
+            log(
+                f"unet step {run.unet_step}/{a.unet_steps} loss {loss.item():.4f} "
+                f"(ema {ema_loss:.4f}) lr {run.unet_opt.param_groups[0]['lr']:.2e} "
+                f"{rate:.2f}s/step ETA {eta:.1f} min"
+            )
+        if run.unet_step % a.save_every == 0:
+            run.save()
+    run.save()
+
+
+def export(run: Run, out: Path) -> None:
+    """A diffusers StableDiffusionPipeline directory (fp16 weights) and training.json."""
+    import shutil
+
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    run.unet.load_state_dict(run.ema["unet"])
+    run.text_encoder.load_state_dict(run.ema["text_encoder"])
+    run.vae.register_to_config(scaling_factor=run.scaling_factor)
+    pipe = StableDiffusionPipeline(
+        vae=run.vae,
+        text_encoder=run.text_encoder,
+        tokenizer=run.tokenizer,
+        unet=run.unet,
+        scheduler=M.make_sample_scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.to(torch.float16)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    pipe.save_pretrained(tmp, safe_serialization=True)
+    a = run.args
+    info = {
+        "model": "qwen-tiny-shapes",
+        "what": "a text-to-image diffusion model trained from scratch on synthetic scenes of "
+        "one coloured shape on a plain background (training/tiny_diffusion)",
+        "native_size": M.IMAGE_SIZE,
+        "legs": [
+            {"leg": "vae", "steps": run.vae_step, "batch": a.vae_batch, "lr": a.vae_lr},
+            {
+                "leg": "unet+text_encoder",
+                "steps": run.unet_step,
+                "batch": a.batch,
+                "lr": a.lr,
+                "ema": a.ema,
+                "min_snr_gamma": 5.0,
+                "offset_noise": 0.1,
+                "caption_dropout": 0.1,
+            },
+        ],
+        "seed": a.seed,
+        "latent_bank": a.bank,
+        "scaling_factor": run.scaling_factor,
+        "command": " ".join(["python -m training.tiny_diffusion.train", *sys.argv[1:]]),
+        "torch": torch.__version__,
+    }
+    (tmp / "training.json").write_text(json.dumps(info, indent=2) + "\n")
+    defaults = {"steps": 12, "guidance_scale": 4.0, "width": 64, "height": 64}
+    (tmp / "generation_defaults.json").write_text(json.dumps(defaults, indent=2) + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    log(f"exported {out} ({size / 2**20:.1f} MiB)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    global LOG
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", required=True, help="run directory (checkpoint, log)")
+    p.add_argument("--export", type=Path, help="write the pipeline directory here at the end")
+    p.add_argument(
+        "--export-now",
+        action="store_true",
+        help="export the latest checkpoint as it is (while a run goes on), no training",
+    )
+    p.add_argument("--vae-steps", type=int, default=800)
+    p.add_argument("--vae-batch", type=int, default=16)
+    p.add_argument("--vae-lr", type=float, default=1e-3)
+    p.add_argument("--unet-steps", type=int, default=4000)
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--bank", type=int, default=24_000, help="encoded pairs the UNet sees")
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-every", type=int, default=50)
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's choice)")
+    args = p.parse_args(argv)
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    LOG = Path(args.out) / "train.log"
+    run = Run(args)
+    if args.export_now:
+        if not args.export or run.scaling_factor is None:
+            p.error("--export-now needs --export DIR and a checkpoint past the autoencoder leg")
+        export(run, args.export)
+        return
+    train_vae(run)
+    train_unet(run)
+    if args.export:
+        export(run, args.export)
+
+
+if __name__ == "__main__":
+    main()
