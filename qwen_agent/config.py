@@ -34,7 +34,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from qwen_agent.errors import ConfigError
 from qwen_agent.llm import ChatModel, GenerationConfig, LLMConfig
@@ -122,15 +122,19 @@ class AgentConfig(BaseModel):
             thinking=self.thinking,
         )
 
+    @field_validator("mcp_servers")
+    @classmethod
+    def _servers_are_valid(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        if value:  # checked when the config is read; nothing starts (pydantic only)
+            from qwen_agent.tools.mcp.config import parse_config
+
+            parse_config(value)
+        return value
+
     def open_mcp(self) -> Any:
         """Start the ``mcp_servers`` (an :class:`~qwen_agent.tools.mcp.MCPServers`)."""
-        try:
-            from qwen_agent.tools.mcp import MCPServers
-        except ImportError as exc:
-            raise ConfigError(
-                f"mcp_servers need the [mcp] extra ({exc.name} is missing): "
-                "pip install 'qwen-agent-kit[mcp]'"
-            ) from None
+        from qwen_agent.tools.mcp import MCPServers
+
         return MCPServers(self.mcp_servers)
 
     def make_tool(self, spec: str | dict[str, Any], session_id: str | None = None) -> Any:

@@ -8,8 +8,10 @@ Every error the framework raises derives from :class:`QwenAgentError`::
     ├── ToolError              a tool could not be defined or called
     │   ├── ToolDefinitionError    a function cannot become a tool (bad signature, schema)
     │   ├── ToolCallError          a call names an unknown tool or has invalid arguments
-    │   └── DocumentError          a knowledge file cannot be indexed (retrieval; defined in
-    │                              qwen_agent.tools.retrieval.parsers)
+    │   ├── DocumentError          a knowledge file cannot be indexed (retrieval; defined in
+    │   │                          qwen_agent.tools.retrieval.parsers)
+    │   └── MCPServerError         an MCP server cannot start, died or timed out (defined in
+    │                              qwen_agent.tools.mcp.config)
     ├── BackendError           the model backend failed
     │   ├── BackendConnectionError cannot reach the server / load the model
     │   └── BackendResponseError   the server answered with an error or garbage

@@ -127,3 +127,34 @@ def test_cli_image_gen_prints_the_png_path(tmp_path):
     assert proc.returncode == 0, proc.stderr
     pngs = list((tmp_path / "images").rglob("*.png"))
     assert len(pngs) == 1 and str(pngs[0]) in proc.stderr
+
+
+def test_bad_mcp_servers_fail_when_the_config_is_read(tmp_path):
+    pytest.importorskip("mcp")
+    path = tmp_path / "agent.toml"
+    path.write_text('[mcp_servers.both]\ncommand = "x"\nurl = "http://127.0.0.1:9/mcp"\n')
+    with pytest.raises(ConfigError, match="both"):
+        AgentConfig.load(path)
+
+
+@pytest.mark.network
+def test_cli_mcp_config_adds_the_servers_tools(tmp_path):
+    pytest.importorskip("mcp")
+    server = Path(__file__).with_name("mcp_server.py")
+    servers = {"mcpServers": {"calc": {"command": sys.executable, "args": [str(server), "stdio"]}}}
+    (tmp_path / "servers.json").write_text(json.dumps(servers))
+    llm = ScriptedLLM([call("add", a=2, b=40), "2 + 40 = 42."])
+    with Server({"tiny": llm}).start() as srv:
+        proc = run_cli(
+            "chat",
+            "What is 2 + 40?",
+            "--base-url",
+            srv.url,
+            "--model",
+            "tiny",
+            "--mcp-config",
+            str(tmp_path / "servers.json"),
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert "-> add" in proc.stderr and "<- 42" in proc.stderr
+    assert "2 + 40 = 42." in proc.stdout

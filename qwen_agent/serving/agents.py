@@ -53,6 +53,7 @@ class AgentRun:
         generation: GenerationConfig,
         slot: Any = None,
         thinking: bool | None = None,
+        mcp: Any = None,
     ) -> None:
         self.usage = Usage(0, 0)
         self.log: list[dict[str, Any]] = []
@@ -64,13 +65,14 @@ class AgentRun:
         self._config, self._llm = config, _Metered(model, self, slot)
         self.agent: Any = None
         self.thinking = thinking
+        self._mcp = mcp
 
     def events(self, messages: list[Message]) -> Iterator[dict[str, Any]]:
         """Chat-completion deltas for the run on ``messages`` (the last one the user's)."""
         text: list[str] = []
         reasoning: list[str] = []
         self.agent = self._config.build(
-            llm=self._llm, session_id=self.session, generation=self._gen
+            llm=self._llm, session_id=self.session, generation=self._gen, mcp=self._mcp
         )
         for ev in self.agent.run(messages[-1:], history=messages[:-1], thinking=self.thinking):
             if isinstance(ev, TextDelta):

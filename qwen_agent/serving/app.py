@@ -121,6 +121,8 @@ class _AgentEntry:
     config: Any  # AgentConfig
     served: _Served
     created: int = field(default_factory=lambda: int(time.time()))
+    #: the agent's MCP servers, started once and shared by all its conversations
+    mcp: Any = None
 
 
 # -- the app ---------------------------------------------------------------------------------
@@ -167,8 +169,9 @@ class _App:
                 )
             if agent.name in self.agents:
                 raise ConfigError(f"two agents are named {agent.name!r}")
-            agent.build(llm=served.model)  # its tools load now: a bad one fails at startup
-            self.agents[agent.name] = _AgentEntry(agent.name, agent, served)
+            mcp = agent.open_mcp() if agent.mcp_servers else None
+            agent.build(llm=served.model, mcp=mcp)  # its tools load now: a bad one fails here
+            self.agents[agent.name] = _AgentEntry(agent.name, agent, served, mcp=mcp)
         self._key = config.api_key.encode() if config.api_key else None
         from concurrent.futures import ThreadPoolExecutor
 
@@ -602,7 +605,13 @@ class _App:
             cancel,
         )
         run = AgentRun(
-            entry.config, served.model, conversation, req.generation(), slot, req.thinking()
+            entry.config,
+            served.model,
+            conversation,
+            req.generation(),
+            slot,
+            req.thinking(),
+            mcp=entry.mcp,
         )
         events = Pump(lambda: run.events(messages), cancel, self.pool)
         reply = Reply(f"agent:{entry.name}", chat=True)

@@ -1,0 +1,169 @@
+"""MCP (Model Context Protocol) client: the tools of MCP servers as qwen_agent tools.
+
+    from qwen_agent import Agent
+    from qwen_agent.tools.mcp import MCPServers
+
+    config = {"mcpServers": {
+        "files": {"command": "npx",
+                  "args": ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"]},
+        "search": {"url": "http://127.0.0.1:8000/mcp", "headers": {"Authorization": "Bearer ..."}},
+    }}
+    with MCPServers(config) as mcp:
+        agent = Agent(llm=..., tools=[mcp, ...])
+        print(agent.chat("Which files are in /tmp?").answer)
+
+``config`` is the ``mcpServers`` object of Claude Desktop and Qwen-Agent, or the bare dict
+inside it: a stdio server has ``command`` (and ``args``, ``env``, ``cwd``), a streamable-HTTP
+server has ``url`` (and ``headers``); either may set ``timeout`` (seconds per call, default
+30) and ``startup_timeout`` (default 30). Needs the ``[mcp]`` extra (the ``mcp`` SDK, 2.x).
+
+- Every server is started (stdio) or connected to (HTTP) when :class:`MCPServers` is made;
+  one that cannot start raises :class:`MCPServerError` naming it, its command or URL and
+  the end of its stderr, and nothing is left running.
+- Tool names are the servers' own, made valid (``[A-Za-z0-9_.-]``, at most 64 characters);
+  a name that two servers share becomes ``server__tool`` (``prefix="always"``: every name).
+- A call waits at most its server's ``timeout``. A server that dies or drops the
+  connection during a call, or lets it time out, makes that call an error observation
+  (an :class:`MCPServerError` naming the server and what happened; calls are never
+  retried once sent); the next call restarts (stdio) or reconnects (HTTP) it, after a ping
+  when the last call timed out. A stdio server found dead between calls is restarted
+  before the next one, and a call an HTTP server turns away for an unknown session (it
+  restarted) is made again on a new session.
+- Text results are text; images (and audio, binary resources) are files in a temporary
+  folder removed at close (pass ``image_dir`` to keep them); ``isError`` results are error
+  observations.
+- :meth:`MCPServers.close` (the ``with`` block, or :meth:`Agent.close`) stops every server
+  process; so does the end of the interpreter, and on Linux a server process is killed when
+  this process dies. The SDK runs on one event-loop thread owned by the object; each
+  session lives in one long-lived task, and calls are tasks of their own.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from qwen_agent.errors import ConfigError, ToolCallError
+from qwen_agent.messages import ToolResult
+from qwen_agent.tool import Tool, Toolset
+
+from .config import HTTPServer, MCPServerError, ServerConfig, StdioServer, parse_config
+from .results import drop_titles, to_result, tool_names
+from .session import STOP_TIMEOUT, Connection, Runtime, ping_timeout
+
+__all__ = [
+    "MCPServers",
+    "MCPTool",
+    "MCPServerError",
+    "StdioServer",
+    "HTTPServer",
+    "ServerConfig",
+    "parse_config",
+]
+
+
+class MCPServers(Toolset):
+    """The tools of one or more MCP servers (see the module docstring for ``config``).
+
+    Args:
+        config: ``{"mcpServers": {...}}`` or the dict inside it.
+        prefix: ``"clash"``: ``server__tool`` only for names several servers share;
+            ``"always"``: for every tool (use it when a local tool has the same name).
+        image_dir: where images and other binary results are written (kept); default: a
+            temporary folder removed at :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        *,
+        prefix: Literal["clash", "always"] = "clash",
+        image_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        if prefix not in ("clash", "always"):
+            raise ConfigError(f"prefix must be 'clash' or 'always', got {prefix!r}")
+        self.config = parse_config(config)
+        self._runtime = Runtime(image_dir)
+        self._finalizer = weakref.finalize(self, self._runtime.shutdown)
+        self._tools: list[MCPTool] = []
+        if not self.config:
+            return
+        _check_sdk()
+        rt = self._runtime
+        rt.conns = {name: Connection(name, cfg) for name, cfg in self.config.items()}
+        try:
+            wait = max(c.startup_timeout for c in self.config.values()) + STOP_TIMEOUT + 5
+            rt.run(rt.start_all(), wait)
+            listing = {name: [t.name for t in c.listed] for name, c in rt.conns.items()}
+            names = tool_names(listing, prefix)
+            for name, conn in rt.conns.items():
+                self._tools += [MCPTool(self, conn, t, names[name, t.name]) for t in conn.listed]
+        except BaseException:
+            self.close()
+            raise
+
+    def tools(self) -> list[Tool]:
+        return list(self._tools)
+
+    @property
+    def pids(self) -> dict[str, int | None]:
+        """The process id of each stdio server now (None: HTTP, or not known)."""
+        return {name: c.pid for name, c in self._runtime.conns.items()}
+
+    def close(self) -> None:
+        """Stop every stdio server process and close every HTTP session; safe to call twice."""
+        self._finalizer()
+
+    def __enter__(self) -> MCPServers:
+        return self
+
+    def __repr__(self) -> str:
+        return f"<MCPServers {', '.join(self.config) or 'none'}>"
+
+
+def _check_sdk() -> None:
+    """ConfigError unless the ``mcp`` SDK 2.x (the ``[mcp]`` extra) is installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("mcp")
+    except PackageNotFoundError:
+        found = None
+    if found is None or not found.split(".")[0].isdigit() or int(found.split(".")[0]) < 2:
+        have = f"mcp {found} is installed" if found else "mcp is missing"
+        raise ConfigError(
+            f"MCP servers need the [mcp] extra, the mcp SDK 2.x ({have}): "
+            "pip install 'qwen-agent-kit[mcp]'"
+        )
+
+
+class MCPTool(Tool):
+    """One tool of an MCP server; ``server`` and ``remote_name`` say which."""
+
+    def __init__(self, owner: MCPServers, conn: Connection, remote: Any, name: str) -> None:
+        self.name = name
+        self.description = remote.description or remote.title or ""
+        self.parameters = drop_titles({"type": "object", **(remote.input_schema or {})})
+        self.server = conn.name
+        self.remote_name = remote.name
+        self._owner = owner  # the servers live while one of their tools does
+        self._conn = conn
+        cfg = conn.config
+        # the agent's limit: a restart (stop + start) and the call itself fit in it
+        self.timeout = cfg.timeout + cfg.startup_timeout + ping_timeout(cfg) + STOP_TIMEOUT + 2
+        super().__init__()
+
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return super().validate(arguments)
+        except ToolCallError:
+            raise
+        except Exception:  # a schema jsonschema cannot use: the server checks the arguments
+            return arguments
+
+    def call(self, **arguments: Any) -> ToolResult:
+        rt = self._owner._runtime
+        result = rt.run(self._conn.call(self.remote_name, arguments), self.timeout + 5)
+        return to_result(result, self.name, rt.files)
