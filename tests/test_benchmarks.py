@@ -78,3 +78,18 @@ def test_tool_eval_matching_rules():
     assert not matches({"time": "07:30", "alarm": 1}, want, schema)  # not a parameter
     assert matches({"amount": 250.0}, {"amount": 250}, {"properties": {}})
     assert not matches({"flag": 1}, {"flag": True}, {"properties": {}})
+
+
+def test_image_gen_benchmark_times_and_judges_the_bundled_model():
+    pytest.importorskip("diffusers")
+    out = _run("benchmarks/image_gen.py", "--images", "2", "--generated", "3")
+    assert re.search(r"median ([\d.]+) s/image, p90 [\d.]+ s over 2 images", out), out
+    for label in ("generated", "held-out"):
+        assert re.search(rf"^{label} +n=\d+ +colour +[\d.]+% .*all three +[\d.]+%", out, re.M), out
+
+
+def test_mcp_overhead_benchmark_compares_with_in_process():
+    pytest.importorskip("mcp")
+    out = _run("benchmarks/mcp_overhead.py", "--calls", "5", "--transport", "stdio")
+    assert re.search(r"^in-process +median +[\d.]+ ms", out, re.M), out
+    assert re.search(r"^mcp stdio +median +[\d.]+ ms", out, re.M), out

@@ -238,10 +238,17 @@ def refresh_index(
     opts = {"max_file_bytes": max_file_bytes, "chunk_chars": chunk_chars,
             "chunk_overlap": chunk_overlap}  # fmt: skip
 
+    last_note = [t0]
+
     def process(name: str, path: Path, old: _Entry | None) -> _Entry | None:
         entry, parsed = _process(name, path, old, tokenizer, opts, report)
         if entry is not None:
             (report.parsed if parsed else report.reused).append(name)
+        now = time.perf_counter()
+        if now - last_note[0] > 5:  # a big corpus: say how far it got
+            last_note[0] = now
+            done = len(report.parsed) + len(report.reused) + len(report.failed)
+            log.info("retrieval: %d/%d files read (%.0f s)", done, len(sources), now - t0)
         return entry
 
     with _DirLock(index_dir) as lock:
