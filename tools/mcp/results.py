@@ -17,6 +17,9 @@ from typing import Any
 
 from qwen_agent.messages import FileItem, ImageItem, TextItem, ToolResult
 
+# types servers send that Python's mimetypes may not know (3.11 has only audio/x-wav)
+_EXTENSIONS = {"audio/wav": ".wav", "audio/wave": ".wav", "audio/vnd.wave": ".wav"}
+
 
 class Files:
     """Where binary results go: ``image_dir``, or a temporary folder made on first use."""
@@ -31,7 +34,8 @@ class Files:
             if self.dir is None:
                 self.dir = self.owned = Path(tempfile.mkdtemp(prefix="qwen-agent-mcp-"))
             self.dir.mkdir(parents=True, exist_ok=True)
-        ext = mimetypes.guess_extension(mime or "") or ".bin"
+        mime = (mime or "").split(";")[0].strip().lower()
+        ext = mimetypes.guess_extension(mime) or _EXTENSIONS.get(mime) or ".bin"
         path = self.dir / f"mcp-{uuid.uuid4().hex[:16]}{ext}"
         part = path.with_name(path.name + ".part")
         part.write_bytes(base64.b64decode(data_b64))

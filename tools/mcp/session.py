@@ -302,11 +302,21 @@ async def _list_tools(session: Any) -> list[Any]:
         page = await session.list_tools(
             params=PaginatedRequestParams(cursor=cursor) if cursor else None
         )
-        listed += page.tools
+        # a tool that must run as a task (taskSupport "required") cannot be called by this
+        # client (the SDK has no tasks): the server would refuse every call to it
+        listed += [t for t in page.tools if not _task_only(t)]
         cursor = page.next_cursor
         if not cursor:
             break
     return listed
+
+
+def _task_only(tool: Any) -> bool:
+    execution = getattr(tool, "execution", None)
+    if getattr(execution, "task_support", None) == "required":
+        log.info("MCP tool %r must run as a task (not supported here): skipped", tool.name)
+        return True
+    return False
 
 
 def ping_timeout(cfg: ServerConfig) -> float:
