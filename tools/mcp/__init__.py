@@ -20,8 +20,9 @@ server has ``url`` (and ``headers``); either may set ``timeout`` (seconds per ca
 - Every server is started (stdio) or connected to (HTTP) when :class:`MCPServers` is made;
   one that cannot start raises :class:`MCPServerError` naming it, its command or URL and
   the end of its stderr, and nothing is left running.
-- Tool names are the servers' own, made valid (``[A-Za-z0-9_.-]``, at most 64 characters);
-  a name that two servers share becomes ``server__tool`` (``prefix="always"``: every name).
+- Tool names are the servers' own, made valid (``[A-Za-z0-9_-]``, what OpenAI allows; at
+  most 64 characters); a name that two servers share becomes ``server__tool``
+  (``prefix="always"``: every name).
 - A call waits at most its server's ``timeout``. A server that dies or drops the
   connection during a call, or lets it time out, makes that call an error observation
   (an :class:`MCPServerError` naming the server and what happened; calls are never

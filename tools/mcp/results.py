@@ -76,7 +76,7 @@ def to_result(result: Any, name: str, files: Files) -> ToolResult:
     return ToolResult(name=name, content=items or [TextItem(text="(no output)")])
 
 
-_BAD_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
+_BAD_CHARS = re.compile(r"[^A-Za-z0-9_-]")  # no dots: OpenAI function names allow none
 
 
 def _clean(name: str) -> str:
