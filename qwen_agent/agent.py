@@ -81,25 +81,17 @@ class Agent:
             raise ConfigError(f"max_steps must be >= 1, got {max_steps}")
         if tool_timeout <= 0:
             raise ConfigError(f"tool_timeout must be > 0, got {tool_timeout}")
-        self.llm = get_chat_model(LLMConfig() if llm is None else llm)
         self.tools: dict[str, Tool] = {}
         #: toolsets and tools with a close(): what close() releases
         self._owned: list[Any] = []
-        for obj in tools:
-            if isinstance(obj, Toolset):
-                self._owned.append(obj)
-                found = list(obj.tools())
-            else:
-                found = [as_tool(obj)]
-            for t in found:
-                if t.name in self.tools:
-                    self.close()
-                    raise ConfigError(f"two tools are named {t.name!r}; tool names must be unique")
-                self.tools[t.name] = t
-                if callable(getattr(t, "close", None)):
-                    self._owned.append(t)
+        try:
+            self._add_tools(tools)
+            self.llm = get_chat_model(LLMConfig() if llm is None else llm)
+            self.format = get_format(format)
+        except BaseException:  # release what was opened for a half-made agent
+            self.close()
+            raise
         self.instructions = instructions
-        self.format = get_format(format)
         self.max_steps = max_steps
         self.tool_timeout = tool_timeout
         if isinstance(generation, dict):
@@ -109,6 +101,21 @@ class Agent:
         #: the backend takes tools natively (an OpenAI-compatible server that parses calls)
         self.native = bool(getattr(self.llm, "native_tools", False))
         self.thinking = thinking
+
+    def _add_tools(self, tools: Iterable[Any]) -> None:
+        for obj in tools:
+            if isinstance(obj, Toolset):
+                if obj not in self._owned:
+                    self._owned.append(obj)
+                found = list(obj.tools())
+            else:
+                found = [as_tool(obj)]
+                if callable(getattr(found[0], "close", None)):
+                    self._owned.append(found[0])
+            for t in found:
+                if t.name in self.tools:
+                    raise ConfigError(f"two tools are named {t.name!r}; tool names must be unique")
+                self.tools[t.name] = t
 
     # -- public API ---------------------------------------------------------------------
     def close(self) -> None:

@@ -151,28 +151,46 @@ def _chat(args: argparse.Namespace) -> int:
         generation["temperature"] = args.temperature
     if generation:
         llm["generation"] = generation
-    specs: list[Any] = [*config.tools, *args.tool]
-    if args.knowledge:
-        specs.append({"name": "retrieval", "files": list(args.knowledge)})
-    if args.mcp_config:
-        config.mcp_servers.update(_mcp_file(args.mcp_config))
-    tools = [config.make_tool(spec, None) for spec in specs]
-    if not specs and not config.mcp_servers:
-        tools = _default_tools()
-    if config.mcp_servers:
-        tools.append(config.open_mcp())
-    agent = Agent(
+    agent = Agent(  # a failure here closes the tools already started
         llm=llm,
-        tools=tools,
+        tools=_chat_tools(config, args),
         instructions=args.instructions or settings.get("instructions", ""),
         format=args.format or settings.get("format", "hermes"),
-        max_steps=args.max_steps or settings.get("max_steps", 8),
+        max_steps=args.max_steps if args.max_steps is not None else config.max_steps,
+        thinking=config.thinking,
     )
     with agent:  # stops MCP servers and kernels on the way out
         if args.question:
             _answer(agent, args.question, [], args.quiet, sys.stdout)
             return 0
         return _interactive(agent, args.quiet)
+
+
+def _chat_tools(config: Any, args: argparse.Namespace) -> list[Any]:
+    """The config's tools, then --tool, --knowledge and --mcp-config ones (or the default)."""
+    specs: list[Any] = [*config.tools, *args.tool]
+    if args.knowledge:
+        specs.append({"name": "retrieval", "files": list(args.knowledge)})
+    if args.mcp_config:
+        config.mcp_servers.update(_mcp_file(args.mcp_config))
+    tools: list[Any] = []
+    try:
+        tools.extend(config.make_tool(spec, None) for spec in specs)
+        if not specs and not config.mcp_servers:
+            tools = _default_tools()
+        if config.mcp_servers:
+            tools.append(config.open_mcp())
+    except BaseException:
+        _close_all(tools)
+        raise
+    return tools
+
+
+def _close_all(tools: list[Any]) -> None:
+    for tool in tools:
+        close = getattr(tool, "close", None)
+        if callable(close):
+            close()
 
 
 def _mcp_file(path: Path) -> dict[str, Any]:

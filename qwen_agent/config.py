@@ -111,7 +111,7 @@ class AgentConfig(BaseModel):
 
         tools = [self.make_tool(spec, session_id) for spec in self.tools]
         if self.mcp_servers:
-            tools.append(mcp if mcp is not None else self.open_mcp())
+            tools.append(mcp.borrowed() if mcp is not None else self.open_mcp())
         return Agent(
             llm=llm if llm is not None else (self.llm or LLMConfig()),
             tools=tools,
@@ -212,6 +212,7 @@ def _import_file(spec: str, path: Path) -> Any:
     if module_spec is None or module_spec.loader is None:
         raise ConfigError(f"tool {spec!r}: cannot load {path}")
     module = importlib.util.module_from_spec(module_spec)
+    sys.modules[module_spec.name] = module  # dataclasses and pickling look modules up here
     try:
         module_spec.loader.exec_module(module)
     except Exception as exc:  # the user's file failed: say where, not a traceback

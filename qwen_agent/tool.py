@@ -192,6 +192,21 @@ class Toolset:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def borrowed(self) -> Toolset:
+        """This toolset for an agent that must not close it (one shared by many)."""
+        return _Borrowed(self)
+
+
+class _Borrowed(Toolset):
+    def __init__(self, inner: Toolset) -> None:
+        self.inner = inner
+
+    def tools(self) -> list[Tool]:
+        return self.inner.tools()
+
+    def __repr__(self) -> str:
+        return f"<borrowed {self.inner!r}>"
+
 
 class FunctionTool(Tool):
     """A tool made from a plain (or ``async``) function by :func:`tool`."""

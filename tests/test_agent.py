@@ -314,3 +314,39 @@ def test_toolset_name_clash_is_an_error_and_closes_what_was_opened():
     with pytest.raises(ConfigError, match="two tools are named 'same'"):
         Agent(llm=ScriptedLLM(["x"]), tools=[One(), One()])
     assert closed == ["one", "one"]
+
+
+def test_a_half_made_agent_closes_what_it_opened():
+    from qwen_agent import Toolset
+
+    closed = []
+
+    class Held(Toolset):
+        def tools(self):
+            return [FunctionTool(lambda: "a", name="held")]
+
+        def close(self):
+            closed.append("held")
+
+    for bad in ({"llm": {"backend": "no-such-backend"}}, {"format": "no-such-format"}):
+        with pytest.raises(Exception):  # noqa: B017 - each fails its own way
+            Agent(**{"llm": ScriptedLLM(["x"]), **bad}, tools=[Held()])
+    assert closed == ["held", "held"]
+
+
+def test_a_borrowed_toolset_is_not_closed_by_the_agent():
+    from qwen_agent import Toolset
+
+    closed = []
+
+    class Shared(Toolset):
+        def tools(self):
+            return [FunctionTool(lambda: "a", name="shared")]
+
+        def close(self):
+            closed.append("shared")
+
+    shared = Shared()
+    with Agent(llm=ScriptedLLM(["x"]), tools=[shared.borrowed()]) as agent:
+        assert list(agent.tools) == ["shared"]
+    assert closed == []

@@ -72,7 +72,8 @@ def test_random_pipeline_draws_a_png_into_the_sessions_folder(random_pipeline, t
     assert isinstance(image, ImageItem)
     with Image.open(image.image) as img:
         assert img.format == "PNG" and img.size == (64, 64)  # the model's native size
-    assert "seed 7" in text.text and image.image in text.text
+    assert "seed 7" in text.text and image.image.rsplit("/", 1)[1] in text.text
+    assert str(tmp_path) not in text.text  # the model sees the file's name, not a host path
     assert [p.name for p in (tmp_path / "out").iterdir()] == [image.image.rsplit("/", 1)[1]]
 
 
@@ -84,9 +85,10 @@ def test_same_seed_same_picture_and_sizes_round_to_the_model(random_pipeline, tm
     assert a != b and a.read_bytes() == b.read_bytes() != c.read_bytes()
     # no generation_defaults.json here: Stable Diffusion's defaults by class
     assert used["steps"] == 2 and used["guidance_scale"] == 7.5
-    wide, used = gen.generate("a blue square", steps=1, seed=1, width=98, height=34)
-    with Image.open(wide) as img:
+    wide, used = gen.generate("a blue square", steps=1, seed=1.0, width=98, height=34.0)
+    with Image.open(wide) as img:  # multiples of 8, whatever the autoencoder's factor
         assert img.size == (used["width"], used["height"]) == (96, 32)
+    assert used["seed"] == 1 and isinstance(used["seed"], int)
 
 
 def test_per_model_defaults_come_from_the_model_folder(random_pipeline, tmp_path):
@@ -108,8 +110,13 @@ def test_per_model_defaults_come_from_the_model_folder(random_pipeline, tmp_path
         ({"prompt": "  "}, "non-empty prompt"),
         ({"prompt": "x", "steps": 0}, "steps must be between"),
         ({"prompt": "x", "steps": 10_000}, "steps must be between"),
-        ({"prompt": "x", "width": 40_000, "height": 40_000}, "too large"),
+        ({"prompt": "x", "width": 40_000, "height": 40_000}, "width must be an integer from 8"),
+        ({"prompt": "x", "width": 64, "height": 65_536}, "height must be an integer from 8"),
+        ({"prompt": "x", "width": 256, "height": 8}, "too narrow"),
         ({"prompt": "x", "width": 2}, "width must be an integer"),
+        ({"prompt": "x", "width": 64.5}, "width must be an integer"),
+        ({"prompt": "x", "seed": 1e300}, "seed must be an integer"),
+        ({"prompt": "x", "seed": -1}, "seed must be an integer"),
         ({"prompt": "x", "guidance_scale": -1}, "guidance_scale must be between"),
     ],
 )
@@ -123,8 +130,11 @@ def test_bad_arguments_are_clear_errors(random_pipeline, tmp_path, options, mess
 def test_a_folder_that_is_not_a_pipeline_is_refused(random_pipeline, tmp_path):
     with pytest.raises(ConfigError, match="not a diffusers pipeline directory"):
         ImageGen(model=tmp_path)
-    with pytest.raises(ConfigError, match="not a safe name"):
-        ImageGen(model=random_pipeline, session_id="../../etc")
+    # client-made session ids become a hashed folder name, never a path
+    odd = ImageGen(model=random_pipeline, session_id="../../etc")
+    assert odd.output_dir.parent.name == "images" and odd.output_dir.name.startswith("session-")
+    served = ImageGen(model=random_pipeline, session_id="helper:conversation-42")
+    assert ":" not in served.output_dir.name and served.output_dir != odd.output_dir
 
 
 def test_concurrent_calls_share_one_pipeline(random_pipeline, tmp_path):
@@ -184,3 +194,14 @@ def test_draw_a_green_triangle_through_the_bundled_agent(tmp_path):
     with Image.open(images[0].image) as img:
         assert img.format == "PNG" and img.size == (64, 64)
     assert images[0].image.startswith(str(tmp_path))
+
+
+def test_a_run_past_the_tools_timeout_stops_and_frees_the_pipeline(random_pipeline, tmp_path):
+    from qwen_agent.errors import ToolError
+
+    slow = ImageGen(model=random_pipeline, output_dir=tmp_path, timeout=1e-6)
+    with pytest.raises(ToolError, match="stopped after"):
+        slow.generate("a red circle", steps=50, seed=1)
+    assert list(tmp_path.iterdir()) == []
+    path, _ = ImageGen(model=random_pipeline, output_dir=tmp_path).generate("a", steps=1, seed=1)
+    assert path.is_file()

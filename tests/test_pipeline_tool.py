@@ -84,6 +84,7 @@ def test_schema_comes_from_the_task_and_results_are_json(classifier_dir):
         "type": "object",
         "properties": {"text": {"type": "string", "description": "the text"}},
         "required": ["text"],
+        "additionalProperties": False,
     }
     assert "Classify a text" in tool.description and classifier_dir.name in tool.description
     out = tool.call(text="I love this book")

@@ -546,3 +546,25 @@ def test_the_benchmark_runs_on_a_small_corpus():
     assert out.returncode == 0, out.stderr[-2000:]
     assert "corpus: 300 chunks in 6 files" in out.stdout
     assert "p50 " in out.stdout and "(1 parsed)" in out.stdout
+
+
+def test_names_never_show_host_folders_and_symlinks_stay_inside(tmp_path):
+    from qwen_agent.tools.retrieval import Retrieval
+
+    home = tmp_path / "home" / "alice"
+    docs = home / "docs"
+    docs.mkdir(parents=True)
+    (docs / "a.md").write_text("The boat leaves at noon from pier four.\n")
+    secret = home / ".secret.txt"
+    secret.write_text("The vault code is 7319.\n")
+    (docs / "link.txt").symlink_to(secret)
+    extra = tmp_path / "data" / "x.txt"
+    extra.parent.mkdir()
+    extra.write_text("Lunch is served at one.\n")
+    rag = Retrieval(files=[str(docs), str(extra)], index_dir=str(tmp_path / "idx"))
+    assert sorted(rag.report.parsed) == ["docs/a.md", "x.txt"]
+    assert "7319" not in rag.call(query="vault code") and str(tmp_path) not in rag.description
+    assert str(tmp_path) not in rag.call(query="boat pier")
+    assert rag.call(query="lunch", top_k=2.0)  # JSON's 2.0 is an integer
+    with pytest.raises(ToolCallError, match="top_k must be between"):
+        rag.call(query="lunch", top_k=2.5)

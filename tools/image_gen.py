@@ -41,7 +41,7 @@ __all__ = ["ImageGen", "bundled_pipeline_path", "load_pipeline", "pipeline_defau
 logger = logging.getLogger(__name__)
 
 BUNDLED = "qwen-tiny-shapes"
-MAX_PIXELS = 2048 * 2048
+MAX_SIDE = 2048
 MAX_STEPS = 200
 
 #: defaults by pipeline class, for directories without a generation_defaults.json
@@ -128,7 +128,6 @@ def load_pipeline(
                 f"image_gen needs the [image] extra ({exc.name} is missing): "
                 "pip install 'qwen-agent-kit[image]'"
             ) from None
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         t0 = time.monotonic()
         kwargs = {"dtype": getattr(torch, dtype), "local_files_only": True}
         try:
@@ -230,13 +229,10 @@ class ImageGen(Tool):
             )
         self.device, self.dtype = device, dtype
         self.session_id = session_id or f"session-{secrets.token_hex(8)}"
-        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", self.session_id) or self.session_id in (
-            ".",
-            "..",
-        ):
-            raise ConfigError(f"image_gen session_id {self.session_id!r} is not a safe name")
         self.output_dir = (
-            Path(output_dir) if output_dir is not None else data_dir() / "images" / self.session_id
+            Path(output_dir)
+            if output_dir is not None
+            else data_dir() / "images" / _folder_name(self.session_id)
         )
         self.overrides = dict(defaults or {})
         self.progress = progress
@@ -247,7 +243,7 @@ class ImageGen(Tool):
         return [
             TextItem(
                 text=f"Drew {used['width']}x{used['height']} image for {prompt!r} "
-                f"(seed {used['seed']}, {used['steps']} steps): {path}"
+                f"(seed {used['seed']}, {used['steps']} steps): {path.name}"
             ),
             ImageItem(image=str(path)),
         ]
@@ -261,15 +257,20 @@ class ImageGen(Tool):
         pipe, key = load_pipeline(self.model, self.device, self.dtype)
         used = {**pipeline_defaults(self.model, pipe), **self.overrides}
         used.update({k: v for k, v in options.items() if v is not None})
-        used = _checked(used, getattr(pipe, "vae_scale_factor", 8) or 8)
-        seed = used.get("seed")
-        used["seed"] = int(seed) if seed is not None else secrets.randbelow(2**31)
+        multiple = max(8, getattr(pipe, "vae_scale_factor", 8) or 8)
+        used = _checked(used, multiple, _native_side(pipe))
+        if used.get("seed") is None:
+            used["seed"] = secrets.randbelow(2**31)
         generator = torch.Generator(device="cpu").manual_seed(used["seed"])
         total = used["steps"]
         started = time.monotonic()
 
-        def on_step(_pipe: Any, step: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+        deadline = started + (self.timeout or 600.0)
+
+        def on_step(pipe_: Any, step: int, _t: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
             done = step + 1
+            if time.monotonic() > deadline:  # the agent gave up: free the pipeline
+                pipe_._interrupt = True
             if self.progress is not None:
                 self.progress(done, total)
             if time.monotonic() - started > 2 and (done == total or done % max(1, total // 5) == 0):
@@ -292,6 +293,8 @@ class ImageGen(Tool):
                 image = pipe(**call).images[0]
             except (ValueError, RuntimeError) as exc:
                 raise ToolError(f"image_gen failed: {type(exc).__name__}: {exc}") from None
+        if time.monotonic() > deadline:
+            raise ToolError(f"image_gen stopped after {self.timeout:g} s (the tool's timeout)")
         path = self._write(image)
         logger.info("image_gen: %s in %.1f s", path, time.monotonic() - started)
         return path, used
@@ -301,32 +304,70 @@ class ImageGen(Tool):
         name = f"image-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}.png"
         final = self.output_dir / name
         tmp = self.output_dir / f".{name}.tmp"
-        with open(tmp, "wb") as f:
-            image.save(f, format="PNG")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
+        try:
+            with open(tmp, "wb") as f:
+                image.save(f, format="PNG")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ToolError(f"image_gen could not save the image: {exc.strerror}") from None
         return final
 
 
-def _checked(used: dict[str, Any], multiple: int) -> dict[str, Any]:
+def _folder_name(session_id: str) -> str:
+    """A folder name for a session id: the id itself when it is a plain name, else a hash
+    of it (ids such as ``agent:conversation`` come from clients)."""
+    if re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}", session_id):
+        return session_id
+    import hashlib
+
+    return "session-" + hashlib.sha256(session_id.encode()).hexdigest()[:32]
+
+
+def _checked(used: dict[str, Any], multiple: int, native: int) -> dict[str, Any]:
     """Sizes rounded to what the model takes, and bounds that keep one call reasonable."""
     out = dict(used)
+    largest = min(MAX_SIDE, 4 * native)
     for side in ("width", "height"):
-        value = out[side]
-        if not isinstance(value, int) or isinstance(value, bool) or value < multiple:
-            raise ToolCallError(f"image_gen {side} must be an integer >= {multiple}, got {value!r}")
+        value = _integral(out[side])
+        if value is None or not multiple <= value <= largest:
+            raise ToolCallError(
+                f"image_gen {side} must be an integer from {multiple} to {largest} "
+                f"(this model draws {native} x {native}), got {out[side]!r}"
+            )
         out[side] = max(multiple, round(value / multiple) * multiple)
-    if out["width"] * out["height"] > MAX_PIXELS:
+    if max(out["width"], out["height"]) > 4 * min(out["width"], out["height"]):
         raise ToolCallError(
-            f"image_gen size {out['width']}x{out['height']} is too large (at most "
-            f"{MAX_PIXELS} pixels)"
+            f"image_gen size {out['width']}x{out['height']} is too narrow (at most 4:1)"
         )
-    steps = out["steps"]
-    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
-        raise ToolCallError(f"image_gen steps must be between 1 and {MAX_STEPS}, got {steps!r}")
+    steps = _integral(out["steps"])
+    if steps is None or not 1 <= steps <= MAX_STEPS:
+        raise ToolCallError(
+            f"image_gen steps must be between 1 and {MAX_STEPS}, got {out['steps']!r}"
+        )
+    out["steps"] = steps
+    if out.get("seed") is not None:
+        seed = _integral(out["seed"])
+        if seed is None or not 0 <= seed < 2**63:
+            raise ToolCallError(
+                f"image_gen seed must be an integer from 0 to 2**63-1, got {seed!r}"
+            )
+        out["seed"] = seed
     g = out["guidance_scale"]
     if not isinstance(g, (int, float)) or isinstance(g, bool) or not 0 <= g <= 50:
         raise ToolCallError(f"image_gen guidance_scale must be between 0 and 50, got {g!r}")
     out["guidance_scale"] = float(g)
     return out
+
+
+def _integral(value: Any) -> int | None:
+    """``value`` as an int when it is one (JSON's 2.0 included), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    return None

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qwen_agent.errors import ConfigError, ToolCallError
+from qwen_agent.errors import ConfigError, ToolCallError, ToolError
 from qwen_agent.messages import FileItem, ImageItem, TextItem
 from qwen_agent.tool import Tool
 
@@ -64,7 +64,8 @@ def _run_generate(pipe: Any, a: dict[str, Any], _t: Any) -> Any:
     prompt: Any = a["prompt"]
     if getattr(pipe.tokenizer, "chat_template", None):  # a chat model: ask it as a user
         prompt = [{"role": "user", "content": prompt}]
-    out = pipe(prompt, max_new_tokens=a.get("max_new_tokens", 64), return_full_text=False)
+    limit = a.get("max_new_tokens", 64)
+    out = pipe(prompt, max_new_tokens=int(limit), return_full_text=False)
     text = out[0]["generated_text"] if out else ""
     if isinstance(text, list):  # some versions give the conversation back
         text = text[-1].get("content", "") if text else ""
@@ -85,8 +86,15 @@ def _run_image_labels(pipe: Any, a: dict[str, Any], _t: Any) -> Any:
 
 
 def _run_caption(pipe: Any, a: dict[str, Any], _t: Any) -> Any:
-    text = a.get("prompt") or None
-    out = pipe(images=a["image"], text=text, max_new_tokens=a.get("max_new_tokens", 40))
+    # transformers 5's image-text-to-text pipeline wants text with the image: a chat
+    # message where the processor has a chat template, else the prompt as it is
+    question = a.get("prompt") or "Describe this image."
+    processor = getattr(pipe, "processor", None)
+    if getattr(processor, "chat_template", None):
+        content = [{"type": "image", "url": a["image"]}, {"type": "text", "text": question}]
+        out = pipe(text=[{"role": "user", "content": content}], max_new_tokens=40)
+    else:
+        out = pipe(images=a["image"], text=a.get("prompt") or "", max_new_tokens=40)
     first = out[0] if out else {}
     if isinstance(first, list):
         first = first[0] if first else {}
@@ -96,7 +104,7 @@ def _run_caption(pipe: Any, a: dict[str, Any], _t: Any) -> Any:
 def _run_depth(pipe: Any, a: dict[str, Any], tool: PipelineTool) -> Any:
     out = pipe(a["image"])
     path = tool.write(out["depth"], "depth", ".png")
-    return [TextItem(text=f"Depth map: {path}"), ImageItem(image=str(path))]
+    return [TextItem(text=f"Depth map: {path.name}"), ImageItem(image=str(path))]
 
 
 def _run_document_qa(pipe: Any, a: dict[str, Any], _t: Any) -> Any:
@@ -113,7 +121,7 @@ def _run_speech(pipe: Any, a: dict[str, Any], tool: PipelineTool) -> Any:
     out = pipe(a["text"])
     wave = np.asarray(out["audio"], dtype=np.float32).reshape(-1)
     path = tool.write(_wav_bytes(wave, int(out["sampling_rate"])), "speech", ".wav")
-    return [TextItem(text=f"Speech: {path}"), FileItem(file=str(path), name=path.name)]
+    return [TextItem(text=f"Speech: {path.name}"), FileItem(file=str(path), name=path.name)]
 
 
 def _run_fill_mask(pipe: Any, a: dict[str, Any], _t: Any) -> Any:
@@ -153,7 +161,12 @@ TASKS: dict[str, TaskSpec] = {
         "Continue or answer a prompt with a language model.",
         {
             "prompt": {"type": "string", "description": "the prompt"},
-            "max_new_tokens": {"type": "integer", "description": "longest reply, in tokens"},
+            "max_new_tokens": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 1024,
+                "description": "longest reply, in tokens",
+            },
         },
         ("prompt",),
         _run_generate,
@@ -274,7 +287,12 @@ class PipelineTool(Tool):
             else:
                 props = {"inputs": {"type": "string", "description": "the pipeline's input"}}
                 required, summary = ["inputs"], f"Run the {task} model."
-            self.parameters = {"type": "object", "properties": props, "required": required}
+            self.parameters = {
+                "type": "object",
+                "properties": props,
+                "required": required,
+                "additionalProperties": False,
+            }
             self.description = description or f"{summary} (model {self.model.name})"
         self.task = task
         self.name = name or re.sub(r"[^A-Za-z0-9_]", "_", task)
@@ -310,7 +328,6 @@ class PipelineTool(Tool):
                     raise ConfigError(
                         "PipelineTool needs the [local] extra: pip install 'qwen-agent-kit[local]'"
                     ) from None
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 spec = self.task_spec
                 task = spec.load_as if spec is not None and spec.load_as else self.task
                 logger.info("pipeline: loading %s for %s", self.model, task)
@@ -319,8 +336,10 @@ class PipelineTool(Tool):
                 try:
                     self._pipe = pipeline(task, model=str(self.model), **kwargs)
                 except (OSError, ValueError, KeyError) as exc:
+                    logger.warning("pipeline: cannot load %s for %s: %s", self.model, task, exc)
                     raise ConfigError(
-                        f"PipelineTool cannot load {self.model} for {task!r}: {exc}"
+                        f"PipelineTool cannot load the {self.model.name} model for {task!r}: "
+                        f"{type(exc).__name__} (see the log)"
                     ) from None
             return self._pipe
 
@@ -335,8 +354,7 @@ class PipelineTool(Tool):
             real = cand.resolve()
             if any(real.is_relative_to(d) for d in self.input_dirs) and real.is_file():
                 return real
-        where = ", ".join(str(d) for d in self.input_dirs)
-        raise ToolCallError(f"{self.name}: no file {value!r} in the allowed folders ({where})")
+        raise ToolCallError(f"{self.name}: no file {value!r} in the folders this tool may read")
 
     def write(self, data: Any, stem: str, suffix: str) -> Path:
         """Write an output (a PIL image or bytes) atomically; return its path."""
@@ -346,14 +364,18 @@ class PipelineTool(Tool):
         out.mkdir(parents=True, exist_ok=True)
         final = out / f"{stem}-{secrets.token_hex(6)}{suffix}"
         tmp = out / f".{final.name}.tmp"
-        with open(tmp, "wb") as f:
-            if isinstance(data, bytes):
-                f.write(data)
-            else:
-                data.save(f, format="PNG")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, final)
+        try:
+            with open(tmp, "wb") as f:
+                if isinstance(data, bytes):
+                    f.write(data)
+                else:
+                    data.save(f, format="PNG")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ToolError(f"{self.name} could not save its output: {exc.strerror}") from None
         return final
 
 

@@ -81,7 +81,13 @@ class _DirLock:
         except ImportError:  # Windows: the thread lock only
             pass
         else:
-            fcntl.flock(self.fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX)
+            except OSError as exc:  # ENOLCK on some network filesystems: in memory only
+                os.close(self.fd)
+                self.fd = None
+                self.problem = f"cannot lock the folder ({exc.strerror or exc})"
+                return self
         self.usable = True
         return self
 

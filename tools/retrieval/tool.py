@@ -7,8 +7,9 @@
 Folders are searched recursively for the types in
 :data:`~qwen_agent.tools.retrieval.parsers.SUPPORTED` (hidden files and folders are left
 out; other types are listed in ``report.skipped``). Files are named by their path relative
-to the knowledge root (the common folder of everything given, or ``root=``); the model never
-sees a host path. The index persists in ``index_dir``, by default
+to ``root=``, or to the one folder given, or else to the folder each path was given in
+(``docs/a.md``, ``x.pdf``); the model never sees a host path. The index persists in
+``index_dir``, by default
 ``$QWEN_AGENT_CACHE_DIR/retrieval/<key>`` (else ``$XDG_CACHE_HOME/qwen-agent/...``, else
 ``~/.cache/qwen-agent/...``; on Windows ``%LOCALAPPDATA%\\qwen-agent\\cache``), where
 ``<key>`` is a hash of the given paths; reopening it parses only new and changed files.
@@ -74,19 +75,21 @@ def default_index_dir(paths: Sequence[str | os.PathLike[str]]) -> Path:
 
 
 def find_files(
-    paths: Sequence[Path], root: Path, max_files: int
+    paths: Sequence[Path], root: Path | None, max_files: int
 ) -> tuple[list[tuple[str, Path]], list[str], list[tuple[str, str]]]:
     """The supported files under ``paths`` as (display name, path), the skipped ones and
-    the given files that cannot be indexed. Inside folders, hidden files and folders are
-    left out, and so are symlinks that lead out of ``root``. ConfigError for a path that
-    does not exist, or more than ``max_files`` documents."""
+    the given files that cannot be indexed. Names are relative to ``root``, or (None) to
+    the one folder given, or else to each given path's own folder (``docs/a.md`` for the
+    folder ``docs``, ``x.pdf`` for the file). Inside folders, hidden files and folders are
+    left out, and so are symlinks that lead out of the folder given. ConfigError for a path
+    that does not exist, or more than ``max_files`` documents."""
     found: dict[str, Path] = {}
     skipped: list[str] = []
     failed: list[tuple[str, str]] = []
     budget = max(100_000, 50 * max_files)  # files looked at, documents or not
 
-    def add(path: Path, explicit: bool) -> None:
-        name = _display(path, root)
+    def add(path: Path, explicit: bool, base: Path) -> None:
+        name = _display(path, base)
         if path.suffix.lower() not in SUPPORTED:
             if explicit:
                 kinds = ", ".join(sorted(SUPPORTED))
@@ -94,7 +97,7 @@ def find_files(
             else:
                 skipped.append(name)
         elif name in found and found[name] != path:
-            failed.append((name, f"another file has the same name relative to {root.name!r}"))
+            failed.append((name, "another given file has the same name"))
         else:
             found[name] = path
         if len(found) > max_files or len(skipped) > budget:
@@ -104,19 +107,23 @@ def find_files(
             )
 
     for path in paths:
+        base = root if root is not None else path.parent
+        if root is None and len(paths) == 1 and path.is_dir():
+            base = path  # one folder: names inside it ("guide.txt")
         if path.is_file():
-            add(path, explicit=True)
+            add(path, explicit=True, base=base)
         elif path.is_dir():
+            inside = path.resolve()
             for folder, dirs, names in os.walk(path):  # does not follow folder symlinks
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for n in sorted(names):
                     p = Path(folder, n)
                     if n.startswith(".") or not p.is_file():
                         continue
-                    if p.is_symlink() and not p.resolve().is_relative_to(root):
-                        skipped.append(_display(p, root))
+                    if p.is_symlink() and not p.resolve().is_relative_to(inside):
+                        skipped.append(_display(p, base))
                         continue
-                    add(p, explicit=False)
+                    add(p, explicit=False, base=base)
         else:
             raise ConfigError(f"retrieval: {path} does not exist (or is not a file or folder)")
     return sorted(found.items()), skipped, failed
@@ -143,7 +150,7 @@ class Retrieval(Tool):
         chunk_overlap: characters shared by consecutive passages.
         language: stopwords and stemming (english, german, french, chinese, ...).
         stem: stem words (PyStemmer) where the language has a stemmer.
-        root: the folder names are relative to; default: the common folder of ``files``.
+        root: the folder names are relative to; default: each given path's own folder.
         name, description: override the tool's name (several retrieval tools in one agent)
             and description.
         lazy: index on the first call instead of now.
@@ -212,7 +219,7 @@ class Retrieval(Tool):
                 "retrieval: chunk_chars must be in 50..20000 and chunk_overlap in 0..chunk_chars"
             )
         self.paths = [Path(p).expanduser().resolve() for p in files]
-        self.root = Path(root).expanduser().resolve() if root is not None else _common(self.paths)
+        self.root = Path(root).expanduser().resolve() if root is not None else None
         self.index_dir = (
             Path(index_dir).expanduser().resolve()
             if index_dir is not None
@@ -296,8 +303,10 @@ class Retrieval(Tool):
                 'e.g. {"query": "refund policy"}'
             )
         k = self.top_k if top_k is None else top_k
-        if not 1 <= k <= MAX_TOP_K:
-            raise ToolCallError(f"retrieval: top_k must be between 1 and {MAX_TOP_K}, got {k}")
+        if isinstance(k, float) and k.is_integer():  # JSON's 3.0
+            k = int(k)
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_TOP_K:
+            raise ToolCallError(f"retrieval: top_k must be between 1 and {MAX_TOP_K}, got {k!r}")
         found = self._ready()[0].search(query, k)
         return [Hit(chunk, score, rank) for rank, (chunk, score) in enumerate(found, 1)]
 
@@ -351,8 +360,3 @@ def _nothing_indexed(report: IndexReport) -> str:
         "No documents are available to search: none of the configured files could be "
         f"indexed{why}. Tell the user, and answer without the documents."
     )
-
-
-def _common(paths: Sequence[Path]) -> Path:
-    folders = [p if p.is_dir() else p.parent for p in paths]
-    return Path(os.path.commonpath([str(f) for f in folders]))
