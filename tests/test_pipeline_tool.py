@@ -144,3 +144,45 @@ def test_clear_errors_for_bad_setup(tmp_path, classifier_dir):
     Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
     with pytest.raises(ConfigError, match="cannot load"):
         broken.call(image="a.png")
+
+
+def test_image_to_text_with_a_blip_model(tmp_path):
+    """The README's captioning example: a BLIP model (random weights, built from config)
+    through transformers 5's image-text-to-text pipeline."""
+    import torch
+    from transformers import (
+        BertTokenizer,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
+
+    torch.manual_seed(0)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "red", "circle", "square"]
+    (tmp_path / "vocab.txt").write_text("\n".join([*words, "[DEC]"]))
+    tok = BertTokenizer(str(tmp_path / "vocab.txt"))
+    tok.add_special_tokens({"bos_token": "[DEC]"})
+    small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1}
+    cfg = BlipConfig(
+        text_config={
+            **small,
+            "vocab_size": len(tok),
+            "num_attention_heads": 2,
+            "encoder_hidden_size": 32,
+            "bos_token_id": tok.bos_token_id,
+            "pad_token_id": 0,
+            "sep_token_id": 3,
+        },
+        vision_config={**small, "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
+    )
+    model_dir = tmp_path / "blip"
+    BlipForConditionalGeneration(cfg).save_pretrained(model_dir)
+    processor = BlipProcessor(BlipImageProcessor(size={"height": 32, "width": 32}), tok)
+    processor.save_pretrained(model_dir)
+    Image.new("RGB", (40, 40), (200, 0, 0)).save(tmp_path / "red.png")
+    tool = PipelineTool(task="image-to-text", model=model_dir, input_dirs=[tmp_path])
+    assert tool.name == "image_to_text" and tool.parameters["required"] == ["image"]
+    caption = tool.call(image="red.png")
+    assert isinstance(caption, str) and set(caption.split()) <= set(words)
+    assert caption.strip()
