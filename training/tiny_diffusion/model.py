@@ -122,9 +122,11 @@ def make_train_scheduler():
     return DDPMScheduler(**SCHEDULE)
 
 
-def make_sample_scheduler():
+def make_sample_scheduler(prediction_type: str = "epsilon"):
     from diffusers import DPMSolverMultistepScheduler
 
     # trailing spacing: sampling starts at the last training step, so flat dark or light
     # backgrounds come out as dark or light as asked
-    return DPMSolverMultistepScheduler(**SCHEDULE, timestep_spacing="trailing")
+    return DPMSolverMultistepScheduler(
+        **{**SCHEDULE, "prediction_type": prediction_type}, timestep_spacing="trailing"
+    )

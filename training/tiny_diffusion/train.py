@@ -5,14 +5,17 @@
 
 Two legs: the autoencoder (``--vae-steps``, reconstruction L1 + MSE and a small KL term),
 then the UNet and the text encoder together (``--unet-steps``, over ``--bank`` encoded
-scene-caption pairs, epsilon prediction with
-min-SNR weighting, offset noise, an EMA of the weights, and the caption dropped 10% of the
-time so classifier-free guidance works). Keep ``--out`` outside the repository: it holds
-``checkpoint.pt`` (weights, optimizer state, EMA and the step, written atomically every
-``--save-every`` steps) and ``train.log`` (one line per ``--log-every`` steps, with an
-ETA). Rerun the same command after an interruption and it resumes. Batches are a function
-of ``--seed`` and the step. ``--export DIR`` (at the end, or alone once the legs are done)
-writes a diffusers pipeline directory (fp16 weights) with its ``training.json``.
+scene-caption pairs). ``--prediction sample`` predicts the clean latent, ``epsilon`` the
+noise with min-SNR weighting; both use offset noise, an EMA of the weights, and the caption
+dropped 10% of the time so classifier-free guidance works. A checkpoint resumed with
+another ``--prediction`` switches over and starts a fresh EMA; ``training.json`` records it.
+
+Keep ``--out`` outside the repository: it holds ``checkpoint.pt`` (weights, optimizer
+state, EMA and the step, written atomically every ``--save-every`` steps), ``latents.pt``
+and ``train.log`` (a line per ``--log-every`` steps, with an ETA). Rerun the same command
+after an interruption and it resumes. Batches are a function of ``--seed`` and the step.
+``--export DIR`` writes a diffusers pipeline directory (fp16 weights) with its
+``training.json`` at the end; with ``--export-now``, from the latest checkpoint at once.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ class Run:
         self.vae_step = 0
         self.unet_step = 0
         self.scaling_factor: float | None = None
+        self.switches: list[dict] = []
         self.path = Path(args.out) / "checkpoint.pt"
         if self.path.exists():
             self.load()
@@ -101,6 +105,8 @@ class Run:
             "vae_step": self.vae_step,
             "unet_step": self.unet_step,
             "scaling_factor": self.scaling_factor,
+            "prediction": self.args.prediction,
+            "switches": self.switches,
         }
 
     def save(self) -> None:
@@ -125,6 +131,17 @@ class Run:
         self.ema = s["ema"]
         self.unet_opt.load_state_dict(s["unet_opt"])
         self.unet_step = s["unet_step"]
+        self.switches = s.get("switches", [])
+        before = s.get("prediction", "epsilon")
+        if before != self.args.prediction:  # the output changes meaning: a fresh average
+            log(f"prediction {before} -> {self.args.prediction} at step {self.unet_step}")
+            self.switches.append({"step": self.unet_step, "prediction": self.args.prediction})
+            self.ema = {
+                "unet": {k: v.detach().clone() for k, v in self.unet.state_dict().items()},
+                "text_encoder": {
+                    k: v.detach().clone() for k, v in self.text_encoder.state_dict().items()
+                },
+            }
         log(f"resumed: vae step {self.vae_step}, unet step {self.unet_step}")
 
 
@@ -249,19 +266,27 @@ def train_unet(run: Run) -> None:
         lat = (mean + std * torch.randn(mean.shape, generator=rng)) * run.scaling_factor
         noise = torch.randn(lat.shape, generator=rng)
         noise += 0.1 * torch.randn(lat.shape[0], lat.shape[1], 1, 1, generator=rng)
-        t = torch.randint(0, sched.config.num_train_timesteps, (lat.shape[0],), generator=rng)
+        # noise levels drawn with density rising toward pure noise (--t-bias 2: linear), where
+        # the picture's layout and colours are decided; the easy low-noise end needs fewer
+        u = torch.rand(lat.shape[0], generator=rng)
+        total_t = sched.config.num_train_timesteps
+        t = (total_t * u ** (1 / a.t_bias)).long().clamp(0, total_t - 1)
         noisy = sched.add_noise(lat, noise, t)
         cond = encode_text(run, captions)
         pred = run.unet(noisy, t, cond).sample
-        snr = alphas[t] / (1 - alphas[t])
-        weight = torch.clamp(snr, max=5.0) / snr
-        loss = ((pred - noise).pow(2).mean(dim=(1, 2, 3)) * weight).mean()
+        if a.prediction == "sample":  # the clean latent, plain MSE: every noise level counts
+            loss = (pred - lat).pow(2).mean()
+        else:
+            snr = alphas[t] / (1 - alphas[t])
+            weight = torch.clamp(snr, max=5.0) / snr
+            loss = ((pred - noise).pow(2).mean(dim=(1, 2, 3)) * weight).mean()
         run.unet_opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         run.unet_opt.step()
         run.unet_step += 1
-        decay = min(a.ema, (1 + run.unet_step) / (10 + run.unet_step))
+        since = run.unet_step - (run.switches[-1]["step"] if run.switches else 0)
+        decay = min(a.ema, (1 + since) / (10 + since))
         with torch.no_grad():
             for name, module in (("unet", run.unet), ("text_encoder", run.text_encoder)):
                 for k, v in module.state_dict().items():
@@ -299,7 +324,7 @@ def export(run: Run, out: Path) -> None:
         text_encoder=run.text_encoder,
         tokenizer=run.tokenizer,
         unet=run.unet,
-        scheduler=M.make_sample_scheduler(),
+        scheduler=M.make_sample_scheduler(run.args.prediction),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
@@ -328,8 +353,11 @@ def export(run: Run, out: Path) -> None:
                 "batch": a.batch,
                 "lr": a.lr,
                 "ema": a.ema,
-                "min_snr_gamma": 5.0,
+                "min_snr_gamma": 5.0 if a.prediction == "epsilon" else None,
                 "offset_noise": 0.1,
+                "t_bias": a.t_bias,
+                "prediction": a.prediction,
+                "switches": run.switches,
                 "caption_dropout": 0.1,
             },
         ],
@@ -367,6 +395,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--bank", type=int, default=24_000, help="encoded pairs the UNet sees")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--ema", type=float, default=0.999)
+    p.add_argument("--t-bias", type=float, default=2.0, help="noise-level sampling exponent")
+    p.add_argument(
+        "--prediction",
+        choices=["epsilon", "sample"],
+        default="sample",
+        help="what the UNet predicts: the noise, or the clean latent",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=50)
     p.add_argument("--log-every", type=int, default=10)
