@@ -90,6 +90,8 @@ class Run:
         self.unet_step = 0
         self.scaling_factor: float | None = None
         self.switches: list[dict] = []
+        #: each training command and the steps it started from (resumed runs included)
+        self.sessions: list[dict] = []
         self.path = Path(args.out) / "checkpoint.pt"
         if self.path.exists():
             self.load()
@@ -107,6 +109,7 @@ class Run:
             "scaling_factor": self.scaling_factor,
             "prediction": self.args.prediction,
             "switches": self.switches,
+            "sessions": self.sessions,
         }
 
     def save(self) -> None:
@@ -123,6 +126,7 @@ class Run:
         self.vae.load_state_dict(s["vae"])
         self.vae_opt.load_state_dict(s["vae_opt"])
         self.vae_step, self.scaling_factor = s["vae_step"], s["scaling_factor"]
+        self.sessions = s.get("sessions", [])
         if s["unet_step"] == 0:  # nothing of the second leg to keep (the vocabulary may differ)
             log(f"resumed: vae step {self.vae_step}")
             return
@@ -334,6 +338,8 @@ def export(run: Run, out: Path) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     pipe.save_pretrained(tmp, safe_serialization=True)
     a = run.args
+    if run.sessions:  # the settings of the last training command, not of this export
+        a = _parser().parse_args(run.sessions[-1]["command"].split()[3:])
     info = {
         "model": "qwen-tiny-shapes",
         "what": "a text-to-image diffusion model trained from scratch on synthetic scenes of "
@@ -364,7 +370,7 @@ def export(run: Run, out: Path) -> None:
         "seed": a.seed,
         "latent_bank": a.bank,
         "scaling_factor": run.scaling_factor,
-        "command": " ".join(["python -m training.tiny_diffusion.train", *sys.argv[1:]]),
+        "sessions": run.sessions,
         "torch": torch.__version__,
     }
     (tmp / "training.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -378,6 +384,34 @@ def export(run: Run, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     global LOG
+    p = _parser()
+    args = p.parse_args(argv)
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    LOG = Path(args.out) / "train.log"
+    run = Run(args)
+    if args.export_now:
+        if not args.export or run.scaling_factor is None:
+            p.error("--export-now needs --export DIR and a checkpoint past the autoencoder leg")
+        export(run, args.export)
+        return
+    run.sessions.append(
+        {
+            "vae_step": run.vae_step,
+            "unet_step": run.unet_step,
+            "command": " ".join(["python -m training.tiny_diffusion.train", *sys.argv[1:]]),
+        }
+    )
+    train_vae(run)
+    train_unet(run)
+    if args.export:
+        export(run, args.export)
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", required=True, help="run directory (checkpoint, log)")
     p.add_argument("--export", type=Path, help="write the pipeline directory here at the end")
@@ -406,23 +440,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--save-every", type=int, default=50)
     p.add_argument("--log-every", type=int, default=10)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's choice)")
-    args = p.parse_args(argv)
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    LOG = Path(args.out) / "train.log"
-    run = Run(args)
-    if args.export_now:
-        if not args.export or run.scaling_factor is None:
-            p.error("--export-now needs --export DIR and a checkpoint past the autoencoder leg")
-        export(run, args.export)
-        return
-    train_vae(run)
-    train_unet(run)
-    if args.export:
-        export(run, args.export)
+    return p
 
 
 if __name__ == "__main__":
