@@ -1,7 +1,8 @@
 """Seconds per image, and how often the picture is what was asked, for a diffusers model.
 
     python benchmarks/image_gen.py                       # the bundled qwen-tiny-shapes
-    python benchmarks/image_gen.py --model DIR --images 5 --no-judge
+    python benchmarks/image_gen.py --model DIR --images 5        # timing only
+    python benchmarks/image_gen.py --model /work/diffusion/final8000 --judge  # a new run
 
 Prints the load time, then the median and p90 seconds per image at the model's native size
 (goal for the bundled model on a laptop CPU: under 1 s). For the bundled model it also
@@ -147,6 +148,9 @@ def main() -> None:
     p.add_argument("--generated", type=int, default=100, help="generator prompts to judge")
     p.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
     p.add_argument("--no-judge", action="store_true", help="timing only")
+    p.add_argument(
+        "--judge", action="store_true", help="judge --model's pictures too (a shapes model)"
+    )
     args = p.parse_args()
 
     from qwen_agent.tools.image_gen import ImageGen, load_pipeline
@@ -172,7 +176,7 @@ def main() -> None:
             f"{used['guidance_scale']}: median {statistics.median(times):.3f} s/image, "
             f"p90 {p90:.3f} s over {len(times)} images"
         )
-        if args.no_judge or args.model:
+        if args.no_judge or (args.model and not args.judge):
             return
         judge(gen, generated_prompts(args.generated, seed=12345), "generated")
         judge(gen, HELD_OUT, "held-out")
