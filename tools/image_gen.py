@@ -36,6 +36,8 @@ from qwen_agent.errors import ConfigError, ToolCallError, ToolError
 from qwen_agent.messages import ImageItem, TextItem
 from qwen_agent.tool import Tool
 
+from ._files import data_dir, save_atomic
+
 __all__ = ["ImageGen", "bundled_pipeline_path", "load_pipeline", "pipeline_defaults"]
 
 logger = logging.getLogger(__name__)
@@ -64,15 +66,6 @@ def bundled_pipeline_path() -> Path:
     from qwen_agent.bundled import TINY_SHAPES
 
     return TINY_SHAPES
-
-
-def data_dir() -> Path:
-    """Where tools keep files: ``$QWEN_AGENT_DATA_DIR``, else ``$XDG_DATA_HOME/qwen-agent``,
-    else ``~/.local/share/qwen-agent``."""
-    if os.environ.get("QWEN_AGENT_DATA_DIR"):
-        return Path(os.environ["QWEN_AGENT_DATA_DIR"])
-    xdg = os.environ.get("XDG_DATA_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "qwen-agent"
 
 
 # -- loading ------------------------------------------------------------------------------
@@ -300,20 +293,11 @@ class ImageGen(Tool):
         return path, used
 
     def _write(self, image: Any) -> Path:
-        self.output_dir.mkdir(parents=True, exist_ok=True)
         name = f"image-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}.png"
-        final = self.output_dir / name
-        tmp = self.output_dir / f".{name}.tmp"
         try:
-            with open(tmp, "wb") as f:
-                image.save(f, format="PNG")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
+            return save_atomic(self.output_dir / name, image)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise ToolError(f"image_gen could not save the image: {exc.strerror}") from None
-        return final
 
 
 def _folder_name(session_id: str) -> str:

@@ -32,6 +32,8 @@ from qwen_agent.errors import ConfigError, ToolCallError, ToolError
 from qwen_agent.messages import FileItem, ImageItem, TextItem
 from qwen_agent.tool import Tool
 
+from ._files import data_dir, save_atomic
+
 __all__ = ["PipelineTool", "TASKS", "TaskSpec"]
 
 logger = logging.getLogger(__name__)
@@ -358,25 +360,11 @@ class PipelineTool(Tool):
 
     def write(self, data: Any, stem: str, suffix: str) -> Path:
         """Write an output (a PIL image or bytes) atomically; return its path."""
-        from qwen_agent.tools.image_gen import data_dir
-
         out = self.output_dir or data_dir() / "pipeline" / self.name
-        out.mkdir(parents=True, exist_ok=True)
-        final = out / f"{stem}-{secrets.token_hex(6)}{suffix}"
-        tmp = out / f".{final.name}.tmp"
         try:
-            with open(tmp, "wb") as f:
-                if isinstance(data, bytes):
-                    f.write(data)
-                else:
-                    data.save(f, format="PNG")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
+            return save_atomic(out / f"{stem}-{secrets.token_hex(6)}{suffix}", data)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise ToolError(f"{self.name} could not save its output: {exc.strerror}") from None
-        return final
 
 
 def _is_items(out: Any) -> bool:
