@@ -12,7 +12,8 @@ one) the position are right:
 
 - ``generated``: captions drawn by the training generator with a seed it never trained on
   (the in-distribution figure);
-- ``held-out``: prompts written apart from the generator, in wording it never uses.
+- ``held-out``: prompts written apart from the generator, in wording it never uses;
+- ``long``: long requests as people write them, past the generator's usual length.
 """
 
 from __future__ import annotations
@@ -103,6 +104,98 @@ HELD_OUT = [
     ("a blue circle on black in the left side of the picture", "blue", "black", "circle", "left"),
 ]
 
+# Long requests as people write them (more than the generator's 24 tokens, many words it never
+# uses): what a model that reads only the first words of a prompt gets wrong
+LONG = [
+    (
+        "Could you please draw me a picture of a red circle on a blue background?",
+        "red",
+        "blue",
+        "circle",
+        None,
+    ),
+    (
+        "Hello! For my presentation I need a green triangle, and please make the background white.",
+        "green",
+        "white",
+        "triangle",
+        None,
+    ),
+    (
+        "Would you be so kind as to paint an orange circle at the bottom left, with a purple "
+        "background?",
+        "orange",
+        "purple",
+        "circle",
+        "bottom left",
+    ),
+    (
+        "My daughter wants a picture of a purple square on a yellow background, can you do it?",
+        "purple",
+        "yellow",
+        "square",
+        None,
+    ),
+    (
+        "Please generate, if you can, a small white triangle near the top left on a red background",
+        "white",
+        "red",
+        "triangle",
+        "top left",
+    ),
+    (
+        "Make an illustration showing one blue circle right in the middle of a black background",
+        "blue",
+        "black",
+        "circle",
+        "center",
+    ),
+    (
+        "I need a simple icon: a black square at the top right, on an orange background, "
+        "nothing else",
+        "black",
+        "orange",
+        "square",
+        "top right",
+    ),
+    (
+        "Can you create a picture with a yellow triangle in the lower right corner over a green "
+        "background?",
+        "yellow",
+        "green",
+        "triangle",
+        "bottom right",
+    ),
+    (
+        "Draw, please, a red square and make the whole background of the image purple",
+        "red",
+        "purple",
+        "square",
+        None,
+    ),
+    (
+        "could u make me a green circle at the top on a white background thanks a lot",
+        "green",
+        "white",
+        "circle",
+        "top",
+    ),
+    (
+        "For a game I am making I need a blue triangle on a yellow background at the bottom",
+        "blue",
+        "yellow",
+        "triangle",
+        "bottom",
+    ),
+    (
+        "Hi there, I'd really love a picture of a white square sitting on a black background",
+        "white",
+        "black",
+        "square",
+        None,
+    ),
+]
+
 
 def generated_prompts(n: int, seed: int) -> list[tuple[str, str, str, str, str | None]]:
     from training.tiny_diffusion.scenes import random_scene
@@ -180,6 +273,7 @@ def main() -> None:
             return
         judge(gen, generated_prompts(args.generated, seed=12345), "generated")
         judge(gen, HELD_OUT, "held-out")
+        judge(gen, LONG, "long")
 
 
 if __name__ == "__main__":

@@ -116,3 +116,87 @@ def test_word_rate_names_made_up_domains_with_real_words_never_the_held_out_ones
     assert [d.text() for d in dialogues(100, seed=4, split="eval", word_rate=0.5)] == [
         d.text() for d in dialogues(100, seed=4, split="eval")
     ]
+
+
+def test_a_toy_diffusion_run_resumes_exports_and_a_second_leg_starts_from_the_export(tmp_path):
+    """training/tiny_diffusion at toy size: the autoencoder and UNet legs, an exported
+    pipeline that diffusers loads, then ``--init`` from that export with the outline weight,
+    whose training.json keeps the first run's record."""
+    pytest.importorskip("diffusers")
+    first, export = tmp_path / "run", tmp_path / "pipe"
+    base = [sys.executable, "-m", "training.tiny_diffusion.train", "--threads", "1"]
+    small = ["--vae-steps", "2", "--vae-batch", "2", "--unet-steps", "3", "--batch", "2"]
+    small += ["--bank", "8", "--save-every", "1", "--log-every", "1"]
+    cmd = [*base, "--out", str(first), *small, "--export", str(export)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "unet step 3/3" in (first / "train.log").read_text()
+    info = json.loads((export / "training.json").read_text())
+    assert [leg["steps"] for leg in info["legs"]] == [2, 3] and "started_from" not in info
+
+    second = tmp_path / "run2"
+    cmd = [*base, "--out", str(second), *small, "--init", str(export), "--edge-weight", "4"]
+    cmd += ["--export", str(tmp_path / "pipe2")]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    log = (second / "train.log").read_text()
+    assert "initialised from" in log and "vae step" not in log  # the autoencoder came along
+    info2 = json.loads((tmp_path / "pipe2" / "training.json").read_text())
+    assert info2["edge_weight"] == 4.0 and info2["legs"][0] == {"leg": "vae", "from": str(export)}
+    assert info2["started_from"]["training"]["legs"] == info["legs"]
+
+    from diffusers import AutoPipelineForText2Image
+
+    pipe = AutoPipelineForText2Image.from_pretrained(tmp_path / "pipe2")
+    assert pipe.vae.config.scaling_factor == info["scaling_factor"]
+
+
+def test_the_outline_weight_is_highest_on_the_shape_and_flat_on_an_empty_picture():
+    import torch
+
+    from training.tiny_diffusion.train import edge_weights
+
+    lat = torch.zeros(2, 4, 16, 16)
+    lat[0, :, 6:10, 6:10] = 1.0  # a square in the middle of the first picture
+    w = edge_weights(lat, 4.0)
+    assert w.shape == (2, 1, 16, 16)
+    assert w[0, 0, 6, 6] == 5.0 and w[0, 0, 0, 0] == 1.0 and w[0, 0, 15, 15] == 1.0
+    assert torch.all(w[1] == 1.0)  # nothing drawn: no position weighs more than another
+
+
+def test_a_text_encoder_with_fewer_positions_keeps_them_and_repeats_its_last():
+    import torch
+
+    from training.tiny_diffusion import model as M
+    from training.tiny_diffusion.train import _longer_positions
+
+    state = M.make_text_encoder(64).state_dict()
+    key = next(k for k in state if k.endswith("embeddings.position_embedding.weight"))
+    short = {**state, key: torch.randn(24, M.TEXT_WIDTH)}
+    longer = _longer_positions(short, M.MAX_TOKENS)[key]
+    assert longer.shape == (M.MAX_TOKENS, M.TEXT_WIDTH) and M.MAX_TOKENS > 24
+    assert torch.equal(longer[:24], short[key]) and torch.equal(longer[-1], short[key][23])
+    M.make_text_encoder(64).load_state_dict(_longer_positions(short, M.MAX_TOKENS))
+    assert _longer_positions(state, M.MAX_TOKENS)[key] is state[key]  # already long enough
+
+
+def test_filler_adds_made_up_words_at_the_ends_and_before_phrases_and_keeps_every_word():
+    import random
+
+    from training.tiny_diffusion.scenes import vocabulary
+    from training.tiny_diffusion.train import with_filler
+
+    caption = "a small red circle at the top left on a blue background"
+    known = set(vocabulary())
+    padded_some = 0
+    for seed in range(50):
+        padded = with_filler(caption, random.Random(seed)).split()
+        kept = [w for w in padded if w in known]
+        assert kept == caption.split()  # nothing lost or reordered
+        added = [w.rstrip(",!?") for w in padded if w not in known]
+        assert len(added) <= 4 and all(w.isalpha() and w.islower() for w in added)
+        # never inside a phrase: "top left" and "blue background" stay together
+        text = " ".join(padded)
+        assert "top left" in text and "blue background" in text and "red circle" in text
+        padded_some += bool(added)
+    assert padded_some >= 45

@@ -22,7 +22,9 @@ LATENT_SIZE = 16
 #: 16 x 16 x 16 holds a third of the 64 x 64 x 3 pixels' numbers: light enough compression
 #: that a small autoencoder learns crisp edges in minutes on a CPU
 LATENT_CHANNELS = 16
-MAX_TOKENS = 24
+#: text positions: people's wording runs past the generator's ("Could you please draw me a
+#: picture of ..."), and a word outside the vocabulary costs a token per letter
+MAX_TOKENS = 48
 TEXT_WIDTH = 128
 SCHEDULE = {
     "num_train_timesteps": 1000,

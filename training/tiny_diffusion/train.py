@@ -21,16 +21,18 @@ after an interruption and it resumes. Batches are a function of ``--seed`` and t
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
 import random
+import string
 import sys
 import time
 from pathlib import Path
 
 from training.tiny_diffusion import model as M
-from training.tiny_diffusion.scenes import random_scene, render
+from training.tiny_diffusion.scenes import random_scene, render, vocabulary
 
 LOG: Path | None = None
 
@@ -92,9 +94,41 @@ class Run:
         self.switches: list[dict] = []
         #: each training command and the steps it started from (resumed runs included)
         self.sessions: list[dict] = []
+        #: the training.json of the pipeline this run started from
+        self.inherited: dict | None = None
+        #: the pipeline directory this run started from (``--init``), if any
+        self.init: str | None = None
         self.path = Path(args.out) / "checkpoint.pt"
         if self.path.exists():
             self.load()
+        elif args.init:
+            self.init_from(Path(args.init))
+
+    def init_from(self, path: Path) -> None:
+        """Start from an exported pipeline: its autoencoder (the leg is done), text encoder
+        and UNet; the optimizer and the EMA start afresh."""
+        import torch
+        from diffusers import AutoencoderKL, UNet2DConditionModel
+        from transformers import CLIPTextModel
+
+        vae = AutoencoderKL.from_pretrained(path / "vae", torch_dtype=torch.float32)
+        unet = UNet2DConditionModel.from_pretrained(path / "unet", torch_dtype=torch.float32)
+        text = CLIPTextModel.from_pretrained(path / "text_encoder", dtype=torch.float32)
+        self.vae.load_state_dict(vae.state_dict())
+        self.unet.load_state_dict(unet.state_dict())
+        self.text_encoder.load_state_dict(_longer_positions(text.state_dict(), M.MAX_TOKENS))
+        self.scaling_factor = float(vae.config.scaling_factor)
+        self.vae_step = self.args.vae_steps
+        self.ema = {
+            "unet": {k: v.detach().clone() for k, v in self.unet.state_dict().items()},
+            "text_encoder": {
+                k: v.detach().clone() for k, v in self.text_encoder.state_dict().items()
+            },
+        }
+        info = json.loads((path / "training.json").read_text())
+        self.init = str(path)
+        self.inherited = info
+        log(f"initialised from {path} (scaling factor {self.scaling_factor:.4f})")
 
     def state(self) -> dict:
         return {
@@ -110,6 +144,8 @@ class Run:
             "prediction": self.args.prediction,
             "switches": self.switches,
             "sessions": self.sessions,
+            "init": self.init,
+            "inherited": self.inherited,
         }
 
     def save(self) -> None:
@@ -127,6 +163,7 @@ class Run:
         self.vae_opt.load_state_dict(s["vae_opt"])
         self.vae_step, self.scaling_factor = s["vae_step"], s["scaling_factor"]
         self.sessions = s.get("sessions", [])
+        self.init, self.inherited = s.get("init"), s.get("inherited")
         if s["unet_step"] == 0:  # nothing of the second leg to keep (the vocabulary may differ)
             log(f"resumed: vae step {self.vae_step}")
             return
@@ -147,6 +184,18 @@ class Run:
                 },
             }
         log(f"resumed: vae step {self.vae_step}, unet step {self.unet_step}")
+
+
+def _longer_positions(state: dict, positions: int) -> dict:
+    """A text encoder's weights with ``positions`` position embeddings: a model trained with
+    fewer keeps its own, and each new position starts as a copy of its last one."""
+    import torch
+
+    key = next(k for k in state if k.endswith("embeddings.position_embedding.weight"))
+    old = state[key]
+    if len(old) < positions:
+        state = {**state, key: torch.cat([old, old[-1:].expand(positions - len(old), -1)])}
+    return state
 
 
 def train_vae(run: Run) -> None:
@@ -243,6 +292,45 @@ def latent_bank(run: Run):
     return bank["mean"], bank["std"], captions
 
 
+def with_filler(caption: str, rng: random.Random) -> str:
+    """``caption`` with one to four made-up words at its ends and before its phrases, as
+    people pad a request ("could you please draw ... thanks"). They are random letters, never
+    real words, so no held-out wording is trained; the tokenizer spells them out letter by
+    letter, as it does any word outside its vocabulary, and the model learns to read past
+    them."""
+    words = caption.split()
+    for _ in range(rng.randint(1, 4)):
+        # where people pad: the start, the end, before a phrase ("... red circle, ok, on blue")
+        slots = [0, len(words)] + [k for k, w in enumerate(words) if w in _PHRASE_STARTS]
+        fake = "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(1, 6)))
+        if fake in _known_words():  # a made-up "red" would say something
+            continue
+        words.insert(rng.choice(slots), fake + rng.choice(["", "", "", ",", "!", "?"]))
+    return " ".join(words)
+
+
+_PHRASE_STARTS = {"at", "in", "on", "against", "with", "over", "positioned"}
+
+
+@functools.cache
+def _known_words() -> frozenset[str]:
+    return frozenset(vocabulary())
+
+
+def edge_weights(lat, strength: float):
+    """A per-position loss weight, 1 + ``strength`` near the edges of the clean latent: a
+    shape's outline is a few percent of the picture, so plain MSE learns colours and
+    places long before it learns whether the outline is round, square or pointed."""
+    import torch.nn.functional as F
+
+    dx = (lat[:, :, :, 1:] - lat[:, :, :, :-1]).abs().sum(1, keepdim=True)
+    dy = (lat[:, :, 1:, :] - lat[:, :, :-1, :]).abs().sum(1, keepdim=True)
+    e = F.pad(dx, (0, 1)) + F.pad(dx, (1, 0)) + F.pad(dy, (0, 0, 0, 1)) + F.pad(dy, (0, 0, 1, 0))
+    e = F.max_pool2d(e, 3, stride=1, padding=1)  # both sides of the outline
+    e = e / e.amax(dim=(2, 3), keepdim=True).clamp_min(1e-6)
+    return 1 + strength * e
+
+
 def train_unet(run: Run) -> None:
     import torch
 
@@ -262,10 +350,15 @@ def train_unet(run: Run) -> None:
         for g in run.unet_opt.param_groups:
             g["lr"] = lr_at(step, a.unet_steps, a.lr, 200)
         pick = torch.randint(0, len(bank_captions), (a.batch,), generator=rng)
-        captions = [
-            "" if random.Random(step * 1000 + i).random() < 0.1 else bank_captions[j]
-            for i, j in enumerate(pick.tolist())
-        ]
+        captions = []
+        for i, j in enumerate(pick.tolist()):
+            r = random.Random(step * 1000 + i)
+            if r.random() < 0.1:
+                captions.append("")
+            elif r.random() < a.filler:
+                captions.append(with_filler(bank_captions[j], r))
+            else:
+                captions.append(bank_captions[j])
         mean, std = means[pick].float(), stds[pick].float()
         lat = (mean + std * torch.randn(mean.shape, generator=rng)) * run.scaling_factor
         noise = torch.randn(lat.shape, generator=rng)
@@ -278,8 +371,11 @@ def train_unet(run: Run) -> None:
         noisy = sched.add_noise(lat, noise, t)
         cond = encode_text(run, captions)
         pred = run.unet(noisy, t, cond).sample
-        if a.prediction == "sample":  # the clean latent, plain MSE: every noise level counts
-            loss = (pred - lat).pow(2).mean()
+        if a.prediction == "sample":  # the clean latent, MSE: every noise level counts
+            err = (pred - lat).pow(2)
+            if a.edge_weight:
+                err = err * edge_weights(mean * run.scaling_factor, a.edge_weight)
+            loss = err.mean()
         else:
             snr = alphas[t] / (1 - alphas[t])
             weight = torch.clamp(snr, max=5.0) / snr
@@ -346,7 +442,9 @@ def export(run: Run, out: Path) -> None:
         "one coloured shape on a plain background (training/tiny_diffusion)",
         "native_size": M.IMAGE_SIZE,
         "legs": [
-            {
+            {"leg": "vae", "from": run.init}  # the autoencoder came with --init, untouched
+            if run.init
+            else {
                 "leg": "vae",
                 "steps": run.vae_step,
                 "batch": a.vae_batch,
@@ -367,12 +465,16 @@ def export(run: Run, out: Path) -> None:
                 "caption_dropout": 0.1,
             },
         ],
+        "edge_weight": a.edge_weight,
+        "filler": a.filler,
         "seed": a.seed,
         "latent_bank": a.bank,
         "scaling_factor": run.scaling_factor,
         "sessions": run.sessions,
         "torch": torch.__version__,
     }
+    if run.init:  # this run continued an exported pipeline: keep its record too
+        info["started_from"] = {"path": run.init, "training": run.inherited}
     (tmp / "training.json").write_text(json.dumps(info, indent=2) + "\n")
     defaults = {"steps": 12, "guidance_scale": 4.0, "width": 64, "height": 64}
     (tmp / "generation_defaults.json").write_text(json.dumps(defaults, indent=2) + "\n")
@@ -435,6 +537,23 @@ def _parser() -> argparse.ArgumentParser:
         choices=["epsilon", "sample"],
         default="sample",
         help="what the UNet predicts: the noise, or the clean latent",
+    )
+    p.add_argument(
+        "--edge-weight",
+        type=float,
+        default=0.0,
+        help="extra loss weight on the shape's outline (sample prediction)",
+    )
+    p.add_argument(
+        "--filler",
+        type=float,
+        default=0.0,
+        help="share of captions padded with made-up words (robustness to wordy requests)",
+    )
+    p.add_argument(
+        "--init",
+        type=Path,
+        help="start from this exported pipeline (its autoencoder, text encoder and UNet)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=50)
