@@ -190,11 +190,6 @@ def test_bundled_model_draws_the_colours_asked(bundled_readings):
     assert len(wrong) <= 1, "\n".join(wrong)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14 is open: qwen-tiny-shapes draws the asked colours on the asked "
-    "background, but blobs, not yet discs, squares and triangles (docs/tiny-diffusion.md)",
-)
 def test_bundled_model_draws_the_shapes_asked(bundled_readings):
     wrong = [
         f"{prompt!r}: got {r}"

@@ -79,12 +79,7 @@ class Run:
         self.text_encoder = M.make_text_encoder(len(self.tokenizer))
         self.vae = M.make_vae()
         self.unet = M.make_unet()
-        self.ema = {
-            "unet": {k: v.detach().clone() for k, v in self.unet.state_dict().items()},
-            "text_encoder": {
-                k: v.detach().clone() for k, v in self.text_encoder.state_dict().items()
-            },
-        }
+        self.ema = self.fresh_ema()
         self.vae_opt = torch.optim.AdamW(self.vae.parameters(), lr=args.vae_lr)
         params = list(self.unet.parameters()) + list(self.text_encoder.parameters())
         self.unet_opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
@@ -119,16 +114,18 @@ class Run:
         self.text_encoder.load_state_dict(_longer_positions(text.state_dict(), M.MAX_TOKENS))
         self.scaling_factor = float(vae.config.scaling_factor)
         self.vae_step = self.args.vae_steps
-        self.ema = {
-            "unet": {k: v.detach().clone() for k, v in self.unet.state_dict().items()},
-            "text_encoder": {
-                k: v.detach().clone() for k, v in self.text_encoder.state_dict().items()
-            },
-        }
+        self.ema = self.fresh_ema()
         info = json.loads((path / "training.json").read_text())
         self.init = str(path)
         self.inherited = info
         log(f"initialised from {path} (scaling factor {self.scaling_factor:.4f})")
+
+    def fresh_ema(self) -> dict:
+        """An average of the weights that starts at the weights as they are now."""
+        return {
+            name: {k: v.detach().clone() for k, v in module.state_dict().items()}
+            for name, module in (("unet", self.unet), ("text_encoder", self.text_encoder))
+        }
 
     def state(self) -> dict:
         return {
@@ -177,12 +174,7 @@ class Run:
         if before != self.args.prediction:  # the output changes meaning: a fresh average
             log(f"prediction {before} -> {self.args.prediction} at step {self.unet_step}")
             self.switches.append({"step": self.unet_step, "prediction": self.args.prediction})
-            self.ema = {
-                "unet": {k: v.detach().clone() for k, v in self.unet.state_dict().items()},
-                "text_encoder": {
-                    k: v.detach().clone() for k, v in self.text_encoder.state_dict().items()
-                },
-            }
+            self.ema = self.fresh_ema()
         log(f"resumed: vae step {self.vae_step}, unet step {self.unet_step}")
 
 
@@ -318,9 +310,10 @@ def _known_words() -> frozenset[str]:
 
 
 def edge_weights(lat, strength: float):
-    """A per-position loss weight, 1 + ``strength`` near the edges of the clean latent: a
-    shape's outline is a few percent of the picture, so plain MSE learns colours and
-    places long before it learns whether the outline is round, square or pointed."""
+    """A per-position loss weight, up to 1 + ``strength`` where the clean latent varies: the
+    shape's outline and (the autoencoder's codes vary inside it too) the shape, against 1 on
+    a plain background. The shape is a small part of the picture, so plain MSE learns colours
+    and places long before it learns whether the outline is round, square or pointed."""
     import torch.nn.functional as F
 
     dx = (lat[:, :, :, 1:] - lat[:, :, :, :-1]).abs().sum(1, keepdim=True)
