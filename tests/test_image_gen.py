@@ -199,6 +199,32 @@ def test_bundled_model_draws_the_shapes_asked(bundled_readings):
     assert len(wrong) <= 1, "\n".join(wrong)
 
 
+# wordy requests, past the 24 text positions the earlier models read (the first shipped one
+# and run3's export each got 1 of these 4 right): (seed, prompt, colour, background, shape)
+WORDY_PROMPTS = [
+    (0, "Could you please draw me a picture of a red circle on a blue background?", "red",
+     "blue", "circle"),
+    (1, "Hello! For my presentation I need a green triangle, and please make the background "
+     "white.", "green", "white", "triangle"),
+    (3, "My daughter wants a picture of a purple square on a yellow background, can you do it?",
+     "purple", "yellow", "square"),
+    (9, "could u make me a green circle at the top on a white background thanks a lot", "green",
+     "white", "circle"),
+]  # fmt: skip
+
+
+def test_bundled_model_reads_past_the_padding_of_wordy_requests(tmp_path):
+    gen = ImageGen(output_dir=tmp_path)
+    wrong = []
+    for seed, prompt, *want in WORDY_PROMPTS:
+        path, _ = gen.generate(prompt, seed=seed)
+        with Image.open(path) as img:
+            r = read(img)
+        if [r.color, r.background, r.shape] != want:
+            wrong.append(f"{prompt!r}: got {r}")
+    assert len(wrong) <= 1, "\n".join(wrong)
+
+
 def test_draw_a_green_triangle_through_the_bundled_agent(tmp_path):
     """The bundled language model calls image_gen and the agent gets a PNG back. (The old
     5.8M-parameter tiny agent writes a poor prompt, often just "a": issue 12 replaces it;
