@@ -118,7 +118,7 @@ def test_word_rate_names_made_up_domains_with_real_words_never_the_held_out_ones
     ]
 
 
-def test_a_toy_diffusion_run_resumes_exports_and_a_second_leg_starts_from_the_export(tmp_path):
+def test_a_toy_diffusion_run_exports_and_a_second_run_starts_from_the_export(tmp_path):
     """training/tiny_diffusion at toy size: the autoencoder and UNet legs, an exported
     pipeline that diffusers loads, then ``--init`` from that export with the outline weight,
     whose training.json keeps the first run's record."""
@@ -200,3 +200,19 @@ def test_filler_adds_made_up_words_at_the_ends_and_before_phrases_and_keeps_ever
         assert "top left" in text and "blue background" in text and "red circle" in text
         padded_some += bool(added)
     assert padded_some >= 45
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--init", "."], "not an exported pipeline directory"),
+        (["--filler", "1.5"], "a share of the captions"),
+        (["--edge-weight", "-1"], "a weight of 0 or more"),
+        (["--edge-weight", "4", "--prediction", "epsilon"], "for --prediction sample"),
+    ],
+)
+def test_the_diffusion_trainer_refuses_bad_options_before_it_starts(tmp_path, options, message):
+    cmd = [sys.executable, "-m", "training.tiny_diffusion.train", "--out", str(tmp_path / "r")]
+    done = subprocess.run([*cmd, *options], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and message in done.stderr
+    assert not (tmp_path / "r").exists()  # nothing written

@@ -115,9 +115,8 @@ class Run:
         self.scaling_factor = float(vae.config.scaling_factor)
         self.vae_step = self.args.vae_steps
         self.ema = self.fresh_ema()
-        info = json.loads((path / "training.json").read_text())
         self.init = str(path)
-        self.inherited = info
+        self.inherited = json.loads((path / "training.json").read_text())
         log(f"initialised from {path} (scaling factor {self.scaling_factor:.4f})")
 
     def fresh_ema(self) -> dict:
@@ -481,6 +480,12 @@ def main(argv: list[str] | None = None) -> None:
     global LOG
     p = _parser()
     args = p.parse_args(argv)
+    if args.init and not (args.init / "model_index.json").is_file():
+        p.error(f"--init {args.init}: not an exported pipeline directory (no model_index.json)")
+    if not 0 <= args.filler <= 1:
+        p.error(f"--filler {args.filler}: a share of the captions, from 0 to 1")
+    if args.edge_weight < 0 or (args.edge_weight and args.prediction != "sample"):
+        p.error("--edge-weight: a weight of 0 or more, for --prediction sample")
     import torch
 
     if args.threads:
