@@ -1,40 +1,46 @@
-"""Fine-tune the converted base for tool use (hermes and ReAct) on CPU, resumably.
+"""Fine-tune the converted SmolLM2 base for tool use with LoRA, resumably across machines.
 
-    python -m training.smol_agent.train --base /work/v2/base --out /work/v2/run \\
-        --steps 600 --batch-tokens 4096 2>&1 | tee -a /work/v2/train.out
+    python -m training.smol_agent.train                       # resume the committed run
+    python -m training.smol_agent.train --threads 1 --nice 10 # beside tests
 
-Keep ``--out`` outside the repository: it holds ``checkpoint/`` (weights, optimizer state
-and the step, written atomically every ``--save-every`` steps) and ``train.log``. Rerun
-the same command after an interruption and it resumes from the last checkpoint; the
-batches are a function of ``--seed`` and the step, so a resumed run sees the same data
-as an uninterrupted one. The loss is on assistant turns only (for ReAct, not on the
-observation text), and logits are computed only at those positions. ``--freeze-layers K``
-trains the top layers only (faster: backward stops at layer K). Writes ``final/`` (a
-float32 Hugging Face model directory) and its ``training.json`` at the end.
+The run lives in the repository (``training/smol_agent/run/`` by default): ``adapter.safetensors``
+(the LoRA weights, float16, one file overwritten at each save) and ``state.json`` (the step,
+the settings, the data seed, the figures so far). Commit both and the next session, on a
+new machine, resumes where this one stopped with the same command. The batch of a step is a
+function of ``seed`` and the step alone, so a resumed run sees the data an uninterrupted
+one would. Adam's moments stay beside the run in ``optimizer.pt`` (not committed, they are
+twice the adapter's size): a resume without them (a fresh clone) restarts them and warms
+the learning rate up again over ``--rewarm`` steps.
+
+A step is ``--groups`` groups of ``--group-size`` requests; each group shares one system
+prompt and tool list, which runs once (``training.smol_agent.prefix``). The base is built
+from PyPI on first use (``training.smol_agent.base``) into ``--base``. The number of torch
+threads can be changed while it runs: write a number into ``RUN/threads``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
-from training.smol_agent.data import Generator
+RUN = Path(__file__).with_name("run")
+DEFAULT_BASE = Path(
+    os.environ.get("QWEN_SMOL_BASE", Path.home() / ".cache" / "qwen-agent" / "smol-base")
+)
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+# what a resume must keep: changing one of these mid-run would make the state meaningless
+FIXED = ["rank", "alpha", "first_layer", "seed", "group_size", "groups", "react_rate"]
 
-LOG: Path | None = None
 
-
-def log(msg: str) -> None:
+def log(run: Path, msg: str) -> None:
     line = f"[{time.strftime('%Y-%m-%d %H:%M:%S')}] {msg}"
     print(line, flush=True)
-    if LOG is not None:
-        with LOG.open("a") as f:
-            f.write(line + "\n")
+    with (run / "train.log").open("a") as f:
+        f.write(line + "\n")
 
 
 def loss_spans(text: str) -> list[tuple[int, int]]:
@@ -58,175 +64,331 @@ def loss_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def encode(tokenizer, text: str, max_len: int) -> tuple[list[int], list[int]]:
-    enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
-    spans = loss_spans(text)
-    ids, labels = enc["input_ids"], []
-    for tid, (s, e) in zip(ids, enc["offset_mapping"], strict=True):
-        inside = any(b <= s and e <= f for b, f in spans)
-        labels.append(tid if inside else -100)
-    return ids[:max_len], labels[:max_len]
+def encode_group(tokenizer, group, max_len: int):
+    """Prefix ids and one ``Example`` per request whose tokens start with the prefix's
+    (a merge across the boundary would train on tokens the agent never sends: skipped)."""
+    from training.smol_agent.prefix import IGNORE, Example
+
+    prefix = tokenizer(group.prefix, add_special_tokens=False)["input_ids"]
+    out, skipped = [], 0
+    for text in group.texts():
+        enc = tokenizer(text, return_offsets_mapping=True, add_special_tokens=False)
+        ids = enc["input_ids"]
+        if ids[: len(prefix)] != prefix or len(ids) > max_len:
+            skipped += 1
+            continue
+        spans = loss_spans(text)
+        labels = [
+            t if any(b <= s and e <= f for b, f in spans) else IGNORE
+            for t, (s, e) in zip(ids, enc["offset_mapping"], strict=True)
+        ]
+        out.append(Example(ids[len(prefix) :], labels[len(prefix) :]))
+    return prefix, out, skipped
 
 
-def batch_for(step: int, args, tokenizer):
-    """The dialogues of one step: drawn from (seed, step) until the token budget is full."""
-    gen = Generator(args.seed * 1_000_003 + step, react_rate=args.react_rate)
-    rows, total = [], 0
-    while total < args.batch_tokens:
-        ids, labels = encode(tokenizer, gen.dialogue().text(), args.max_len)
-        rows.append((ids, labels))
-        total += len(ids)
-    return rows
+def batch_for(step: int, cfg: dict, tokenizer):
+    from training.smol_agent.groups import GroupGenerator
+
+    gen = GroupGenerator(cfg["seed"] * 1_000_003 + step, react_rate=cfg["react_rate"])
+    return [
+        encode_group(tokenizer, gen.group(cfg["group_size"]), cfg["max_len"])
+        for _ in range(cfg["groups"])
+    ]
 
 
-def lr_at(step: int, args) -> float:
-    if step < args.warmup:
-        return args.lr * (step + 1) / args.warmup
-    p = min(1.0, (step - args.warmup) / max(1, args.steps - args.warmup))
-    return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * p)))
+def lr_at(step: int, cfg: dict, rewarm_from: int | None) -> float:
+    """Linear warm-up, then constant (the run has no known end); after a resume without
+    Adam's moments, a second short warm-up."""
+    lr = cfg["lr"] * min(1.0, (step + 1) / cfg["warmup"])
+    if rewarm_from is not None:
+        lr *= min(1.0, (step - rewarm_from + 1) / cfg["rewarm"])
+    return lr
 
 
-def save(model, opt, step: int, args, ckpt: Path) -> None:
+def load_state(run: Path) -> dict | None:
+    path = run / "state.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def save(model, opt, state: dict, run: Path) -> None:
     import torch
+    from safetensors.torch import save_file
 
-    tmp = ckpt.with_name(ckpt.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    trainable = {k: v for k, v in model.state_dict().items() if k in args.trainable}
-    torch.save({"model": trainable, "opt": opt.state_dict(), "step": step}, tmp / "state.pt")
-    (tmp / "step.json").write_text(json.dumps({"step": step}))
-    old = ckpt.with_name(ckpt.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if ckpt.exists():
-        ckpt.rename(old)
-    tmp.rename(ckpt)
-    shutil.rmtree(old, ignore_errors=True)
+    adapter = {
+        k: v.detach().to(torch.float16).contiguous()
+        for k, v in model.state_dict().items()
+        if "lora_" in k
+    }
+    meta = {"step": str(state["step"])}
+    write_atomic(run / "adapter.safetensors", lambda p: save_file(adapter, str(p), metadata=meta))
+    local = {  # full precision and Adam's moments, for an exact resume on this machine
+        "step": state["step"],
+        "adapter": {k: v.detach().clone() for k, v in model.state_dict().items() if "lora_" in k},
+        "opt": opt.state_dict(),
+    }
+    write_atomic(run / "optimizer.pt", lambda p: torch.save(local, p))
+    # state.json last: it names the step the adapter beside it belongs to
+    write_atomic(run / "state.json", lambda p: p.write_text(json.dumps(state, indent=1) + "\n"))
+
+
+def build(cfg: dict, base: Path, threads: int):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.set_num_threads(threads)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    model.config.use_cache = False
+    lora = LoraConfig(
+        r=cfg["rank"],
+        lora_alpha=cfg["alpha"],
+        lora_dropout=0.0,
+        target_modules=TARGETS,
+        layers_to_transform=list(range(cfg["first_layer"], model.config.num_hidden_layers)),
+    )
+    model = get_peft_model(model, lora)
+    model.train()
+    return model, tokenizer
+
+
+def ensure_base(base: Path) -> None:
+    if (base / "config.json").is_file():
+        return
+    from training.smol_agent import base as base_mod
+
+    print(f"building the base model into {base} (once) ...", flush=True)
+    base_mod.main(["--out", str(base)])
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--run", type=Path, default=RUN, help="the run's folder (default: the committed one)"
+    )
+    ap.add_argument("--base", type=Path, default=DEFAULT_BASE)
+    ap.add_argument("--steps", type=int, default=3000, help="where the ETA counts to")
+    ap.add_argument("--stop-after", type=int, default=0, help="stop after this many steps now")
+    ap.add_argument("--stop-at", type=int, default=0, help="stop at this step")
+    ap.add_argument("--save-every", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    ap.add_argument("--nice", type=int, default=0)
+    ap.add_argument("--chunk", type=int, default=4, help="requests per forward pass")
+    ap.add_argument("--device", default="auto", help="cpu, cuda, or auto")
+    # settings of a new run (a resume keeps the run's own; --lr may change)
+    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--rank", type=int, default=16)
+    ap.add_argument("--alpha", type=int, default=32)
+    ap.add_argument("--first-layer", type=int, default=10, help="LoRA on this layer and above")
+    ap.add_argument("--seed", type=int, default=26)
+    ap.add_argument("--group-size", type=int, default=16)
+    ap.add_argument("--groups", type=int, default=2, help="groups per step")
+    ap.add_argument("--react-rate", type=float, default=0.45)
+    ap.add_argument("--max-len", type=int, default=2048)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--rewarm", type=int, default=10)
+    args = ap.parse_args(argv)
+    for name in ("steps", "save_every", "threads", "chunk", "group_size", "groups", "rank"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0 <= args.react_rate <= 1:
+        ap.error("--react-rate must be between 0 and 1")
+    if args.lr is not None and not (0 < args.lr < 1):
+        ap.error("--lr must be between 0 and 1")
+    return args
+
+
+def open_state(run: Path, args: argparse.Namespace, argv: list[str] | None) -> dict:
+    """The run's state, or a new one from the arguments; refuses a resume whose fixed
+    settings were given otherwise."""
+    state = load_state(run)
+    if state is None:
+        cfg = {k: getattr(args, k) for k in FIXED}
+        cfg |= {
+            "lr": args.lr or 2e-4,
+            "max_len": args.max_len,
+            "warmup": args.warmup,
+            "rewarm": args.rewarm,
+        }
+        state = {
+            "step": 0,
+            "config": cfg,
+            "examples": 0,
+            "tokens": 0,
+            "train_seconds": 0.0,
+            "history": [],
+            "sessions": [],
+        }
+    cfg = state["config"]
+    changed = [k for k in FIXED if _given(argv, k) and getattr(args, k) != cfg[k]]
+    if changed and state["step"]:
+        raise SystemExit(
+            f"{run} is a run at step {state['step']} with {changed} set otherwise; "
+            "use another --run for other settings"
+        )
+    if args.lr is not None:
+        cfg["lr"] = args.lr
+    return state
 
 
 def main(argv: list[str] | None = None) -> None:
-    global LOG
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--base", type=Path, required=True)
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--steps", type=int, default=600)
-    ap.add_argument("--batch-tokens", type=int, default=4096)
-    ap.add_argument("--max-len", type=int, default=1536)
-    ap.add_argument("--lr", type=float, default=5e-5)
-    ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--seed", type=int, default=12)
-    ap.add_argument("--react-rate", type=float, default=0.45)
-    ap.add_argument("--freeze-layers", type=int, default=0)
-    ap.add_argument("--save-every", type=int, default=10)
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 2)
-    ap.add_argument(
-        "--bf16",
-        action="store_true",
-        help="bf16 autocast (on CUDA, or a CPU with AVX-512 BF16 / AMX; slow on AVX2)",
-    )
-    ap.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when there)")
-    ap.add_argument(
-        "--max-steps-now", type=int, default=0, help="stop after this many steps (for probes)"
-    )
-    args = ap.parse_args(argv)
+    args = parse(argv)
+    if args.nice:
+        os.nice(args.nice)
+    os.environ.setdefault("TRANSFORMERS_SDPA_FORCE_GQA", "1")
+    run: Path = args.run
+    run.mkdir(parents=True, exist_ok=True)
+    state = open_state(run, args, argv)
+    cfg = state["config"]
 
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from safetensors.torch import load_file
 
-    torch.set_num_threads(args.threads)
+    from training.smol_agent.prefix import group_backward
+
+    ensure_base(args.base)
     device = (
         ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     )
-    torch.manual_seed(args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-    LOG = args.out / "train.log"
-    ckpt = args.out / "checkpoint"
-    tokenizer = AutoTokenizer.from_pretrained(args.base)
-    model = AutoModelForCausalLM.from_pretrained(args.base, dtype=torch.float32).to(device)
-    model.train()
-    model.config.use_cache = False
-    for name, p in model.named_parameters():
-        frozen = name.startswith("model.embed_tokens") or any(
-            name.startswith(f"model.layers.{i}.") for i in range(args.freeze_layers)
-        )
-        p.requires_grad_(not frozen)
+    torch.manual_seed(cfg["seed"])
+    model, tokenizer = build(cfg, args.base, args.threads)
+    model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    args.trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0, betas=(0.9, 0.98))
-    start = 0
-    if (ckpt / "state.pt").is_file():
-        state = torch.load(ckpt / "state.pt", weights_only=False, map_location=device)
-        model.load_state_dict(state["model"], strict=False)
-        opt.load_state_dict(state["opt"])
-        start = state["step"]
-        log(f"resumed from {ckpt} at step {start}")
+    opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=0.0, betas=(0.9, 0.99))
+    rewarm_from = None
+    if state["step"]:
+        adapter = load_file(str(run / "adapter.safetensors"))
+        missing = [k for k in adapter if k not in model.state_dict()]
+        if missing:
+            raise SystemExit(f"adapter keys the model lacks: {missing[:3]}")
+        local = _local_state(run / "optimizer.pt", state["step"])
+        if local is not None:
+            model.load_state_dict(local["adapter"], strict=False)
+            opt.load_state_dict(local["opt"])
+            log(run, f"resumed at step {state['step']} with Adam's moments")
+        else:
+            model.load_state_dict({k: v.float() for k, v in adapter.items()}, strict=False)
+            rewarm_from = state["step"]
+            log(
+                run,
+                f"resumed at step {state['step']} without Adam's moments: "
+                f"warming up again over {cfg['rewarm']} steps",
+            )
     n_train = sum(p.numel() for p in params)
     log(
-        f"training {n_train / 1e6:.1f}M of {model.num_parameters() / 1e6:.1f}M parameters; "
-        f"steps {start}..{args.steps}; args "
-        + json.dumps({k: str(v) for k, v in vars(args).items() if k != "trainable"})
+        run,
+        f"LoRA r{cfg['rank']} on layers {cfg['first_layer']}+: {n_train / 1e6:.2f}M trained "
+        f"parameters; {args.threads} threads; config {json.dumps(cfg)}",
     )
-    t0, done_tokens, ema = time.time(), 0, None
-    step = start
-    for step in range(start, args.steps):
-        if args.max_steps_now and step - start >= args.max_steps_now:
+    state["sessions"].append(
+        {
+            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "at_step": state["step"],
+            "threads": args.threads,
+            "device": device,
+            "commit": _head(),
+        }
+    )
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    t_session, steps_now, ema = time.time(), 0, None
+    threads_file = run / "threads"
+    while True:
+        step = state["step"]
+        if (args.stop_after and steps_now >= args.stop_after) or (
+            args.stop_at and step >= args.stop_at
+        ):
             break
+        if threads_file.is_file():
+            try:
+                torch.set_num_threads(max(1, int(threads_file.read_text().strip())))
+            except ValueError:
+                pass
         ts = time.time()
-        rows = batch_for(step, args, tokenizer)
+        batch = batch_for(step, cfg, tokenizer)
+        n_loss = sum(e.n_loss for _, exs, _ in batch for e in exs)
+        lr = lr_at(step, cfg, rewarm_from)
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, args)
-        # one dialogue per forward pass: no padding (a padded batch wasted half its work)
-        n_loss = sum(sum(lab != -100 for lab in r_lab[1:]) for _, r_lab in rows)
-        total = 0.0
-        for r_ids, r_lab in rows:
-            ids = torch.tensor([r_ids], device=device)
-            target = torch.tensor(r_lab[1:], device=device)
-            keep = target != -100
-            with torch.autocast(device, dtype=torch.bfloat16, enabled=args.bf16):
-                hidden = model.model(input_ids=ids).last_hidden_state[0, :-1]
-                logits = model.lm_head(hidden[keep]).float()
-            loss = torch.nn.functional.cross_entropy(logits, target[keep], reduction="sum") / n_loss
-            loss.backward()
-            total += loss.item()
+            g["lr"] = lr
+        total = sum(
+            group_backward(model, p, exs, 1.0 / n_loss, chunk=args.chunk, pad_id=pad)
+            for p, exs, _ in batch
+            if exs
+        )
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        loss = torch.tensor(total)
-        ntok = sum(len(r) for r, _ in rows)
-        done_tokens += ntok
-        ema = loss.item() if ema is None else 0.9 * ema + 0.1 * loss.item()
-        elapsed = time.time() - t0
-        per_step = elapsed / (step + 1 - start)
-        eta = per_step * (args.steps - step - 1)
+        loss = total / max(1, n_loss)
+        ema = loss if ema is None else 0.95 * ema + 0.05 * loss
+        n_ex = sum(len(exs) for _, exs, _ in batch)
+        n_tok = sum(len(p) + sum(len(e.ids) for e in exs) for p, exs, _ in batch)
+        dt = time.time() - ts
+        state["step"] = step + 1
+        state["examples"] += n_ex
+        state["tokens"] += n_tok
+        state["train_seconds"] = round(state["train_seconds"] + dt, 1)
+        steps_now += 1
+        per_step = (time.time() - t_session) / steps_now
+        eta = per_step * max(0, args.steps - step - 1) / 60
+        skipped = sum(s for _, _, s in batch)
         log(
-            f"step {step + 1}/{args.steps} loss {loss.item():.4f} (ema {ema:.4f}) "
-            f"lr {lr_at(step, args):.2e} "
-            f"{len(rows)} dialogues {ntok} tokens {time.time() - ts:.1f}s/step "
-            f"{done_tokens / elapsed:.0f} tok/s ETA {eta / 60:.1f} min"
+            run,
+            f"step {step + 1} loss {loss:.4f} (ema {ema:.4f}) lr {lr:.2e} {n_ex} requests "
+            f"{n_tok} tokens{f' ({skipped} skipped)' if skipped else ''} {dt:.1f}s "
+            f"{n_ex / dt * 3600:.0f} requests/h; ETA to step {args.steps}: {eta:.0f} min",
         )
-        if (step + 1) % args.save_every == 0 or step + 1 == args.steps:
-            save(model, opt, step + 1, args, ckpt)
-    else:
-        step = args.steps
-    if step >= args.steps:
-        final = args.out / "final"
-        model.save_pretrained(final)
-        tokenizer.save_pretrained(final)
-        base_meta = (
-            json.loads((args.base / "base.json").read_text())
-            if (args.base / "base.json").is_file()
-            else {}
-        )
-        meta = {
-            "base": base_meta,
-            "steps": args.steps,
-            "python": sys.version.split()[0],
-            "torch": torch.__version__,
-            "args": {
-                k: str(v) for k, v in vars(args).items() if k not in ("trainable", "out", "base")
-            },
-        }
-        (final / "training.json").write_text(json.dumps(meta, indent=2) + "\n")
-        log(f"wrote {final}")
+        if state["step"] % args.save_every == 0:
+            state["history"].append(
+                {
+                    "step": state["step"],
+                    "loss_ema": round(ema, 4),
+                    "examples": state["examples"],
+                    "tokens": state["tokens"],
+                }
+            )
+            save(model, opt, state, run)
+    if steps_now:
+        save(model, opt, state, run)
+        log(run, f"saved step {state['step']} in {run}")
+
+
+def _given(argv: list[str] | None, name: str) -> bool:
+    flag = "--" + name.replace("_", "-")
+    return any(
+        a == flag or a.startswith(flag + "=") for a in (argv if argv is not None else sys.argv[1:])
+    )
+
+
+def _head() -> str:
+    """The repository's commit (the data generator's version), or "" outside git."""
+    import subprocess
+
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except OSError:
+        return ""
+
+
+def _local_state(path: Path, step: int) -> dict | None:
+    """This machine's full-precision adapter and Adam's moments, if they belong to ``step``
+    (a crash between the two writes of a save leaves them a save ahead: not used)."""
+    import torch
+
+    if not path.is_file():
+        return None
+    local = torch.load(path, map_location="cpu")
+    return local if local.get("step") == step else None
 
 
 if __name__ == "__main__":

@@ -1,0 +1,245 @@
+"""Groups of requests under one shared system prompt and tool list, for shared-prefix training.
+
+A group is one format (hermes or ReAct), one instruction line and one list of 3 to 12
+tools, then ``size`` independent dialogues that all start with that same system prompt:
+calls of different listed tools, requests that no listed tool fits although near-miss
+tools are listed (the assistant says what it cannot do), small talk, requests missing a
+required value (a clarifying question), arithmetic, drawing, and second turns, some of
+which refer back to the first ("and in Paris?"). In about a third of the groups every
+tool and parameter name is replaced by a random string and the tools are shuffled, so the
+model must read the descriptions; values are still copied from the user's words.
+
+The trainer runs the prefix once and every request of the group against its keys and
+values (``training.smol_agent.prefix``), which is what makes a CPU hour buy several times
+more examples than one whole dialogue per pass.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from dataclasses import dataclass
+from typing import Any
+
+from qwen_agent.messages import Message, ToolCall
+from training.smol_agent.data import (
+    CODE_TOOL,
+    IMAGE_TOOL,
+    INSTRUCTIONS,
+    MATH_OPS,
+    BoundTool,
+    Dialogue,
+    Generator,
+    _format,
+    build_tool,
+    fmt_value,
+    math_tool,
+    reword,
+    say,
+)
+from training.smol_agent.families import FAMILIES
+
+SYSTEM_END = "<|im_end|>\n"
+
+
+@dataclass
+class Group:
+    format: str
+    obfuscated: bool
+    prefix: str  # the system turn, through its <|im_end|> and newline
+    suffixes: list[str]  # each dialogue after the system turn
+    kinds: list[str]
+
+    def texts(self) -> list[str]:
+        return [self.prefix + s for s in self.suffixes]
+
+
+def random_name(rng: random.Random, lo: int, hi: int) -> str:
+    n = rng.randint(lo, hi)
+    letters = string.ascii_lowercase
+    out = rng.choice(letters) + "".join(
+        rng.choice(letters + "_" + string.digits) for _ in range(n - 1)
+    )
+    return out.rstrip("_") or "x" + out
+
+
+def obfuscate(tool: BoundTool, rng: random.Random) -> BoundTool:
+    """The same tool with a random name and random parameter keys; every parameter keeps
+    (or gains) a description, since the names no longer say anything."""
+    spec = tool.spec
+    params = spec["parameters"]
+    renamed: dict[str, str] = {}
+    for key in params["properties"]:
+        new = random_name(rng, 4, 10)
+        while new in renamed.values():
+            new = random_name(rng, 4, 10)
+        renamed[key] = new
+    slot_of = {key: slot for slot, key in tool.keys.items()}
+    props = {}
+    for key, schema in params["properties"].items():
+        schema = dict(schema)
+        schema["description"] = _describe(tool, slot_of.get(key, key), key)
+        props[renamed[key]] = schema
+    new_spec = {
+        "name": random_name(rng, 5, 15),
+        "description": spec["description"],
+        "parameters": {
+            "type": "object",
+            "properties": props,
+            "required": [renamed[k] for k in params.get("required", [])],
+        },
+    }
+    keys = {slot: renamed.get(key, key) for slot, key in tool.keys.items()}
+    return BoundTool(tool.family, new_spec, keys)
+
+
+def _describe(tool: BoundTool, slot: str, key: str) -> str:
+    """The most telling description: the longest one the family has (``"ISO code of the
+    source currency"`` rather than ``"currency code, e.g. USD"``, which fits both ends)."""
+    if tool.family is not None:
+        for p in tool.family.params:
+            if p.slot == slot:
+                if p.descs:
+                    return max(p.descs, key=len)
+                return "the " + p.keys[0].replace("_", " ")
+    if slot in ("a", "b"):
+        return "the first number" if slot == "a" else "the second number"
+    return "the " + key.replace("_", " ")
+
+
+FOLLOWUPS = [
+    "and {v}?",
+    "what about {v}?",
+    "And for {v}?",
+    "now the same for {v}",
+    "same thing but {v}",
+    "ok, and {v}",
+    "how about {v} then?",
+    "do it again with {v}",
+]
+
+
+class GroupGenerator(Generator):
+    """Draws groups; ``Generator``'s exchanges fill them."""
+
+    def __init__(self, seed: int, react_rate: float = 0.45, obfuscate_rate: float = 0.33) -> None:
+        super().__init__(seed, react_rate=react_rate, second_rate=0.25)
+        self.obfuscate_rate = obfuscate_rate
+
+    def big_toolset(self) -> list[BoundTool]:
+        rng = self.rng
+        n = rng.choices(range(3, 13), weights=[6, 12, 12, 11, 10, 9, 8, 8, 7, 7])[0]
+        out: list[BoundTool] = []
+        if rng.random() < 0.2:
+            out.append(BoundTool(None, CODE_TOOL, {}))
+        if rng.random() < 0.15:
+            out.append(BoundTool(None, IMAGE_TOOL, {}))
+        if rng.random() < 0.2:
+            out.append(math_tool(rng.choice(MATH_OPS), rng))
+        fams = rng.sample(FAMILIES, max(1, n - len(out)))
+        out += [build_tool(f, rng) for f in fams]
+        seen: set[str] = set()
+        uniq = []
+        for t in out:
+            if t.name not in seen:
+                seen.add(t.name)
+                uniq.append(t)
+        rng.shuffle(uniq)
+        return uniq
+
+    def group(self, size: int) -> Group:
+        rng = self.rng
+        fmt = "react" if rng.random() < self.react_rate else "hermes"
+        tools = self.big_toolset()
+        hidden = rng.random() < self.obfuscate_rate
+        if hidden:
+            # built-in tools keep their names: users see those names in every agent
+            tools = [
+                t if t.name in ("code_interpreter", "image_gen") else obfuscate(t, rng)
+                for t in tools
+            ]
+        instructions = rng.choice(INSTRUCTIONS)
+        specs = [t.spec for t in tools]
+        texts, kinds = [], []
+        for _ in range(size):
+            kind = self.kind()
+            msgs: list[Message] = []
+            r = rng.random()
+            fams = [t for t in tools if t.family is not None]
+            if r < 0.1 and fams:
+                kind = "followup"
+                first = self.call(rng.choice(fams), fmt)
+                msgs += first + self.followup(first, tools, fmt)
+            else:
+                if r < 0.3:
+                    msgs += self.exchange(self.kind(), tools, fmt)
+                msgs += self.exchange(kind, tools, fmt)
+            texts.append(Dialogue(kind, fmt, specs, instructions, msgs).text())
+            kinds.append(kind)
+        prefix = texts[0][: texts[0].index(SYSTEM_END) + len(SYSTEM_END)]
+        if not all(t.startswith(prefix) for t in texts):
+            raise AssertionError("dialogues of one group must share the system turn")
+        return Group(fmt, hidden, prefix, [t[len(prefix) :] for t in texts], kinds)
+
+    def followup(self, first: list[Message], tools: list[BoundTool], fmt: str) -> list[Message]:
+        """A second request that refers back to the first call: one value changes."""
+        rng = self.rng
+        call = next(m for m in first if m.tool_calls).tool_calls[0]
+        tool = next(t for t in tools if t.name == call.name)
+        fam = tool.family
+        if fam is None:
+            return self.chat(fmt)
+        slot_of = {key: slot for slot, key in tool.keys.items()}
+        params = {p.slot: p for p in fam.params}
+        changeable = [
+            k
+            for k in call.arguments
+            if k in slot_of and params[slot_of[k]].type in ("string", "integer", "number")
+        ]
+        if not changeable:
+            return self.chat(fmt)
+        key = rng.choice(changeable)
+        p = params[slot_of[key]]
+        value = p.pool(rng)
+        for _ in range(5):
+            if value != call.arguments[key]:
+                break
+            value = p.pool(rng)
+        said = say(p, value, rng)
+        user, lower = reword(rng.choice(FOLLOWUPS).format(v=said), [said], rng)
+        if lower and p.type == "string" and p.say is None and not p.enum:
+            value = value.lower()
+        args = dict(call.arguments) | {key: value}
+        values = {slot_of[k]: v for k, v in args.items() if k in slot_of}
+        result = fam.result(values, rng)
+        fields = {s: fmt_value(v) for s, v in values.items()}
+        for q in fam.params:
+            fields.setdefault(q.slot, fmt_value(q.default) if q.default is not None else "")
+        if isinstance(result, dict):
+            fields.update({k: fmt_value(v) for k, v in result.items()})
+        fields["name"] = tool.name
+        answer = _format(rng.choice(fam.answers), fields)
+        thought = f"The user wants the same with {said}; I'll call {tool.name} again."
+        return self._finish(
+            user, ToolCall(name=tool.name, arguments=args), result, answer, thought, fmt
+        )
+
+
+def groups(n: int, size: int, seed: int, **kw: Any) -> list[Group]:
+    g = GroupGenerator(seed, **kw)
+    return [g.group(size) for _ in range(n)]
+
+
+def _show(seed: int = 0) -> None:
+    g = GroupGenerator(seed).group(4)
+    print(f"===== {g.format} obfuscated={g.obfuscated} kinds={g.kinds}")
+    print(g.prefix)
+    for s in g.suffixes:
+        print("-----")
+        print(s)
+
+
+if __name__ == "__main__":
+    import sys
+
+    _show(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
