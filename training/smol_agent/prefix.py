@@ -52,9 +52,11 @@ def group_backward(
     scale: float,
     chunk: int = 8,
     pad_id: int = 0,
+    through_prefix: bool = True,
 ) -> float:
     """Forward and backward for one group; adds ``scale * sum of token losses`` gradients
-    into the model's trainable parameters and returns the unscaled loss sum."""
+    into the model's trainable parameters and returns the unscaled loss sum.
+    ``through_prefix=False`` drops the prefix's share (wrong; it shows what that share is)."""
     decoder, head = decoder_parts(model)
     device = next(model.parameters()).device
     P = len(prefix)
@@ -103,7 +105,7 @@ def group_backward(
         total += loss.item()
         del hidden, logits, loss, chunk_cache
     grads = [(r, leaf.grad) for r, leaf in zip(roots, leaves, strict=True) if leaf.grad is not None]
-    if grads:
+    if grads and through_prefix:
         torch.autograd.backward([r for r, _ in grads], grad_tensors=[g for _, g in grads])
     return total
 

@@ -1,9 +1,10 @@
-"""A model directory from a run's latest checkpoint (to evaluate or ship a run cut short).
+"""A model directory from a run's adapter: the base with the LoRA weights merged in.
 
-    python -m training.smol_agent.snapshot --base /work/v2/base --run /work/v2/run --out DIR
+    python -m training.smol_agent.snapshot --out DIR [--run training/smol_agent/run] [--base BASE]
 
-The checkpoint holds only the trained parameters; the frozen ones come from ``--base``.
-Writes float32 safetensors, the tokenizer and a ``training.json`` naming the step.
+Writes float32 safetensors, the tokenizer (with the project's chat template) and a
+``training.json`` naming the run's step, requests and tokens, to evaluate
+(``benchmarks/tool_eval.py --model DIR``) or to export for shipping.
 """
 
 from __future__ import annotations
@@ -12,35 +13,49 @@ import argparse
 import json
 from pathlib import Path
 
+from training.smol_agent.train import DEFAULT_BASE, RUN, build, ensure_base, load_state
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--base", type=Path, required=True)
-    ap.add_argument("--run", type=Path, required=True)
-    ap.add_argument("--out", type=Path, required=True)
-    args = ap.parse_args()
 
+def merged(run: Path, base: Path, threads: int = 2):
+    """The base with ``run``'s adapter merged in (a plain transformers model) and the
+    run's state."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from safetensors.torch import load_file
 
-    state = torch.load(args.run / "checkpoint" / "state.pt", weights_only=False, map_location="cpu")
-    model = AutoModelForCausalLM.from_pretrained(args.base, dtype=torch.float32)
-    missing, unexpected = model.load_state_dict(state["model"], strict=False)
-    if unexpected:
-        raise SystemExit(f"checkpoint keys the base lacks: {unexpected[:5]}")
+    state = load_state(run)
+    if state is None or not (run / "adapter.safetensors").is_file():
+        raise SystemExit(f"{run} holds no adapter yet (no state.json or adapter.safetensors)")
+    ensure_base(base)
+    model, tokenizer = build(state["config"], base, threads)
+    adapter = load_file(str(run / "adapter.safetensors"))
+    missing = [k for k in adapter if k not in model.state_dict()]
+    if missing:
+        raise SystemExit(f"adapter keys the model lacks: {missing[:3]}")
+    model.load_state_dict({k: v.to(torch.float32) for k, v in adapter.items()}, strict=False)
+    return model.merge_and_unload(), tokenizer, state
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--run", type=Path, default=RUN)
+    ap.add_argument("--base", type=Path, default=DEFAULT_BASE)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+
+    model, tokenizer, state = merged(args.run, args.base)
+    model.eval()
+    model.config.use_cache = True
     model.save_pretrained(args.out)
-    AutoTokenizer.from_pretrained(args.base).save_pretrained(args.out)
-    log = (args.run / "train.log").read_text().splitlines()
-    first = next((line for line in log if "args {" in line), "")
+    tokenizer.save_pretrained(args.out)
     meta = {
         "base": json.loads((args.base / "base.json").read_text()),
-        "steps": state["step"],
-        "trained_parameters": len(state["model"]),
-        "run_args": json.loads(first.split("args ", 1)[1]) if first else {},
-        "torch": torch.__version__,
+        "step": state["step"],
+        "requests": state["examples"],
+        "tokens": state["tokens"],
+        "config": state["config"],
     }
     (args.out / "training.json").write_text(json.dumps(meta, indent=2) + "\n")
-    print(f"wrote {args.out} from step {state['step']}")
+    print(f"wrote {args.out} from step {state['step']} ({state['examples']} requests)")
 
 
 if __name__ == "__main__":

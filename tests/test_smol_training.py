@@ -1,0 +1,182 @@
+"""The bundled model v2's trainer at toy size: grouped data, exact shared-prefix gradients,
+and a run that resumes where it stopped, also from only its committed files (a new machine)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKENIZER = ROOT / "qwen_agent" / "bundled" / "qwen-tiny-agent"
+
+
+@pytest.fixture(scope="module")
+def toy_base(tmp_path_factory) -> Path:
+    """A two-layer random Qwen2 with the tiny agent's tokenizer: the real code paths, fast."""
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    out = tmp_path_factory.mktemp("toy-base")
+    tok = AutoTokenizer.from_pretrained(TOKENIZER)
+    torch.manual_seed(0)
+    cfg = Qwen2Config(
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=8192,
+        tie_word_embeddings=True,
+    )
+    Qwen2ForCausalLM(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def _train(run: Path, base: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "training.smol_agent.train", "--run", str(run)]
+    cmd += ["--base", str(base), "--threads", "1", "--group-size", "4", "--groups", "1"]
+    cmd += ["--first-layer", "0", "--max-len", "8192", "--warmup", "2", "--rewarm", "2"]
+    cmd += ["--lr", "1e-3", "--save-every", "2", *extra]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def _losses(run: Path) -> dict[int, float]:
+    found = re.findall(r"step (\d+) loss ([0-9.]+)", (run / "train.log").read_text())
+    return {int(s): float(v) for s, v in found}
+
+
+def test_shared_prefix_gradients_equal_whole_dialogues(toy_base):
+    from transformers import AutoTokenizer
+
+    from training.smol_agent.groups import GroupGenerator
+    from training.smol_agent.prefix import full_backward, group_backward
+    from training.smol_agent.train import build, encode_group
+
+    cfg = {"rank": 4, "alpha": 8, "first_layer": 1}
+    model, _ = build(cfg, toy_base, threads=1)
+    for name, p in model.named_parameters():
+        if "lora_B" in name:  # zero at the start: give the adapter something to carry
+            torch.nn.init.normal_(p, std=0.05)
+    tok = AutoTokenizer.from_pretrained(toy_base)
+    prefix, examples, skipped = encode_group(tok, GroupGenerator(3).group(7), 8192)
+    assert skipped == 0 and len(examples) == 7
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def grads(fn, **kw):
+        model.zero_grad()
+        loss = fn(model, prefix, examples, 1.0, **kw)
+        return loss, torch.cat([p.grad.flatten() for p in params])
+
+    whole_loss, whole = grads(full_backward)
+    for chunk in (1, 3, 7):
+        loss, grouped = grads(group_backward, chunk=chunk)
+        assert loss == pytest.approx(whole_loss, rel=1e-5)
+        assert ((grouped - whole).norm() / whole.norm()).item() < 1e-4, chunk
+    # the prefix's share is real: without its backward pass the gradient is far off
+    model.zero_grad()
+    group_backward(model, prefix, examples, 1.0, chunk=3, through_prefix=False)
+    cut = torch.cat([p.grad.flatten() for p in params])
+    assert ((cut - whole).norm() / whole.norm()).item() > 1e-2
+
+
+def test_a_run_resumes_exactly_and_from_its_committed_files_alone(toy_base, tmp_path):
+    straight, split, clone = tmp_path / "straight", tmp_path / "split", tmp_path / "clone"
+    done = _train(straight, toy_base, "--stop-at", "6")
+    assert done.returncode == 0, done.stderr[-3000:]
+    reference = _losses(straight)
+    assert sorted(reference) == [1, 2, 3, 4, 5, 6]
+
+    done = _train(split, toy_base, "--stop-at", "3")
+    assert done.returncode == 0, done.stderr[-3000:]
+    # a new machine gets what git tracks: the adapter, the state and the log, not the
+    # local optimizer file (which .gitignore keeps out of the repository)
+    clone.mkdir()
+    for name in ("adapter.safetensors", "state.json", "train.log"):
+        shutil.copy(split / name, clone / name)
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "training/smol_agent/run/optimizer.pt"], cwd=ROOT
+    )
+    tracked = subprocess.run(
+        ["git", "check-ignore", "-q", "training/smol_agent/run/adapter.safetensors"], cwd=ROOT
+    )
+    assert ignored.returncode == 0 and tracked.returncode == 1
+
+    done = _train(split, toy_base, "--stop-at", "6")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "with Adam's moments" in (split / "train.log").read_text()
+    resumed = _losses(split)
+    for step in range(1, 7):  # same machine: the same curve, step for step
+        assert resumed[step] == pytest.approx(reference[step], rel=1e-5, abs=1e-6), step
+
+    done = _train(clone, toy_base, "--stop-at", "6")
+    assert done.returncode == 0, done.stderr[-3000:]
+    log = (clone / "train.log").read_text()
+    assert "without Adam's moments" in log
+    fresh = _losses(clone)
+    # the same data at the same step from a float16 copy of the weights: the loss before
+    # step 4's update matches; after it, Adam restarts and the curve stays close
+    assert fresh[4] == pytest.approx(reference[4], rel=1e-3)
+    for step in (5, 6):
+        assert fresh[step] == pytest.approx(reference[step], rel=0.05), step
+    state = json.loads((clone / "state.json").read_text())
+    assert state["step"] == 6 and state["examples"] == 6 * 4
+    assert [s["at_step"] for s in state["sessions"]] == [0, 3]
+
+    # a resume with other fixed settings is refused, the run untouched
+    done = _train(clone, toy_base, "--rank", "8", "--stop-at", "8")
+    assert done.returncode != 0 and "rank" in done.stderr
+    assert json.loads((clone / "state.json").read_text())["step"] == 6
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--group-size", "0"], "--group-size must be at least 1"),
+        (["--react-rate", "2"], "--react-rate must be between 0 and 1"),
+        (["--lr", "-1"], "--lr must be between 0 and 1"),
+    ],
+)
+def test_the_trainer_refuses_bad_options_before_it_starts(tmp_path, option, message):
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "training.smol_agent.train", "--run", str(run), *option]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and message in done.stderr
+    assert not run.exists()
+
+
+def test_groups_share_their_prefix_and_teach_reading_not_names():
+    from training.smol_agent.data import HELDOUT_NAMES
+    from training.smol_agent.groups import GroupGenerator
+
+    gen = GroupGenerator(11)
+    groups = [gen.group(16) for _ in range(120)]
+    kinds = [k for g in groups for k in g.kinds]
+    no_tool = sum(k in ("none", "chat", "ask") for k in kinds) / len(kinds)
+    assert no_tool >= 0.15
+    assert 0.2 < sum(g.obfuscated for g in groups) / len(groups) < 0.45
+    assert {g.format for g in groups} == {"hermes", "react"}
+    assert sum(k == "followup" for k in kinds) > 50
+    for g in groups:
+        assert all(t.startswith(g.prefix) for t in g.texts())
+        assert g.prefix.endswith("<|im_end|>\n") and g.prefix.count("<|im_start|>") == 1
+        assert not any(s.startswith("<|im_start|>system") for s in g.suffixes)
+        names = re.findall(r'"name": "([^"]+)"|^(\w+): Call this tool', g.prefix, re.M)
+        assert not {a or b for a, b in names} & HELDOUT_NAMES
+    hidden = next(g for g in groups if g.obfuscated and g.format == "hermes")
+    tools = [json.loads(line) for line in hidden.prefix.splitlines() if line.startswith('{"type"')]
+    for spec in (t["function"] for t in tools):
+        if spec["name"] in ("code_interpreter", "image_gen"):
+            continue
+        assert re.fullmatch(r"[a-z][a-z0-9_]{3,14}", spec["name"])
+        assert all(p.get("description") for p in spec["parameters"]["properties"].values())
