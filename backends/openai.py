@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 import httpx
 
-from qwen_agent.chatml import IM_END, render_chatml
+from qwen_agent.chatml import IM_END, neutralize, render_chatml
 from qwen_agent.errors import (
     BackendConnectionError,
     BackendResponseError,
@@ -54,7 +54,7 @@ from qwen_agent.llm import (
     ModelRequest,
     Usage,
 )
-from qwen_agent.messages import ToolCall
+from qwen_agent.messages import Message, TextItem, ToolCall
 from qwen_agent.serving.wire import from_message
 
 __all__ = ["OpenAIChatModel"]
@@ -186,7 +186,9 @@ class OpenAIChatModel:
         body: dict[str, Any] = {"model": self.model, "stream": True}
         if self.mode == "chat":
             url = f"{self.base_url}/chat/completions"
-            body["messages"] = [from_message(m, _image_url) for m in messages]
+            # the server's template makes the turns: special-token strings in content
+            # are neutralized as they are in a prompt rendered here
+            body["messages"] = [from_message(_plain(m), _image_url) for m in messages]
             body["stream_options"] = {"include_usage": True}
             if messages[-1].role == "assistant" and not messages[-1].tool_calls:
                 body["continue_final_message"] = True
@@ -296,6 +298,18 @@ class OpenAIChatModel:
             found or None,
             errors or None,
         )
+
+
+def _plain(msg: Message) -> Message:
+    """``msg`` with special-token strings in its text neutralized."""
+    if isinstance(msg.content, str):
+        content: Any = neutralize(msg.content)
+    else:
+        content = [
+            TextItem(text=neutralize(item.text)) if isinstance(item, TextItem) else item
+            for item in msg.content
+        ]
+    return msg.model_copy(update={"content": content})
 
 
 def _image_url(image: str) -> str:

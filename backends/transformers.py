@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from qwen_agent.bundled.aids import Lookahead, ToolChoice, answer_source
-from qwen_agent.chatml import render_chatml
+from qwen_agent.chatml import neutralize, render_chatml, special_pattern
 from qwen_agent.errors import (
     BackendConnectionError,
     BackendResponseError,
@@ -107,7 +107,8 @@ class TransformersChatModel:
         if threads:
             torch.set_num_threads(threads)
         path = model or str(bundled_model_path())
-        self.model_name = path
+        # the folder's name only: errors and clients never see the host's paths
+        self.model_name = Path(path.rstrip("/")).name or path
         self.device = (
             ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         )
@@ -129,6 +130,7 @@ class TransformersChatModel:
         cfg_ctx = getattr(self.model.config, "max_position_embeddings", None) or 4096
         self.max_context = max_context or int(cfg_ctx)
         self._eos_ids = _eos_ids(self.model, self.tokenizer)
+        self._specials = special_pattern(_special_tokens(self.tokenizer))
 
     @classmethod
     def from_config(cls, config: LLMConfig) -> TransformersChatModel:
@@ -158,9 +160,10 @@ class TransformersChatModel:
         if not messages:
             raise ConfigError("no messages to send to the model")
         if not getattr(self.tokenizer, "chat_template", None):
-            return render_chatml(messages)
+            return render_chatml(messages, pattern=self._specials)
         cont = messages[-1].role == "assistant"
-        dicts = [{"role": m.role, "content": m.text} for m in messages]
+        # special tokens come only from the template: in content they are plain text
+        dicts = [{"role": m.role, "content": neutralize(m.text, self._specials)} for m in messages]
         extra = {} if thinking is None else {"enable_thinking": thinking}
         return self.tokenizer.apply_chat_template(
             dicts,
@@ -846,6 +849,15 @@ def _ready(tokenizer: Any, model: Any, device: str) -> tuple[Any, Any]:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer, model
+
+
+def _special_tokens(tokenizer: Any) -> list[str]:
+    """The tokenizer's special tokens (not the merely added ones, such as ``<tool_call>``)."""
+    found = set(getattr(tokenizer, "all_special_tokens", []) or [])
+    for tok in (getattr(tokenizer, "added_tokens_decoder", None) or {}).values():
+        if getattr(tok, "special", False):
+            found.add(str(tok.content))
+    return sorted(found)
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:

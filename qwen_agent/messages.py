@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,8 +52,29 @@ class FileItem(BaseModel):
 ContentItem = Annotated[TextItem | ImageItem | FileItem, Field(discriminator="type")]
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def plain_name(text: str, limit: int = 200) -> str:
+    """A name fit to show the model: control, line-break and bidi characters removed,
+    at most ``limit`` characters."""
+    return _CONTROL.sub("", text)[:limit]
+
+
+def shown_name(ref: str) -> str:
+    """How an image or file reference is named to the model and clients: a local path by
+    its file name only (never the host's folders), an URL as it is, a ``data:`` URI not at
+    all."""
+    if ref.startswith("data:"):
+        return ""
+    if ref.startswith(("http://", "https://")):
+        return plain_name(ref, 2000)
+    return plain_name(PurePath(ref).name)
+
+
 def content_text(content: str | list[Any]) -> str:
-    """The text of a message content: the string itself, or its text items joined."""
+    """The text of a message content: the string itself, or its text items joined; images
+    and files are named by :func:`shown_name`."""
     if isinstance(content, str):
         return content
     parts = []
@@ -59,9 +82,11 @@ def content_text(content: str | list[Any]) -> str:
         if isinstance(item, TextItem):
             parts.append(item.text)
         elif isinstance(item, ImageItem):
-            parts.append(f"[image: {item.image}]")
+            name = shown_name(item.image)
+            parts.append(f"[image: {name}]" if name else "[image]")
         elif isinstance(item, FileItem):
-            parts.append(f"[file: {item.name or item.file}]")
+            name = plain_name(item.name) if item.name else shown_name(item.file)
+            parts.append(f"[file: {name}]" if name else "[file]")
     return "\n".join(parts)
 
 

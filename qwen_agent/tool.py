@@ -24,7 +24,7 @@ import re
 from collections.abc import Callable
 from typing import Any, ClassVar, get_type_hints, overload
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from qwen_agent.errors import ConfigError, ToolCallError, ToolDefinitionError
 from qwen_agent.messages import FileItem, ImageItem, TextItem, ToolResult
@@ -44,6 +44,26 @@ __all__ = [
 ]
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+
+
+# in descriptions (an MCP server's, say): control and bidi characters go, lines and tabs stay
+_DESC_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def _clean_descriptions(schema: Any, depth: int = 0) -> Any:
+    """``schema`` with control characters removed from every description and title."""
+    if depth > 64:
+        return schema
+    if isinstance(schema, dict):
+        return {
+            k: _DESC_CONTROL.sub("", v)
+            if k in ("description", "title") and isinstance(v, str)
+            else _clean_descriptions(v, depth + 1)
+            for k, v in schema.items()
+        }
+    if isinstance(schema, list):
+        return [_clean_descriptions(v, depth + 1) for v in schema]
+    return schema
 
 
 class ToolSpec(BaseModel):
@@ -101,6 +121,16 @@ class ToolSpec(BaseModel):
         if spec.parameters.get("type", "object") != "object":
             raise ConfigError(f"tool {spec.name!r}: parameters must be a JSON object schema")
         return spec
+
+    @field_validator("description")
+    @classmethod
+    def _plain_description(cls, value: str) -> str:
+        return _DESC_CONTROL.sub("", value)
+
+    @field_validator("parameters")
+    @classmethod
+    def _plain_parameter_descriptions(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return _clean_descriptions(value)
 
     def as_dict(self) -> dict[str, Any]:
         """``{"name", "description", "parameters"}``, what the formats render."""
