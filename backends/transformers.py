@@ -742,13 +742,13 @@ def _load(transformers: Any, torch: Any, path: str, device: str, dtype: str) -> 
     elif local and not (p / "config.json").is_file():
         found = sorted(f.name for f in p.glob("*.gguf")) if p.is_dir() else []
         if len(found) != 1:
-            raise BackendConnectionError(
+            raise ConfigError(
                 f"{p} is not a model directory: config.json is missing"
                 + (f" and it holds {len(found)} .gguf files; name one" if found else "")
             )
         gguf = found[0]
     if not local and (path.startswith((".", "/", "~")) or path.count("/") > 1):
-        raise BackendConnectionError(f"model directory {path} does not exist")
+        raise ConfigError(f"model directory {path} does not exist")
     src = str(p) if local else path
     if dtype == "auto":
         torch_dtype = "auto" if device != "cpu" else torch.float32

@@ -310,25 +310,57 @@ def _serve(args: argparse.Namespace) -> int:
         config = ServeConfig.model_validate(options)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    # the port first: a taken port is said before minutes of model loading, and the socket
+    # bound now is the one uvicorn serves on (no race with another process)
+    sock = _bind(args.host, args.port)
     model = get_chat_model(llm)
     app = create_app({args.served_model_name: model}, config, agents)
     host = f"[{args.host}]" if ":" in args.host else args.host
     names = [args.served_model_name, *(f"agent:{a.name}" for a in agents)]
     print(
-        f"qwen-agent serve: {', '.join(names)} at http://{host}:{args.port}/v1"
+        f"qwen-agent serve: {', '.join(names)} at http://{host}:{sock.getsockname()[1]}/v1"
         f"{' (API key required)' if config.api_key else ''}",
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level="warning",
-        access_log=False,
-        limit_concurrency=config.max_connections,
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+            limit_concurrency=config.max_connections,
+        )
     )
+    server.run(sockets=[sock])
     return 0
+
+
+def _bind(host: str, port: int) -> Any:
+    """A listening socket on ``host:port``, or a ConfigError that says why not."""
+    import socket
+
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"--port must be 0-65535, got {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ConfigError(f"--host {host!r} is not an address here: {exc.strerror}") from None
+    family, _, _, _, addr = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(addr)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror}"
+            + (" (another server is using it; pick another --port)" if exc.errno == 98 else "")
+        ) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 if __name__ == "__main__":

@@ -186,7 +186,10 @@ def load_tool(spec: str) -> Any:
     if ":" not in spec:
         if spec in TOOLS:
             return spec
-        raise ConfigError(f"tool {spec!r}: give MODULE:ATTR or a registered tool name")
+        raise ConfigError(
+            f"tool {spec!r}: give MODULE:ATTR, FILE.py:ATTR or a registered tool name "
+            f"({', '.join(sorted(TOOLS.names()))})"
+        )
     module_name, _, attr = spec.rpartition(":")
     if module_name.endswith(".py"):
         module = _import_file(spec, Path(module_name))
@@ -197,6 +200,10 @@ def load_tool(spec: str) -> Any:
             module = importlib.import_module(module_name)
         except ImportError as exc:
             raise ConfigError(f"tool {spec!r}: cannot import {module_name!r}: {exc}") from None
+        except BaseException as exc:  # the user's module failed, or called sys.exit()
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            raise ConfigError(f"tool {spec!r}: importing {module_name!r} {_failed(exc)}") from None
     try:
         return getattr(module, attr)
     except AttributeError:
@@ -215,8 +222,15 @@ def _import_file(spec: str, path: Path) -> Any:
     sys.modules[module_spec.name] = module  # dataclasses and pickling look modules up here
     try:
         module_spec.loader.exec_module(module)
-    except Exception as exc:  # the user's file failed: say where, not a traceback
-        raise ConfigError(
-            f"tool {spec!r}: {path} failed to run: {type(exc).__name__}: {exc}"
-        ) from None
+    except BaseException as exc:  # the user's file failed (or exited): say so, no traceback
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        sys.modules.pop(module_spec.name, None)
+        raise ConfigError(f"tool {spec!r}: running {path.name} {_failed(exc)}") from None
     return module
+
+
+def _failed(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r}); a tool module must not exit"
+    return f"failed: {type(exc).__name__}: {exc}"

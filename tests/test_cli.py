@@ -105,7 +105,7 @@ def test_tool_from_a_file_path(server, tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("raise RuntimeError('nope')\n")
     proc = run_cli("chat", "q", "--base-url", server.url, "--tool", f"{bad}:f")
-    assert proc.returncode == 2 and "failed to run: RuntimeError: nope" in proc.stderr
+    assert proc.returncode == 2 and "running bad.py failed: RuntimeError: nope" in proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -139,11 +139,55 @@ def test_unknown_config_key_and_bad_json(tmp_path):
     assert proc.returncode == 2 and "is not valid" in proc.stderr
 
 
-def test_missing_model_directory_exits_1():
-    proc = run_cli("chat", "q", "--model", "/nonexistent/model")
-    assert proc.returncode == 1
-    assert "model directory /nonexistent/model does not exist" in proc.stderr
-    assert "Traceback" not in proc.stderr
+def test_missing_model_directory_is_a_configuration_error():
+    for command in (["chat", "q"], ["serve", "--port", "0"]):
+        proc = run_cli(*command, "--model", "/nonexistent/model")
+        assert proc.returncode == 2, proc.stderr
+        assert "model directory /nonexistent/model does not exist" in proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("raise RuntimeError('no config for you')", "RuntimeError: no config for you"),
+        ("import sys\nsys.exit(0)", "called sys.exit(0)"),
+        ("raise SystemExit(3)", "called sys.exit(3)"),
+    ],
+)
+def test_a_tool_module_that_fails_or_exits_is_a_configuration_error(tmp_path, body, message):
+    (tmp_path / "badtools.py").write_text(body + "\n\ndef f():\n    return 1\n")
+    for spec in ("badtools:f", str(tmp_path / "badtools.py") + ":f"):
+        proc = run_cli(
+            "chat", "q", "--base-url", "http://127.0.0.1:9/v1", "--tool", spec, cwd=tmp_path
+        )
+        assert proc.returncode == 2, (spec, proc.returncode, proc.stderr)
+        assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_unknown_tool_name_lists_the_registered_ones():
+    proc = run_cli("chat", "q", "--base-url", "http://127.0.0.1:9/v1", "--tool", "code_interp")
+    assert proc.returncode == 2
+    assert "code_interpreter" in proc.stderr and "image_gen" in proc.stderr
+
+
+def test_serve_on_a_taken_port_says_so_before_loading_a_model():
+    import socket
+    import time
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        start = time.monotonic()
+        # a model directory that does not exist: had the port not been checked first, the
+        # error would be about the model
+        proc = run_cli("serve", "--port", str(port), "--model", "/nonexistent/model")
+        took = time.monotonic() - start
+    assert proc.returncode == 2, proc.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr and "--port" in proc.stderr
+    assert "http://" not in proc.stderr and "Traceback" not in proc.stderr
+    assert took < 30
 
 
 def test_unreachable_server_exits_1():

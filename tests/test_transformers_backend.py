@@ -194,9 +194,10 @@ def test_a_question_that_cannot_fit_is_an_error_naming_the_sizes(small):
 
 
 def test_missing_and_broken_model_directories(tmp_path, small_model_dir):
-    with pytest.raises(BackendConnectionError, match="does not exist"):
+    # a path that names no model is a configuration error (the CLI's exit code 2)
+    with pytest.raises(ConfigError, match="does not exist"):
         TransformersChatModel(str(tmp_path / "nope"))
-    with pytest.raises(BackendConnectionError, match="config.json is missing"):
+    with pytest.raises(ConfigError, match="config.json is missing"):
         TransformersChatModel(str(tmp_path))
     broken = tmp_path / "broken"
     shutil.copytree(small_model_dir, broken)
@@ -235,7 +236,7 @@ def test_a_gguf_q8_folder_loads_like_the_checkpoint_it_came_from(small_model_dir
     # two GGUF files and no config: say which to pick
     (folder / "config.json").unlink()
     shutil.copy(folder / "model.gguf", folder / "other.gguf")
-    with pytest.raises(BackendConnectionError, match="2 .gguf files"):
+    with pytest.raises(ConfigError, match="2 .gguf files"):
         TransformersChatModel(str(folder))
 
 
