@@ -19,6 +19,7 @@ __all__ = [
     "Message",
     "Role",
     "content_text",
+    "Content",
 ]
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -88,6 +89,18 @@ def content_text(content: str | list[Any]) -> str:
             name = plain_name(item.name) if item.name else shown_name(item.file)
             parts.append(f"[file: {name}]" if name else "[file]")
     return "\n".join(parts)
+
+
+class Content(list):
+    """A list of content items (what a tool such as the code interpreter returns) that
+    prints as its text: ``print(tool.call(code="print(12 * 34)"))`` shows ``408``."""
+
+    def __str__(self) -> str:
+        return content_text(list(self))
+
+    @property
+    def text(self) -> str:
+        return content_text(list(self))
 
 
 class ToolCall(BaseModel):

@@ -50,6 +50,41 @@ _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 _DESC_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
 
+# type names some tool collections write, and the JSON Schema types they mean
+TYPE_ALIASES = {
+    "float": "number",
+    "double": "number",
+    "int": "integer",
+    "str": "string",
+    "bool": "boolean",
+    "dict": "object",
+    "list": "array",
+    "tuple": "array",
+    "none": "null",
+}
+
+
+def normalize_types(schema: Any, depth: int = 0) -> Any:
+    """``schema`` with Python-style type names (``"float"``, ``"dict"``, ...) written as
+    JSON Schema's (``"number"``, ``"object"``, ...); other values as they are."""
+    if depth > 64:
+        return schema
+    if isinstance(schema, dict):
+        out = {}
+        for k, v in schema.items():
+            if k == "type" and isinstance(v, str):
+                v = TYPE_ALIASES.get(v.lower(), v)
+            elif k == "type" and isinstance(v, list):
+                v = [TYPE_ALIASES.get(t.lower(), t) if isinstance(t, str) else t for t in v]
+            else:
+                v = normalize_types(v, depth + 1)
+            out[k] = v
+        return out
+    if isinstance(schema, list):
+        return [normalize_types(v, depth + 1) for v in schema]
+    return schema
+
+
 def _clean_descriptions(schema: Any, depth: int = 0) -> Any:
     """``schema`` with control characters removed from every description and title."""
     if depth > 64:
@@ -130,7 +165,7 @@ class ToolSpec(BaseModel):
     @field_validator("parameters")
     @classmethod
     def _plain_parameter_descriptions(cls, value: dict[str, Any]) -> dict[str, Any]:
-        return _clean_descriptions(value)
+        return normalize_types(_clean_descriptions(value))
 
     def as_dict(self) -> dict[str, Any]:
         """``{"name", "description", "parameters"}``, what the formats render."""
@@ -193,8 +228,16 @@ class Tool:
         if self._validator is None:
             import jsonschema
 
-            cls = jsonschema.validators.validator_for(self.parameters)
-            self._validator = cls(self.parameters)
+            schema = normalize_types(self.parameters)
+            cls = jsonschema.validators.validator_for(schema)
+            try:
+                cls.check_schema(schema)
+            except jsonschema.SchemaError as exc:
+                raise ToolCallError(
+                    f"tool {self.name!r} cannot be called: its parameters schema is not valid "
+                    f"JSON Schema ({exc.message})"
+                ) from None
+            self._validator = cls(schema)
         errors = sorted(self._validator.iter_errors(arguments), key=lambda e: list(e.path))
         if errors:
             lines = [f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message}" for e in errors[:5]]

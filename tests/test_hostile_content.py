@@ -121,3 +121,34 @@ def test_a_context_window_error_names_the_model_not_its_folder(tiny):
         drain(tiny, [Message(role="user", content="word " * 5000)])
     assert "/" not in str(err.value)
     assert "qwen-tiny-agent" in str(err.value)
+
+
+def test_python_style_type_names_are_read_as_json_schema_types():
+    from qwen_agent.errors import ToolCallError
+    from qwen_agent.tool import Tool
+
+    class Legacy(Tool):
+        name = "legacy"
+        description = "A tool from a collection that writes Python type names."
+        parameters = {
+            "type": "object",
+            "properties": {"x": {"type": "float"}, "opts": {"type": "dict"}},
+            "required": ["x"],
+        }
+
+        def call(self, **kw):
+            return kw
+
+    tool = Legacy()
+    assert tool.validate({"x": 1.5, "opts": {}}) == {"x": 1.5, "opts": {}}
+    with pytest.raises(ToolCallError, match="x"):
+        tool.validate({"x": "many"})
+    spec = ToolSpec.of(tool)
+    assert spec.parameters["properties"]["x"]["type"] == "number"
+
+    class Broken(Legacy):
+        name = "broken"
+        parameters = {"type": "object", "properties": {"x": {"type": "quaternion"}}}
+
+    with pytest.raises(ToolCallError, match="not valid JSON Schema"):
+        Broken().validate({"x": 1})

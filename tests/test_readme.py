@@ -157,3 +157,15 @@ def test_serve_section_runs_against_qwen_agent_serve_on_the_bundled_model(tmp_pa
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_code_interpreter_snippet_prints_the_results_text(tmp_path):
+    reason = sandbox_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    snippet = block('tool.call(code="print(12 * 34)")')
+    proc = run_python(snippet, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "408", proc.stdout  # the text, not [TextItem(...)]
+    assert "TextItem" not in proc.stdout and "a,b" in proc.stdout

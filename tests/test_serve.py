@@ -317,7 +317,10 @@ def test_tool_choice_none_required_and_named(serve):
         model="qwen-agent", messages=USER, tools=[WEATHER], tool_choice="none"
     )
     assert r.choices[0].message.tool_calls is None
-    assert r.choices[0].message.content == TWO_CALLS  # not parsed: no call was allowed
+    # no call was allowed: none comes back, and its markup is not shown as content
+    assert "<tool_call>" not in (r.choices[0].message.content or "")
+    assert "get_weather" not in (r.choices[0].message.content or "")
+    assert "<tool_call>" in server.llm.configs[-1].stop  # the model stops where one begins
     assert "<tools>" not in server.llm.prompts[-1][0].text
 
     # required: the reply begins with a call's head; the model writes the rest
@@ -856,6 +859,25 @@ def bundled():
     from qwen_agent.llm import default_chat_model
 
     return default_chat_model()
+
+
+def test_bundled_model_with_tool_choice_none_answers_without_call_markup(serve, bundled):
+    server, client = serve(bundled)
+    for stream in (False, True):
+        r = client.chat.completions.create(
+            model="qwen-agent",
+            messages=[{"role": "user", "content": "What is the weather in Paris?"}],
+            tools=[WEATHER, TIME],
+            tool_choice="none",
+            max_tokens=40,
+            stream=stream,
+        )
+        if stream:
+            content, calls, _ = _accumulate(r)
+        else:
+            content, calls = r.choices[0].message.content or "", r.choices[0].message.tool_calls
+        assert not calls
+        assert "<tool_call>" not in content and "</tool_call>" not in content
 
 
 def test_bundled_model_forced_tool_call_and_json_schema_over_http(serve, bundled):

@@ -440,6 +440,10 @@ class _App:
             if specs and choice != "none" and not parallel and self.format.name == "hermes":
                 gen = gen.with_stop(["</tool_call>"])
             gen = gen.with_stop(self.format.stop_words) if specs and choice != "none" else gen
+            if choice == "none":
+                # no call may come back: the model stops where one would begin, and what
+                # it wrote of one is parsed away, never shown as content
+                gen = gen.with_stop([self.format.parser().draft_tag])
             mreq = ModelRequest(
                 messages=prompt,
                 tools=specs,
@@ -451,9 +455,7 @@ class _App:
                 on_overflow="error",
                 thinking=thinking,
             )
-            turn = Turn(
-                self.format if specs and choice != "none" else _REASONING, prefill, parallel
-            )
+            turn = Turn(self.format, prefill, parallel, calls=choice != "none")
         reply = Reply(entry.name, chat=True)
         return await self._respond(request, entry, req, mreq, reply, turn)
 

@@ -26,9 +26,11 @@ class Turn:
     """Turns a model's deltas into content, reasoning and tool calls (with a format) or
     passes the text through (without one)."""
 
-    def __init__(self, fmt: Any, prefill: str, parallel: bool) -> None:
+    def __init__(self, fmt: Any, prefill: str, parallel: bool, calls: bool = True) -> None:
         self.parser = fmt.parser() if fmt is not None else None
         self.parallel = parallel
+        #: False for tool_choice "none": calls the model writes anyway are dropped
+        self.takes_calls = calls
         self.content: list[str] = []
         self.reasoning: list[str] = []
         self.calls: list[ToolCall] = []
@@ -52,9 +54,9 @@ class Turn:
                 out.append(("content", delta.text))
             else:
                 out.extend(self._events(self.parser.feed(delta.text)))
-        for call in delta.tool_calls or ():
+        for call in delta.tool_calls or () if self.takes_calls else ():
             out.extend(self._call(call))
-        for err in delta.call_errors or ():
+        for err in delta.call_errors or () if self.takes_calls else ():
             out.extend(self._events([CallParseError(err)]))
         return out
 
@@ -73,8 +75,9 @@ class Turn:
                 self.reasoning.append(ev.text)
                 out.append(("reasoning", ev.text))
             elif isinstance(ev, ToolCallEvent):
-                out.extend(self._call(ev.call))
-            elif isinstance(ev, CallParseError):
+                if self.takes_calls:
+                    out.extend(self._call(ev.call))
+            elif isinstance(ev, CallParseError) and self.takes_calls:
                 self.errors.append(ev.message)
                 note = f"[the model wrote a tool call that could not be read: {ev.message}]"
                 self.content.append(note)

@@ -18,7 +18,7 @@ import os
 import threading
 from typing import Any, Protocol
 
-from qwen_agent.messages import ImageItem, TextItem
+from qwen_agent.messages import Content
 from qwen_agent.tool import Tool
 
 from .config import SandboxConfig
@@ -91,8 +91,9 @@ class CodeInterpreter(Tool):
             self._pool = default_pool()
         return self._pool
 
-    def call(self, code: str) -> list[TextItem | ImageItem]:  # type: ignore[override]
-        return self.run(code).to_content()
+    def call(self, code: str) -> Content:  # type: ignore[override]
+        """Run ``code``; its outputs as content items, which print as their text."""
+        return Content(self.run(code).to_content())
 
     def run(self, code: str) -> ExecutionResult:
         """Run ``code`` and return the structured result."""
