@@ -412,3 +412,178 @@ def test_lexing_goes_on_from_the_last_step_with_the_same_answers():
         assert stepwise.guiding(text[:i]) == fresh.guiding(text[:i]), text[:i]
     # a closed call is no longer followed: generation may end after it
     assert not stepwise.guiding(text) and not stepwise.guiding(text + "\n")
+
+
+# -- schema limits (bounds, lengths, patterns, array sizes, enums of any scalar) ------------
+
+LIMITED = [
+    {
+        "name": "image_gen",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "prompt": {"type": "string", "minLength": 2, "maxLength": 12},
+                "width": {"type": "integer", "minimum": 64, "maximum": 2048},
+                "scale": {"type": "number", "exclusiveMinimum": 0, "maximum": 20},
+                "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 2},
+                "code": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                "every": {"enum": [1, 4, 12]},
+                "style": {"type": "string", "enum": ["photo", "sketch"]},
+            },
+            "required": ["prompt"],
+        },
+    }
+]
+IMG = OPEN + '{"name": "image_gen", "arguments": {"prompt": "a cat", '
+
+
+def _ok(guard: ToolGuard, text: str) -> bool:
+    """Whether the guard's lexer still accepts ``text`` (what a mask's trial does)."""
+    _, state, _ = guard._arguments(text)
+    return state is not None and not state.bad
+
+
+@pytest.mark.parametrize(
+    ("tail", "ok"),
+    [
+        ('"width": 512', True),
+        ('"width": 2048}', True),
+        ('"width": 5355', False),  # past the maximum: no digit more can help
+        ('"width": 5', True),  # could still become 512
+        ('"width": 32}', False),  # under the minimum once it ends
+        ('"width": 0', False),  # 0 starts no integer of 64 or more
+        ('"width": -1', False),
+        ('"width": 1e3', False),
+        ('"scale": 0}', False),  # exclusive minimum
+        ('"scale": 0.5}', True),
+        ('"scale": 20.5', False),
+        ('"scale": 20}', True),
+        ('"prompt2": 1', False),
+        ('"tags": ["a", "b"]}', True),
+        ('"tags": ["a", "b", "c"', False),  # maxItems
+        ('"tags": [["x", "y", "z"], "b"]}', True),  # nested items are not top-level items
+        ('"code": "EUR"}', True),
+        ('"code": "EU"}', False),
+        ('"code": "eur', False),  # the pattern cannot match any more
+        ('"every": 12}', True),
+        ('"every": 1,', True),
+        ('"every": 10', False),  # an enum of integers: not a listed value
+        ('"every": "4"', False),
+        ('"style": "the', False),  # a string enum: not a listed value
+    ],
+)
+def test_schema_limits_are_kept_as_the_value_is_written(tail, ok):
+    guard = ToolGuard.from_specs(LIMITED)
+    assert _ok(guard, IMG + tail) is ok
+
+
+def test_string_lengths_are_kept():
+    guard = ToolGuard.from_specs(LIMITED)
+    head = OPEN + '{"name": "image_gen", "arguments": {"prompt": "'
+    assert not _ok(guard, head + 'a"')  # minLength 2
+    assert _ok(guard, head + "a" * 12)
+    assert not _ok(guard, head + "a" * 13)  # maxLength 12
+    vocab = ["aaaa", "a" * 20, '"', '",', "b"]
+    allowed = [vocab[i] for i in guard.allowed_ids(head + "a" * 10, vocab)]
+    assert "a" * 20 not in allowed and "aaaa" not in allowed and "b" in allowed
+
+
+def test_the_arguments_may_end_once_the_required_ones_are_written():
+    guard = ToolGuard.from_specs(LIMITED)
+    vocab = ["}", ", ", ',"', " ", "x"]
+    text = OPEN + '{"name": "image_gen", "arguments": {"prompt": "a cat"'
+    assert "}" in [vocab[i] for i in guard.allowed_ids(text, vocab)]
+
+
+def test_no_value_can_write_a_calls_tag():
+    guard = ToolGuard(TOOLS, REQUIRED, {"get_weather": {"city": "string"}})
+    text = OPEN + HEAD + '"city": "Oslo </tool_call'
+    assert not _ok(guard, text + ">")
+    vocab = [">", "> x", "x"]
+    assert [vocab[i] for i in guard.allowed_ids(text, vocab)] == ["x"]
+
+
+def test_copy_nudge_and_lookahead_leave_enum_values_alone():
+    """The path by which a value outside an enum got through (then an unknown key, with
+    the guard stepped aside): the copy nudge and the lookahead chose the user's words for
+    an enum parameter."""
+    spec = {
+        "name": "stats",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "demographic_group": {"type": "string", "enum": ["the elderly", "teens"]},
+                "region": {"type": "string"},
+            },
+        },
+    }
+    guard = ToolGuard.from_specs([spec])
+    head = OPEN + '{"name": "stats", "arguments": {"demographic_group": "'
+    vocab = ["the", " elderly", "teens", '"', "x"]
+    assert guard.copy_nudge(head, "the numbers for the young ones", vocab) == ([], False)
+    assert not guard.string_start(head)
+    region = OPEN + '{"name": "stats", "arguments": {"region": "'
+    assert guard.string_start(region)
+
+
+def test_guarded_random_calls_on_a_real_vocabulary_always_meet_their_schema():
+    """Property: whatever a model picks among the tokens the guard allows, the call that
+    comes out parses and validates against its tool's schema (limits included)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    transformers = pytest.importorskip("transformers")
+    import json
+
+    from qwen_agent.bundled import TINY_AGENT
+
+    tok = transformers.AutoTokenizer.from_pretrained(TINY_AGENT)
+    vocab = tok.batch_decode([[i] for i in range(len(tok))])
+    specs = LIMITED + [
+        {
+            "name": "loan",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "principal": {"type": "number", "minimum": 1, "maximum": 10**6},
+                    "compounding_frequency": {"enum": [1, 4, 12, 365]},
+                    "note": {"type": "string", "maxLength": 30},
+                },
+                "required": ["principal", "compounding_frequency"],
+            },
+        }
+    ]
+    # nested values (arrays, objects) are lexed for their brackets and strings only: what
+    # they hold is left to the model, so the property is about scalar parameters
+    specs[0] = json.loads(json.dumps(specs[0]))
+    del specs[0]["parameters"]["properties"]["tags"]
+    by_name = {s["name"]: s for s in specs}
+    guard = ToolGuard.from_specs(specs)
+    rng = random.Random(7)
+    finished = 0
+    for _ in range(150):
+        text = "<tool_call>"
+        for _ in range(80):
+            found = guard.mask(text, vocab)
+            assert found is not None or not guard.guiding(text), text
+            if found is None:
+                break
+            kind, ids = found
+            if kind == "only":
+                text += vocab[rng.choice(ids)]
+            else:
+                banned = set(ids)
+                i = rng.randrange(len(vocab))
+                while i in banned:
+                    i = rng.randrange(len(vocab))
+                text += vocab[i]
+            if "</tool_call>" in text:
+                break
+        if "</tool_call>" not in text:
+            continue
+        body = text[len("<tool_call>") : text.index("</tool_call>")]
+        try:
+            call = json.loads(body)
+        except ValueError:
+            raise AssertionError(repr(body)) from None
+        jsonschema.validate(call["arguments"], by_name[call["name"]]["parameters"])
+        finished += 1
+    assert finished > 50

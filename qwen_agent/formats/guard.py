@@ -33,6 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from qwen_agent.formats.rules import Rule, rule_for
+
 __all__ = ["CALL_HEAD", "ToolGuard", "copy_continuations", "copy_spans", "tool_variants"]
 
 _CALL_OPEN, _CALL_CLOSE = "<tool_call>", "</tool_call>"
@@ -57,10 +59,12 @@ class ToolGuard:
         required: dict[str, list[str]] | None = None,
         types: dict[str, dict[str, str]] | None = None,
         enums: dict[str, dict[str, tuple[str, ...]]] | None = None,
+        rules: dict[str, dict[str, Rule]] | None = None,
     ) -> None:
         if not tools:
             raise ValueError("a tool guard needs at least one tool")
         self.tools = tools
+        self.rules = {name: dict((rules or {}).get(name, {})) for name in tools}
         self.required = {name: set((required or {}).get(name, ())) for name in tools}
         self.types = {
             name: {k: t for k, t in (types or {}).get(name, {}).items() if t in _VALUE_STARTS}
@@ -112,6 +116,7 @@ class ToolGuard:
         required: dict[str, list[str]] = {}
         types: dict[str, dict[str, str]] = {}
         enums: dict[str, dict[str, tuple[str, ...]]] = {}
+        rules: dict[str, dict[str, Rule]] = {}
         for fn in fns:
             params = fn.get("parameters") or {}
             props = params.get("properties") if isinstance(params, dict) else None
@@ -132,10 +137,15 @@ class ToolGuard:
                     for e in v["enum"]
                 )
             }
+            rules[fn["name"]] = {
+                k: r
+                for k, v in (props.items() if isinstance(props, dict) else ())
+                if (r := rule_for(v)) is not None
+            }
             req = params.get("required") if isinstance(params, dict) else None
             if isinstance(req, list):
                 required[fn["name"]] = [k for k in req if k in tools[fn["name"]]]
-        return cls(tools, required, types, enums) if tools else None
+        return cls(tools, required, types, enums, rules) if tools else None
 
     # -- text level ---------------------------------------------------------------------
     def _arguments(self, generated: str) -> tuple[str | None, _Args | None, str]:
@@ -174,6 +184,7 @@ class ToolGuard:
             types=self.types[name],
             required=frozenset(self.required[name]),
             enums=self.enums[name],
+            rules=self.rules[name],
         )
         state.feed(body.lstrip()[head.end() :])
         return name, state, body
@@ -254,11 +265,30 @@ class ToolGuard:
             candidates = [i for c in nexts for i in self._by_first.get(c, ())]
             allowed = sorted({i for i in candidates if fits(i)})
             return ("only", allowed) if allowed else None
+        if state.phase == "choice":
+            text = "".join(state.buf)
+            rule = state.rules[state.key]
+            nexts = {
+                c[len(text)] for c in rule.choices if c.startswith(text) and len(c) > len(text)
+            }
+            candidates = [i for c in nexts for i in self._by_first.get(c, ())]
+            if rule.choice_done(text):
+                candidates += self._blank + self._by_lead.get(",", []) + self._by_lead.get("}", [])
+            allowed = sorted({i for i in candidates if fits(i)})
+            return ("only", allowed) if allowed else None
+        rule = state.rules.get(state.key) if state.phase == "string" else None
+        if rule is not None and rule.pattern is not None and not state.escape:
+            banned = [i for i in range(len(vocab)) if not fits(i)]  # rare: a pattern
+            return ("ban", banned) if banned else None
         if state.phase in ("string", "nested") and not state.escape:
             # most tokens are plain text here: test only those that quote, escape, bracket
-            # (or hold a call's tag, which no value may)
+            # (or hold a call's tag, which no value may), and, under a maxLength, the
+            # tokens longer than the room left
             banned = [i for i in self._special if _CALL_OPEN in vocab[i] or not fits(i)]
-            return ("ban", banned) if banned else None
+            if rule is not None and rule.max_len is not None:
+                room = rule.max_len - len(state.value)
+                banned += [i for i, n in enumerate(self._plain_len) if n > room]
+            return ("ban", sorted(set(banned))) if banned else None
         if state.phase in ("string", "nested"):  # right after a backslash
             candidates = [i for c in _ESCAPES for i in self._by_first.get(c, ())]
         elif state.phase == "key":
@@ -293,6 +323,8 @@ class ToolGuard:
         reliably with that nudge."""
         name, state, _ = self._arguments(generated)
         if state is None or state.bad or state.phase != "string" or state.escape:
+            return [], False
+        if state.key in state.enums:  # a listed value, not a copy of the user's words
             return [], False
         self._index(vocab)
         value = "".join(state.value)
@@ -332,6 +364,7 @@ class ToolGuard:
             and not state.value
             and not state.escape
             and self.types[name].get(state.key) == "string"
+            and state.key not in state.enums  # a listed value is not chosen from the words
         )
 
     def continuing(self, targets: Sequence[str], vocab: Sequence[str]) -> list[int]:
@@ -385,11 +418,11 @@ class ToolGuard:
         shared = ToolGuard._shared_index
         if shared is None or shared[0] is not vocab:  # a backend keeps one vocab list
             shared = ToolGuard._shared_index = (vocab, *_index_vocab(vocab))
-        self._by_first, self._by_lead, self._blank, self._special = shared[1:]
+        self._by_first, self._by_lead, self._blank, self._special, self._plain_len = shared[1:]
         self._blank_set = frozenset(self._blank)
 
     #: the last vocabulary indexed, shared by the guards of later generations
-    _shared_index: tuple[Sequence[str], dict, dict, list, list] | None = None
+    _shared_index: tuple[Sequence[str], dict, dict, list, list, list] | None = None
 
 
 def _function_spec(line: str) -> dict | None:
@@ -495,12 +528,14 @@ def copy_spans(source: str, max_words: int = 12) -> list[tuple[int, str]]:
 
 def _index_vocab(
     vocab: Sequence[str],
-) -> tuple[dict[str, list[int]], dict[str, list[int]], list[int], list[int]]:
+) -> tuple[dict[str, list[int]], dict[str, list[int]], list[int], list[int], list[int]]:
     """Token ids by first character, by first non-blank character, the whitespace-only
-    tokens, and the tokens a string value cannot take as plain text."""
+    tokens, the tokens a string value cannot take as plain text, and each token's length
+    up to its first quote (what it adds to a string value it continues)."""
     by_first: dict[str, list[int]] = defaultdict(list)
     by_lead: dict[str, list[int]] = defaultdict(list)
     blank, special = [], []
+    plain_len = [len(piece.split('"', 1)[0]) for piece in vocab]
     for i, piece in enumerate(vocab):
         if not piece:
             continue
@@ -512,12 +547,28 @@ def _index_vocab(
             blank.append(i)
         if any(c in _SPECIAL or c < " " for c in piece) or _CALL_OPEN in piece:
             special.append(i)  # a call's tag inside a value would start a call in it
-    return dict(by_first), dict(by_lead), blank, special
+    return dict(by_first), dict(by_lead), blank, special, plain_len
+
+
+def _tag_suffix(chars: list[str]) -> str:
+    """The longest end of ``chars`` that begins a call's tag (``<tool_call>`` or its
+    closing tag), or ""."""
+    tail = "".join(chars[-len(_CALL_CLOSE) :])
+    for n in range(len(tail), 0, -1):
+        end = tail[-n:]
+        if _CALL_CLOSE.startswith(end) or _CALL_OPEN.startswith(end):
+            return end
+    return ""
+
+
+def _ends_with_tag(chars: list[str]) -> bool:
+    tail = "".join(chars[-len(_CALL_CLOSE) :])
+    return tail.endswith(_CALL_CLOSE) or tail.endswith(_CALL_OPEN)
 
 
 _BLANKS = " \t\n\r"
 _ESCAPES = '"\\/bfnrtu'
-_SPECIAL = '"\\[]{}'
+_SPECIAL = '"\\[]{}>'  # ">" may close a call's tag written inside a value
 _LITERALS = {"t": "true", "f": "false", "n": "null"}
 #: what a value of each schema type may start with
 _VALUE_STARTS = {
@@ -544,8 +595,9 @@ class _Args:
     types: dict[str, str]
     required: frozenset[str]
     enums: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    rules: dict[str, Rule] = field(default_factory=dict)
     phase: str = "key_or_end"  # key, after_key, before_value, string, number, literal,
-    #                            nested, after_value, done
+    #                            choice, nested, after_value, done
     first: bool = True  # no argument yet
     escape: bool = False
     key: str = ""  # the parameter whose value is being read
@@ -556,25 +608,38 @@ class _Args:
     used: set[str] = field(default_factory=set)
     tail: list[str] = field(default_factory=list)
     value: list[str] = field(default_factory=list)  # the string value read so far
+    items: int = 0  # items of an array value at its top level (under maxItems / minItems)
+    item_open: bool = False
 
     def copy(self, keep_value: bool = False) -> _Args:
-        value = list(self.value) if keep_value or self.key in self.enums else []
+        keep = keep_value or self.key in self.enums or self.key in self.rules
+        # else only the end that could begin a call's tag, which the next token may finish
+        value = list(self.value) if keep else list(_tag_suffix(self.value))
         return replace(
             self, buf=list(self.buf), used=set(self.used), tail=list(self.tail), value=value
         )
 
     def signature(self) -> tuple[object, ...]:
         """Everything the next characters' fate depends on."""
-        if self.phase == "number":
+        rule = self.rules.get(self.key)
+        if self.phase == "number" and rule is not None and rule.bounded:
+            buf: object = "".join(self.buf)  # what may follow depends on the whole number
+        elif self.phase == "number":
             text = "".join(self.buf)
             more = "".join(c for c in "0123456789.eE+-" if self._number_ok(text + c))
-            buf: object = (self._number_done(text), more)
+            buf = (self._number_done(text), more)
         elif self.phase == "string" and self.key in self.enums:
             buf = "".join(self.value)
+        elif self.phase == "string" and rule is not None:
+            value = "".join(self.value)
+            buf = value if rule.pattern is not None or rule.min_len else len(value)
+        elif self.phase == "nested" and rule is not None:
+            buf = ("".join(self.buf), self.items, self.item_open)
         else:
             buf = "".join(self.buf)
         key = (self.phase, self.first, self.escape, self.key, self.depth, self.nested_str)
-        return (*key, buf, frozenset(self.used))
+        tag = _tag_suffix(self.value) if self.phase == "string" else ""
+        return (*key, buf, tag, frozenset(self.used))
 
     def expects(self) -> str:
         """The characters that may come next, past any blanks (between JSON tokens)."""
@@ -584,18 +649,26 @@ class _Args:
         if self.phase == "after_key":
             return ":"
         if self.phase == "before_value":
+            rule = self.rules.get(self.key)
+            if rule is not None and rule.choices:
+                return "".join(sorted({c[0] for c in rule.choices}))
             return _VALUE_STARTS.get(self.types.get(self.key, ""), _ANY_VALUE)
         if self.phase == "after_value":
             return ",}"
         return ""
 
     def _number_ok(self, text: str) -> bool:
-        full = _INTEGER if self.types.get(self.key) == "integer" else _NUMBER
-        return bool(full.fullmatch(text) or full.fullmatch(text + "1"))
+        integer = self.types.get(self.key) == "integer"
+        full = _INTEGER if integer else _NUMBER
+        if not (full.fullmatch(text) or full.fullmatch(text + "1")):
+            return False
+        rule = self.rules.get(self.key)
+        return rule is None or rule.number_can_become_valid(text, integer)
 
     def _number_done(self, text: str) -> bool:
         full = _INTEGER if self.types.get(self.key) == "integer" else _NUMBER
-        return bool(full.fullmatch(text))
+        rule = self.rules.get(self.key)
+        return bool(full.fullmatch(text)) and (rule is None or rule.number_is_valid(text))
 
     def feed(self, text: str) -> None:
         for ch in text:
@@ -626,20 +699,54 @@ class _Args:
                 self.bad = not any(v.startswith(so_far + ch) for v in allowed)
             return
         if phase == "string":
+            rule = self.rules.get(self.key)
             if self.escape:
                 self.escape = False
                 self.bad = ch not in _ESCAPES
                 self.value.append("\x00")  # an escape: never part of a copied span
             elif ch == "\\":
                 self.escape = True
+                # an escape adds a character: none fits a full value or a pattern's text
+                self.bad = rule is not None and (
+                    rule.pattern is not None
+                    or (rule.max_len is not None and len(self.value) >= rule.max_len)
+                )
             elif ch == '"':
                 self.phase = "after_value"
+                self.bad = rule is not None and not rule.string_is_valid("".join(self.value))
+                return
             elif ch < " ":
                 self.bad = True  # JSON strings take no raw control characters
             else:
                 self.value.append(ch)
+                if ch == ">" and _ends_with_tag(self.value):
+                    self.bad = True  # a call's tag inside a value would end or start a call
+            if rule is not None and not self.escape:
+                self.bad = self.bad or not rule.string_can_grow("".join(self.value))
             return
+        if phase == "choice":  # an enum of numbers, booleans or null: one, spelled exactly
+            text = "".join(self.buf)
+            rule = self.rules[self.key]
+            if rule.choice_prefix(text + ch):
+                self.buf.append(ch)
+                return
+            if not rule.choice_done(text):
+                self.bad = True
+                return
+            self.phase = phase = "after_value"  # the character ends the value: go on
         if phase == "nested":
+            rule = self.rules.get(self.key)
+            if rule is not None and self.depth == 1 and not self.nested_str and self.buf == ["["]:
+                if ch == ",":
+                    self.item_open = False
+                elif ch == "]":
+                    self.bad = self.items < rule.min_items
+                elif ch not in _BLANKS and not self.item_open:
+                    self.items += 1
+                    self.item_open = True
+                    self.bad = rule.max_items is not None and self.items > rule.max_items
+                if self.bad:
+                    return
             if self.nested_str:
                 if self.escape:
                     self.escape = False
@@ -703,10 +810,15 @@ class _Args:
             self.phase = "before_value"
         elif phase == "before_value":
             self.buf = []
-            if ch == '"':
+            rule = self.rules.get(self.key)
+            if rule is not None and rule.choices:
+                self.phase, self.buf = "choice", [ch]
+                self.bad = not rule.choice_prefix(ch)
+            elif ch == '"':
                 self.phase, self.value = "string", []
             elif ch in "[{":
                 self.phase, self.depth = "nested", 1
+                self.buf, self.items, self.item_open = [ch], 0, False
             elif ch in _LITERALS:
                 self.phase, self.buf = "literal", list(_LITERALS[ch][1:])
             else:
