@@ -99,7 +99,10 @@ def _serve_parser(sub: Any) -> None:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument(
         "--api-key",
-        help="require this key as 'Authorization: Bearer KEY' (default: $QWEN_AGENT_API_KEY)",
+        action="append",
+        help="require this key as 'Authorization: Bearer KEY'; repeat for several callers, "
+        "whose agent conversations are kept apart (default: $QWEN_AGENT_API_KEY, "
+        "comma-separated)",
     )
     serve.add_argument("--format", choices=["hermes", "react"], help="the model's tool format")
     serve.add_argument("--max-concurrency", type=int, help="generations at once per model")

@@ -850,6 +850,77 @@ def test_agent_code_interpreter_sessions_follow_the_conversation_id(serve):
     assert "NameError" in other["content"]  # another conversation never sees it
 
 
+def test_a_conversation_belongs_to_the_key_that_opened_it(serve):
+    from tests.sandbox_helpers import sandbox_skip_reason
+
+    if sandbox_skip_reason():
+        pytest.skip(sandbox_skip_reason())
+    llm = ScriptedLLM(
+        [
+            call("code_interpreter", code="secret = 'alice-only'"),
+            "set",
+            call("code_interpreter", code="print(secret)"),
+            "tried",
+            call("code_interpreter", code="print(secret)"),
+            "mine",
+        ]
+    )
+    agent = AgentConfig(name="py", tools=["code_interpreter"])
+    server, alice = serve(llm, agents=[agent], client_key="alice", api_key=["alice", "bob"])
+    bob = openai.OpenAI(base_url=server.url, api_key="bob", max_retries=0, timeout=60)
+
+    def run(client, conversation: str) -> list[dict]:
+        r = client.chat.completions.create(
+            model="agent:py", messages=USER, metadata={"conversation_id": conversation}
+        )
+        return r.choices[0].message.model_extra["agent_events"]
+
+    run(alice, "shared-name")
+    seen_by_bob = run(bob, "shared-name")[1]["content"]
+    assert "alice-only" not in seen_by_bob and "NameError" in seen_by_bob
+    assert run(alice, "shared-name")[1]["content"].strip() == "alice-only"
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "a" * 129, "a\x00b", "x" * 100_000, "../../etc", "with space", "émoji😀"]
+)
+def test_bad_conversation_ids_are_400s(serve, bad):
+    agent = AgentConfig(name="plain", tools=[])
+    _, client = serve(["never"], agents=[agent])
+    with pytest.raises(openai.BadRequestError) as exc:
+        client.chat.completions.create(
+            model="agent:plain", messages=USER, metadata={"conversation_id": bad}
+        )
+    assert "conversation_id" in str(exc.value)
+
+
+def test_one_key_over_its_share_of_conversations_is_429_and_others_go_on(serve):
+    agent = AgentConfig(name="plain", tools=[])
+    server, greedy = serve(
+        ["ok"] * 20,
+        agents=[agent],
+        client_key="greedy",
+        api_key=["greedy", "polite"],
+        max_conversations_per_key=3,
+    )
+    polite = openai.OpenAI(base_url=server.url, api_key="polite", max_retries=0, timeout=60)
+
+    def ask(client, conversation):
+        return client.chat.completions.create(
+            model="agent:plain", messages=USER, metadata={"conversation_id": conversation}
+        )
+
+    for i in range(3):
+        ask(greedy, f"c{i}")
+    with pytest.raises(openai.RateLimitError) as exc:
+        ask(greedy, "c3")
+    assert "open conversations" in str(exc.value)
+    assert exc.value.response.headers.get("retry-after")
+    ask(greedy, "c1")  # its own open ones still work
+    for i in range(3):  # another key is not locked out
+        assert ask(polite, f"c{i}").choices[0].message.content == "ok"
+
+
 # -- the bundled model --------------------------------------------------------------------------
 
 

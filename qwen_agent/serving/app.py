@@ -44,6 +44,7 @@ from qwen_agent.errors import (
 from qwen_agent.formats import get_format
 from qwen_agent.formats.base import prepare
 from qwen_agent.llm import ChatModel, Delta, ModelRequest, Usage
+from qwen_agent.serving.conversations import Conversations, conversation_id, owner_of
 from qwen_agent.serving.reply import Reply, Turn
 from qwen_agent.serving.runtime import ClientLeft, Gate, Metrics, Pump, ThreadSlot, wait_disconnect
 from qwen_agent.serving.wire import (
@@ -69,8 +70,12 @@ class ServeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
-    #: required as ``Authorization: Bearer KEY`` on every route but /health; None: open
-    api_key: str | None = None
+    #: required as ``Authorization: Bearer KEY`` on every route but /health; several keys
+    #: are several callers, whose agent conversations are kept apart; None: open
+    api_key: str | list[str] | None = None
+    #: agent conversations one API key may hold open (used within conversation_idle s)
+    max_conversations_per_key: int = Field(default=8, gt=0)
+    conversation_idle: float = Field(default=1800.0, gt=0)
     #: the tool-call format the served model writes (hermes: Qwen2.5/Qwen3 native)
     format: str = "hermes"
     max_body_bytes: int = Field(default=8 * 2**20, gt=0)
@@ -172,7 +177,11 @@ class _App:
             mcp = agent.open_mcp() if agent.mcp_servers else None
             agent.build(llm=served.model, mcp=mcp)  # its tools load now: a bad one fails here
             self.agents[agent.name] = _AgentEntry(agent.name, agent, served, mcp=mcp)
-        self._key = config.api_key.encode() if config.api_key else None
+        keys = [config.api_key] if isinstance(config.api_key, str) else config.api_key or []
+        self._keys = [(k.encode(), owner_of(k)) for k in keys if k]
+        self.conversations = Conversations(
+            config.max_conversations_per_key, config.conversation_idle
+        )
         from concurrent.futures import ThreadPoolExecutor
 
         # one worker per generation that may run at once (the gates bound them)
@@ -232,12 +241,19 @@ class _App:
         return route
 
     def _authorize(self, request: Any) -> None:
-        if self._key is None:
+        """Checks the API key and notes whose request it is (``request.state.owner``)."""
+        request.state.owner = owner_of(None)
+        if not self._keys:
             return
         given = request.headers.get("authorization", "")
         scheme, _, token = given.partition(" ")
-        ok = scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self._key)
-        if not ok:
+        presented = token.strip().encode()
+        owner = None
+        for key, who in self._keys:  # every key is compared: no timing tells which matched
+            if hmac.compare_digest(presented, key) and scheme.lower() == "bearer":
+                owner = who
+        request.state.owner = owner
+        if owner is None:
             raise WireError(
                 401,
                 "a valid API key is required: Authorization: Bearer <key>",
@@ -595,9 +611,12 @@ class _App:
         messages = to_messages(req.messages)
         if messages[-1].role != "user":
             raise WireError(400, "an agent run ends with a user message", "messages")
-        conversation = (req.metadata or {}).get("conversation_id") or request.headers.get(
-            "x-conversation-id"
-        )
+        given = (req.metadata or {}).get("conversation_id")
+        if given is None and "x-conversation-id" in request.headers:
+            given = request.headers["x-conversation-id"]
+        conversation = conversation_id(given)
+        if conversation is not None:  # the caller's own: keyed by who it is
+            conversation = self.conversations.claim(request.state.owner, conversation)
         served = entry.served
         cancel = threading.Event()
         slot = ThreadSlot(
@@ -789,5 +808,7 @@ class Server:
         self.stop()
 
 
-def api_key_from_env() -> str | None:
-    return os.environ.get(API_KEY_ENV) or None
+def api_key_from_env() -> list[str] | None:
+    """The keys in ``$QWEN_AGENT_API_KEY`` (comma-separated), or None."""
+    keys = [k.strip() for k in os.environ.get(API_KEY_ENV, "").split(",") if k.strip()]
+    return keys or None
