@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from time import monotonic
 from typing import Any, NamedTuple
@@ -27,7 +27,7 @@ from qwen_agent.events import (
 from qwen_agent.formats import ToolFormat, get_format
 from qwen_agent.llm import ChatModel, GenerationConfig, LLMConfig, ModelRequest, get_chat_model
 from qwen_agent.messages import Message, ToolCall, ToolResult
-from qwen_agent.tool import Tool, Toolset, ToolSpec, as_tool, to_result
+from qwen_agent.tool import Tool, Toolset, ToolSpec, as_tool, check_timeout, to_result
 
 __all__ = ["Agent", "ChatResult"]
 
@@ -79,8 +79,7 @@ class Agent:
     ) -> None:
         if max_steps < 1:
             raise ConfigError(f"max_steps must be >= 1, got {max_steps}")
-        if tool_timeout <= 0:
-            raise ConfigError(f"tool_timeout must be > 0, got {tool_timeout}")
+        tool_timeout = check_timeout(tool_timeout, "tool_timeout") or 60.0
         self.tools: dict[str, Tool] = {}
         #: toolsets and tools with a close(): what close() releases
         self._owned: list[Any] = []
@@ -113,6 +112,7 @@ class Agent:
                 if callable(getattr(found[0], "close", None)):
                     self._owned.append(found[0])
             for t in found:
+                check_timeout(t.timeout, f"tool {t.name!r}: timeout")
                 if t.name in self.tools:
                     raise ConfigError(f"two tools are named {t.name!r}; tool names must be unique")
                 self.tools[t.name] = t
@@ -261,32 +261,37 @@ class Agent:
                 if tool is None:
                     raise ToolCallError(_unknown_tool(call.name, self.tools))
                 args = tool.validate(call.arguments)
+                future = _submit(tool, args)
             except ToolCallError as exc:
                 results[i] = ToolResult.error(f"Error: {exc}", call_id=call.id, name=call.name)
                 yield ToolResultEvent(results[i])
                 continue
-            pending[_submit(tool, args)] = i
+            pending[future] = i
             deadlines[i] = monotonic() + (tool.timeout or self.tool_timeout)
-        while pending:
-            now = monotonic()
-            timeout = max(0.0, min(deadlines[i] for i in pending.values()) - now)
-            done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
-            for fut in done:
-                i = pending.pop(fut)
-                results[i] = _result_of(fut, calls[i])
-                yield ToolResultEvent(results[i])
-            now = monotonic()
-            for fut, i in list(pending.items()):
-                if deadlines[i] <= now:
-                    del pending[fut]
-                    fut.cancel()
-                    limit = self.tools[calls[i].name].timeout or self.tool_timeout
-                    results[i] = ToolResult.error(
-                        f"Error: tool {calls[i].name!r} timed out after {limit:g} s",
-                        call_id=calls[i].id,
-                        name=calls[i].name,
-                    )
+        try:
+            while pending:
+                now = monotonic()
+                timeout = max(0.0, min(deadlines[i] for i in pending.values()) - now)
+                done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    i = pending.pop(fut)
+                    results[i] = _result_of(fut, calls[i])
                     yield ToolResultEvent(results[i])
+                now = monotonic()
+                for fut, i in list(pending.items()):
+                    if deadlines[i] <= now:
+                        del pending[fut]
+                        _abandon(fut)  # its slot is free for other calls at once
+                        limit = self.tools[calls[i].name].timeout or self.tool_timeout
+                        results[i] = ToolResult.error(
+                            f"Error: tool {calls[i].name!r} timed out after {limit:g} s",
+                            call_id=calls[i].id,
+                            name=calls[i].name,
+                        )
+                        yield ToolResultEvent(results[i])
+        finally:  # the run was closed mid-call: nothing waits for these any more
+            for fut in pending:
+                _abandon(fut)
         return [r for r in results if r is not None]
 
 
@@ -318,9 +323,8 @@ def _result_of(fut: Future[Any], call: ToolCall) -> ToolResult:
     return to_result(value, call_id=call.id, name=call.name)
 
 
-# -- where tools run: a shared thread pool for sync tools, one event loop for async ones --
+# -- where tools run: sync ones each on a thread (qwen_agent.toolrun), async ones on one loop
 _lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
 _loop: Any = None
 
 
@@ -329,16 +333,16 @@ def _submit(tool: Tool, args: dict[str, Any]) -> Future[Any]:
         import asyncio
 
         return asyncio.run_coroutine_threadsafe(tool.call(**args), _event_loop())
-    return _thread_pool().submit(tool.call, **args)
+    from qwen_agent.toolrun import runner
+
+    return runner().submit(tool.call, **args)
 
 
-def _thread_pool() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        with _lock:
-            if _pool is None:
-                _pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="qwen-agent-tool")
-    return _pool
+def _abandon(fut: Future[Any]) -> None:
+    from qwen_agent.toolrun import runner
+
+    runner().abandon(fut)
+    fut.cancel()  # an async call's task is cancelled; a thread's future is dropped
 
 
 def _event_loop() -> Any:

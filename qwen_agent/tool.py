@@ -46,6 +46,23 @@ __all__ = [
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
 
+#: the longest timeout a tool may have: a day (``inf`` would never time out)
+MAX_TIMEOUT = 86_400.0
+
+
+def check_timeout(value: Any, what: str = "timeout") -> float | None:
+    """``value`` as a tool timeout in seconds: None (the agent's default) or a finite
+    number over 0 and at most a day; a ConfigError otherwise (``inf``, ``nan``, ``0``,
+    negatives, strings)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{what} must be a number of seconds, got {value!r:.40}")
+    if not 0 < value <= MAX_TIMEOUT:  # also false for nan
+        raise ConfigError(f"{what} must be over 0 and at most {MAX_TIMEOUT:g} s, got {value!r}")
+    return float(value)
+
+
 # in descriptions (an MCP server's, say): control and bidi characters go, lines and tabs stay
 _DESC_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
@@ -298,7 +315,7 @@ class FunctionTool(Tool):
         self.name = name or getattr(fn, "__name__", "")
         summary, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
         self.description = description if description is not None else summary
-        self.timeout = timeout
+        self.timeout = check_timeout(timeout, f"tool {self.name!r}: timeout")
         self._model = _model_from_signature(fn, self.name, arg_docs)
         self.Params = self._model  # type: ignore[misc]
         super().__init__()

@@ -34,7 +34,7 @@ from typing import Any
 
 from qwen_agent.errors import ConfigError, ToolCallError, ToolError
 from qwen_agent.messages import ImageItem, TextItem
-from qwen_agent.tool import Tool
+from qwen_agent.tool import Tool, check_timeout
 
 from ._files import data_dir, save_atomic
 
@@ -229,7 +229,7 @@ class ImageGen(Tool):
         )
         self.overrides = dict(defaults or {})
         self.progress = progress
-        self.timeout = timeout
+        self.timeout = check_timeout(timeout, "image_gen timeout")
 
     def call(self, prompt: str, **options: Any) -> list[TextItem | ImageItem]:  # type: ignore[override]
         path, used = self.generate(prompt, **options)

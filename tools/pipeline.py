@@ -30,7 +30,7 @@ from typing import Any
 
 from qwen_agent.errors import ConfigError, ToolCallError, ToolError
 from qwen_agent.messages import FileItem, ImageItem, TextItem
-from qwen_agent.tool import Tool
+from qwen_agent.tool import Tool, check_timeout
 
 from ._files import data_dir, save_atomic
 
@@ -302,7 +302,7 @@ class PipelineTool(Tool):
         self.input_dirs = [Path(d).resolve() for d in (input_dirs or [Path.cwd()])]
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.pipeline_kwargs = dict(pipeline_kwargs or {})
-        self.timeout = timeout
+        self.timeout = check_timeout(timeout, "pipeline timeout")
         self._pipe: Any = None
         self._lock = threading.Lock()
         super().__init__()

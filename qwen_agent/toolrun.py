@@ -1,0 +1,123 @@
+"""Where sync tool calls run: each on its own thread, under a process-wide bound that a
+timed-out call gives back at once.
+
+A thread cannot be stopped from outside. With a fixed pool, a call that hangs past its
+timeout keeps its worker, and enough of them starve every other agent's tools (32 hung
+calls once made another conversation's instant tool time out). Here:
+
+- at most ``capacity`` calls run at once in the process; more wait for a slot;
+- a call abandoned at its timeout frees its slot at once: its thread runs on, uncounted,
+  and its result is dropped;
+- abandoned threads still running are bounded too (``max_abandoned``): past that, a new
+  call is refused with a clear error instead of starting yet another thread.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
+
+from qwen_agent.errors import ToolCallError
+
+__all__ = ["ToolRunner", "runner"]
+
+
+class _Call:
+    __slots__ = ("future", "abandoned", "holds_slot", "lock")
+
+    def __init__(self) -> None:
+        self.future: Future[Any] = Future()
+        self.abandoned = False
+        self.holds_slot = False
+        self.lock = threading.Lock()
+
+
+class ToolRunner:
+    def __init__(self, capacity: int = 32, max_abandoned: int = 256) -> None:
+        self.capacity = capacity
+        self.max_abandoned = max_abandoned
+        self._slots = threading.BoundedSemaphore(capacity)
+        self._lock = threading.Lock()
+        self._abandoned_running = 0
+        self._calls: dict[Future[Any], _Call] = {}
+
+    @property
+    def abandoned_running(self) -> int:
+        """Threads of abandoned calls that have not returned yet."""
+        return self._abandoned_running
+
+    def submit(self, fn: Callable[..., Any], /, **kwargs: Any) -> Future[Any]:
+        with self._lock:
+            if self._abandoned_running >= self.max_abandoned:
+                raise ToolCallError(
+                    f"{self._abandoned_running} tool calls that timed out are still running "
+                    "in this process; no more are started until some finish"
+                )
+        call = _Call()
+        self._calls[call.future] = call
+        threading.Thread(
+            target=self._run, args=(call, fn, kwargs), name="qwen-agent-tool", daemon=True
+        ).start()
+        return call.future
+
+    def abandon(self, future: Future[Any]) -> None:
+        """Gives up on a call (its timeout passed): its slot is free now, its result is
+        dropped when it comes."""
+        call = self._calls.pop(future, None)
+        if call is None:
+            return
+        with call.lock:
+            if call.future.done():
+                return
+            call.abandoned = True
+            if call.holds_slot:
+                call.holds_slot = False
+                self._slots.release()
+                with self._lock:
+                    self._abandoned_running += 1
+        future.cancel()
+
+    def _run(self, call: _Call, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+        self._slots.acquire()
+        with call.lock:
+            if call.abandoned:  # given up on while it waited: never starts
+                self._slots.release()
+                return
+            call.holds_slot = True
+        try:
+            value = fn(**kwargs)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting agent
+            outcome: tuple[bool, Any] = (False, exc)
+        else:
+            outcome = (True, value)
+        with call.lock:
+            if call.holds_slot:
+                call.holds_slot = False
+                self._slots.release()
+            elif call.abandoned:
+                with self._lock:
+                    self._abandoned_running -= 1
+            self._calls.pop(call.future, None)
+            if call.abandoned or not call.future.set_running_or_notify_cancel():
+                return
+        ok, value = outcome
+        if ok:
+            call.future.set_result(value)
+        else:
+            call.future.set_exception(value)
+
+
+_runner: ToolRunner | None = None
+_runner_lock = threading.Lock()
+
+
+def runner() -> ToolRunner:
+    """The process's runner for sync tool calls."""
+    global _runner
+    if _runner is None:
+        with _runner_lock:
+            if _runner is None:
+                _runner = ToolRunner()
+    return _runner
