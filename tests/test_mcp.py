@@ -196,9 +196,7 @@ def test_crash_is_an_error_then_the_server_restarts_and_close_reaps_it() -> None
     first = s.pids["c"]
     assert first is not None and alive(first)
     assert int(tools["pid"].call().text) == first  # the launcher exec'd: same pid
-    with pytest.raises(
-        MCPServerError, match=r"MCP server 'c' .* exited during the call to 'crash'"
-    ):
+    with pytest.raises(MCPServerError, match=r"MCP server 'c' exited during the call to 'crash'"):
         tools["crash"].call()
     assert wait_gone(first)
     assert tools["add"].call(a=20, b=22).text == "42"  # restarted
@@ -305,13 +303,19 @@ def running(marker: str) -> list[str]:
     return [pid for pid in found if alive(int(pid))]
 
 
-def test_a_server_that_cannot_start_names_itself() -> None:
-    with pytest.raises(MCPServerError, match=r"MCP server 'nope' \(no-such-mcp-binary .*not found"):
+def test_a_server_that_cannot_start_names_itself(caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(
+        MCPServerError, match=r"MCP server 'nope' could not start \(its command was not found\)"
+    ):
         MCPServers({"nope": {"command": "no-such-mcp-binary", "args": ["--x"]}})
-    dies = {"command": sys.executable, "args": ["-c", "import sys; sys.exit('bad token')"]}
+    dies = {"command": sys.executable, "args": ["-c", "import sys; sys.exit('bad input')"]}
     ok = f"ok-{os.getpid()}-{time.monotonic_ns()}"
-    with pytest.raises(MCPServerError, match=r"(?s)MCP server 'dies' .*could not start.*bad token"):
+    with pytest.raises(MCPServerError, match=r"MCP server 'dies' could not start") as info:
         MCPServers({ok: stdio(ok), "dies": dies})
+    assert info.value.server == "dies" and "exited while starting" in str(info.value)
+    # the details are in the host's log, not in the error
+    assert "bad input" not in str(info.value) and "bad input" in caplog.text
+    assert "sys.exit" in caplog.text  # the command line
     # the server that did start was stopped
     assert not running(f"\0--name\0{ok}\0")
 
@@ -367,7 +371,7 @@ def test_http_server_killed_then_back_on_the_same_port() -> None:
             add = next(t for t in s.tools() if t.name == "add")
             assert add.call(a=1, b=2).text == "3"
             stop_http(proc)
-            with pytest.raises(MCPServerError, match=r"MCP server 'web' \(http://127\.0\.0\.1"):
+            with pytest.raises(MCPServerError, match=r"MCP server 'web' dropped the connection"):
                 add.call(a=1, b=2)
             with pytest.raises(MCPServerError, match="MCP server 'web'"):  # still down
                 add.call(a=1, b=2)
@@ -385,5 +389,216 @@ def test_http_server_killed_then_back_on_the_same_port() -> None:
 @pytest.mark.network
 def test_http_unreachable_at_start_names_the_url() -> None:
     url = f"http://127.0.0.1:{free_port()}/mcp"
-    with pytest.raises(MCPServerError, match=rf"MCP server 'gone' \({url}\) could not connect"):
+    with pytest.raises(MCPServerError, match=r"MCP server 'gone' could not connect"):
         MCPServers({"gone": {"url": url, "startup_timeout": 10}})
+
+
+# -- secrets stay out of errors ---------------------------------------------------------
+ARG_SECRET, URL_PASSWORD, URL_KEY, ENV_SECRET = (
+    "sk-ARGSECRET1234",
+    "hunter22pw",
+    "QKEY9999",
+    "ENVSECRET777",
+)
+SECRETS = (ARG_SECRET, URL_PASSWORD, URL_KEY, ENV_SECRET)
+
+
+def leaky(name: str) -> dict[str, object]:
+    """A server whose command line and env hold secrets, and which writes them to stderr."""
+    url = f"http://bob:{URL_PASSWORD}@127.0.0.1/x?api_key={URL_KEY}"
+    cfg = stdio(name, timeout=10, env={"QA_MCP_SECRET": ENV_SECRET})
+    cfg["args"] = [*cfg["args"], "--api-key", ARG_SECRET, "--url", url]  # type: ignore[misc]
+    return cfg
+
+
+def assert_no_secret(text: str) -> None:
+    assert not any(s in text for s in SECRETS), text
+    assert "bob:" not in text and SERVER not in text, text
+
+
+def test_errors_name_the_server_only_and_the_log_masks_secrets(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with MCPServers({"leaky": leaky("leaky")}) as s:
+        tools = {t.name: t for t in s.tools()}
+        with pytest.raises(MCPServerError) as info:
+            tools["crash"].call()
+        assert str(info.value).startswith("MCP server 'leaky' exited during the call to 'crash'")
+        assert_no_secret(str(info.value))
+        # what the model sees
+        script = [get_format("hermes").render_calls([ToolCall(name="crash", arguments={})], "")]
+        with Agent(llm=ScriptedLLM([*script, "It crashed."]), tools=s.tools()) as agent:
+            _, messages = agent.chat("crash it")
+        observation = next(m.text for m in messages if m.role == "tool")
+        assert "MCP server 'leaky' exited" in observation
+        assert_no_secret(observation)
+    # the host's log has the details, masked: the command line, the stderr tail
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.endswith("mcp"))
+    assert "--api-key '***'" in logged and "http://***@127.0.0.1/x?api_key=***" in logged
+    assert "env: QA_MCP_SECRET=***" in logged and "crashing on purpose" in logged
+    assert "starting with *** http://***@127.0.0.1/x?api_key=*** ***" in logged
+    assert not any(s in caplog.text for s in SECRETS), caplog.text
+
+
+@pytest.mark.network
+def test_a_url_with_credentials_stays_out_of_errors(caplog: pytest.LogCaptureFixture) -> None:
+    port = free_port()
+    url = f"http://bob:{URL_PASSWORD}@127.0.0.1:{port}/mcp?api_key={URL_KEY}"
+    cfg = {"url": url, "headers": {"Authorization": f"Bearer {ENV_SECRET}"}, "startup_timeout": 10}
+    with pytest.raises(MCPServerError, match=r"^MCP server 'gone' could not connect") as info:
+        MCPServers({"gone": cfg})
+    assert_no_secret(str(info.value))
+    assert f"http://***@127.0.0.1:{port}/mcp?api_key=***" in caplog.text
+    assert not any(s in caplog.text for s in SECRETS), caplog.text
+
+
+@pytest.mark.network
+def test_served_agent_clients_see_no_secrets() -> None:
+    pytest.importorskip("fastapi", reason="serve needs the [serve] extra")
+    import httpx
+
+    from qwen_agent.config import AgentConfig
+    from qwen_agent.serving import Server
+
+    hermes = get_format("hermes")
+    llm = ScriptedLLM([hermes.render_calls([ToolCall(name="crash", arguments={})], ""), "ok"])
+    agent = AgentConfig(name="m", mcp_servers={"leaky": leaky("leaky")})
+    server = Server(llm, agents=[agent], host="127.0.0.1", port=0).start()
+    try:
+        body = {"model": "agent:m", "messages": [{"role": "user", "content": "crash it"}]}
+        r = httpx.post(f"{server.url}/chat/completions", json=body, timeout=60)
+    finally:
+        server.stop()
+    assert r.status_code == 200, r.text
+    assert_no_secret(r.text)
+    assert "MCP server 'leaky' exited" in r.text
+
+
+# -- process groups ---------------------------------------------------------------------
+def kill_quietly(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def test_close_stops_the_workers_a_server_started() -> None:
+    """A worker the server spawned (one ignoring SIGTERM too) dies with it at close()."""
+    s = MCPServers({"w": stdio("w", timeout=10)})
+    workers: list[int] = []
+    try:
+        tools = {t.name: t for t in s.tools()}
+        server = s.pids["w"]
+        workers = [int(tools["spawn"].call(ignore_term=x).text) for x in (False, True)]
+        assert server is not None and all(alive(p) for p in [server, *workers])
+        t0 = time.monotonic()
+        s.close()
+        assert time.monotonic() - t0 < 6
+        left = [p for p in [server, *workers] if not wait_gone(p, 3)]
+        assert not left, f"alive after close(): {left} (server {server}, workers {workers})"
+    finally:
+        s.close()
+        kill_quietly(workers)
+
+
+def test_a_sigkilled_parent_takes_the_server_and_its_workers_along() -> None:
+    code = textwrap.dedent(
+        f"""
+        import os, signal, sys
+        from qwen_agent.tools.mcp import MCPServers
+        s = MCPServers({{"o": {{"command": sys.executable, "args": [{SERVER!r}, "stdio"]}}}})
+        spawn = next(t for t in s.tools() if t.name == "spawn")
+        workers = [spawn.call(ignore_term=x).text for x in (False, True)]
+        print(s.pids["o"], *workers, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    pids = [int(p) for p in proc.stdout.split()]
+    try:
+        assert len(pids) == 3
+        left = [p for p in pids if not wait_gone(p, 5)]
+        assert not left, f"alive 5 s after the parent's SIGKILL: {left} of {pids}"
+    finally:
+        kill_quietly(pids)
+
+
+# -- startup_timeout ----------------------------------------------------------------------
+def test_a_server_that_never_answers_initialize_fails_within_startup_timeout() -> None:
+    marker = f"mute-{os.getpid()}-{time.monotonic_ns()}"
+    code = "import sys, time\nfor _ in sys.stdin: pass\ntime.sleep(600)"  # reads, never answers
+    cfg = {"command": sys.executable, "args": ["-c", code, marker], "startup_timeout": 3}
+    t0 = time.monotonic()
+    with pytest.raises(MCPServerError) as info:
+        MCPServers({"mute": cfg})
+    took = time.monotonic() - t0
+    assert took < 3 + 1.5, f"took {took:.1f} s"
+    assert info.value.server == "mute"
+    assert str(info.value).startswith(
+        "MCP server 'mute' did not start within 3 s: it did not answer MCP's initialize request"
+    )
+    deadline = time.monotonic() + 3
+    while running(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(marker)
+
+
+# -- result caps --------------------------------------------------------------------------
+def test_long_text_results_are_cut_with_a_note(servers: MCPServers) -> None:
+    big = next(t for t in servers.tools() if t.name == "big")
+    text = big.call(chars=1_000_000).text
+    assert text.startswith("x" * 20_000) and "x" * 20_001 not in text and len(text) < 20_300
+    assert "the result was cut: 20,000 of its 1,000,000 characters are shown" in text
+
+
+def test_result_caps_are_set_per_server(tmp_path: Path) -> None:
+    cfg = stdio("cap", timeout=10, max_result_chars=100, max_binary_bytes=500)
+    with MCPServers({"cap": cfg}, image_dir=tmp_path) as s:
+        tools = {t.name: t for t in s.tools()}
+        text = tools["big"].call(chars=150).text
+        assert text.startswith("x" * 100) and "x" * 101 not in text
+        assert "100 of its 150 characters" in text
+        (small,) = tools["blob"].call(size=400).content
+        assert isinstance(small, ImageItem) and Path(small.image).stat().st_size == 400
+        (note,) = tools["blob"].call(size=5000).content
+        assert not isinstance(note, ImageItem)
+        assert "an image (image/png) of 5,000 bytes was left out" in note.text
+        assert "max_binary_bytes" in note.text
+        assert [p.stat().st_size for p in tmp_path.iterdir()] == [400]  # not written
+
+
+# -- include / exclude ------------------------------------------------------------------
+def test_include_and_exclude_choose_the_tools_the_model_sees(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cfg = {
+        "inc": stdio("inc", include=["add", "echo"]),
+        "exc": stdio("exc", exclude=["add", "echo", "crash", "no_such_tool"]),
+    }
+    with MCPServers(cfg) as s:
+        by_server: dict[str, set[str]] = {}
+        for t in s.tools():
+            by_server.setdefault(t.server, set()).add(t.name)
+        assert by_server["inc"] == {"add", "echo"}  # no clash with 'exc': no prefixes
+        assert {"add", "echo", "crash"}.isdisjoint(by_server["exc"])
+        assert {"slow", "image", "pid"} <= by_server["exc"]
+        spec_names = {spec["name"] for spec in (t.spec() for t in s.tools())}
+        assert "crash" not in spec_names
+    # an unknown name in exclude is only a warning
+    assert "MCP server 'exc': exclude names tool(s) it does not have: 'no_such_tool'" in (
+        caplog.text
+    )
+
+
+def test_include_of_an_unknown_tool_is_a_config_error_listing_the_tools() -> None:
+    marker = f"inc-{os.getpid()}-{time.monotonic_ns()}"
+    with pytest.raises(ConfigError, match=r"MCP server 'x': include names .*'ad'.*its tools: add,"):
+        MCPServers({"x": stdio(marker, include=["ad", "echo"])})
+    assert not running(f"\0--name\0{marker}\0")  # the server was stopped
+    with pytest.raises(ConfigError, match="'include' or 'exclude', not both"):
+        parse_config({"x": stdio("x", include=["add"], exclude=["echo"])})

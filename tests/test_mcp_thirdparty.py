@@ -43,6 +43,7 @@ if not sys.platform.startswith("linux"):  # processes are checked through /proc
     pytest.skip("the third-party MCP server tests need Linux", allow_module_level=True)
 
 from qwen_agent import Agent  # noqa: E402
+from qwen_agent.errors import ConfigError  # noqa: E402
 from qwen_agent.messages import FileItem, ImageItem  # noqa: E402
 from qwen_agent.testing import ScriptedLLM  # noqa: E402
 from qwen_agent.tools.mcp import MCPServerError, MCPServers  # noqa: E402
@@ -317,6 +318,32 @@ def test_filesystem_through_npx_and_close_stops_the_whole_tree(
         tree = " | ".join(descendants().values())
         assert "server-filesystem" in tree and "npm" in tree, tree
         assert by_name(servers)["list_directory"].call(path=str(tmp_path)).text == "[FILE] x.txt"
+
+
+def test_filesystem_include_offers_the_model_only_the_chosen_tools(
+    npm_dir: Path, fs_root: Path, filesystem: MCPServers
+) -> None:
+    """Its 14 tools fill a small model's window: ``include`` keeps the few it needs."""
+    entry = npm_bin(npm_dir, "@modelcontextprotocol/server-filesystem")
+    chosen = ["read_text_file", "list_directory"]
+    cfg = {"command": "node", "args": [entry, str(fs_root)], "include": chosen}
+    with reaped_servers({"files": cfg}) as servers:
+        call = {"name": "list_directory", "arguments": {"path": str(fs_root)}}
+        observation, offered = through_agent(servers, call, "Listed.")
+        assert sorted(offered) == sorted(chosen)
+        assert not observation.text.startswith("Error"), observation.text
+
+    def size(tools: list[Any]) -> int:
+        return len(json.dumps([t.spec() for t in tools]))
+
+    assert size(servers.tools()) * 4 < size(filesystem.tools())
+    before = set(descendants())
+    with pytest.raises(ConfigError, match=r"include names .*'raed_file'.*its tools: .*read_text"):
+        MCPServers({"files": {**cfg, "include": ["raed_file"]}})
+    deadline = time.monotonic() + 5
+    while set(descendants()) - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not set(descendants()) - before  # the server was stopped
 
 
 # -- server-everything --------------------------------------------------------------------

@@ -15,11 +15,24 @@
 ``config`` is the ``mcpServers`` object of Claude Desktop and Qwen-Agent, or the bare dict
 inside it: a stdio server has ``command`` (and ``args``, ``env``, ``cwd``), a streamable-HTTP
 server has ``url`` (and ``headers``); either may set ``timeout`` (seconds per call, default
-30) and ``startup_timeout`` (default 30). Needs the ``[mcp]`` extra (the ``mcp`` SDK, 2.x).
+30), ``startup_timeout`` (seconds to start and list the tools, default 30), ``include`` or
+``exclude`` (lists of the server's own tool names), ``max_result_chars`` (default 20,000)
+and ``max_binary_bytes`` (default 10 MiB). Needs the ``[mcp]`` extra (the ``mcp`` SDK, 2.x).
 
 - Every server is started (stdio) or connected to (HTTP) when :class:`MCPServers` is made;
-  one that cannot start raises :class:`MCPServerError` naming it, its command or URL and
-  the end of its stderr, and nothing is left running.
+  one that cannot start within its ``startup_timeout`` (a server that never answers
+  ``initialize`` included) raises :class:`MCPServerError` naming it, and nothing is left
+  running.
+- Errors (raised, or observations for the model and served clients) name the server only.
+  Its command line or URL, the transport's error and the end of its stderr go to the
+  host's log (logger ``qwen_agent.tools.mcp``), with secrets masked: URL userinfo and
+  query values, values after flags like ``--token`` / ``--api-key``, token-like arguments,
+  env and header values (:mod:`.redact`).
+- ``include`` (only these tools) or ``exclude`` (all but these; not both) choose the tools
+  the model sees, before they are listed to it (a server with many tools can fill a small
+  model's window). A name in ``include`` that the server does not have is a
+  :class:`~qwen_agent.errors.ConfigError` listing the server's tools (the model would lack
+  a tool the user counted on); one in ``exclude`` is only a log warning.
 - Tool names are the servers' own, made valid (``[A-Za-z0-9_-]``, what OpenAI allows; at
   most 64 characters); a name that two servers share becomes ``server__tool``
   (``prefix="always"``: every name).
@@ -30,13 +43,19 @@ server has ``url`` (and ``headers``); either may set ``timeout`` (seconds per ca
   when the last call timed out. A stdio server found dead between calls is restarted
   before the next one, and a call an HTTP server turns away for an unknown session (it
   restarted) is made again on a new session.
-- Text results are text; images (and audio, binary resources) are files in a temporary
-  folder removed at close (pass ``image_dir`` to keep them); ``isError`` results are error
-  observations.
-- :meth:`MCPServers.close` (the ``with`` block, or :meth:`Agent.close`) stops every server
-  process; so does the end of the interpreter, and on Linux a server process is killed when
-  this process dies. The SDK runs on one event-loop thread owned by the object; each
-  session lives in one long-lived task, and calls are tasks of their own.
+- Text results are text, cut at the server's ``max_result_chars`` (all text items
+  together) with a note saying how much there was; images (and audio, binary resources)
+  are files in a temporary folder removed at close (pass ``image_dir`` to keep them), and
+  those past ``max_binary_bytes`` (per result) are left out with a note; ``isError``
+  results are error observations.
+- On POSIX each stdio server runs under a small supervisor (:data:`.process.SUPERVISOR`),
+  the leader of a process group of its own: it stops the whole group (SIGTERM, then
+  SIGKILL after 2 s) when the server exits, when it is stopped, and on Linux when this
+  process dies (``PR_SET_PDEATHSIG``), so workers a server starts do not outlive it.
+  :meth:`MCPServers.close` (the ``with`` block, or :meth:`Agent.close`) stops every server
+  and then what is left of its group; so does the end of the interpreter. The SDK runs on
+  one event-loop thread owned by the object; each session lives in one long-lived task,
+  and calls are tasks of their own.
 """
 
 from __future__ import annotations
@@ -52,7 +71,7 @@ from qwen_agent.tool import Tool, Toolset
 
 from .config import HTTPServer, MCPServerError, ServerConfig, StdioServer, parse_config
 from .results import drop_titles, to_result, tool_names
-from .session import STOP_TIMEOUT, Connection, Runtime, ping_timeout
+from .session import STOP_TIMEOUT, Connection, Runtime, ping_timeout, preload
 
 __all__ = [
     "MCPServers",
@@ -92,6 +111,7 @@ class MCPServers(Toolset):
         if not self.config:
             return
         _check_sdk()
+        preload(self.config.values())
         rt = self._runtime
         rt.conns = {name: Connection(name, cfg) for name, cfg in self.config.items()}
         try:
@@ -167,4 +187,4 @@ class MCPTool(Tool):
     def call(self, **arguments: Any) -> ToolResult:
         rt = self._owner._runtime
         result = rt.run(self._conn.call(self.remote_name, arguments), self.timeout + 5)
-        return to_result(result, self.name, rt.files)
+        return to_result(result, self.name, rt.files, self._conn.config)

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from qwen_agent.errors import ConfigError, ToolError
+
+from .redact import Redactor
 
 __all__ = ["MCPServerError", "StdioServer", "HTTPServer", "ServerConfig", "parse_config"]
 
 
 class MCPServerError(ToolError):
     """An MCP server could not start or be reached, died, refused a call or did not answer
-    in time. ``server`` is its name in the config."""
+    in time. ``server`` is its name in the config. The message names only the server (it
+    may reach the model and served clients); the details are in the host's log."""
 
     def __init__(self, message: str, server: str = "") -> None:
         super().__init__(message)
@@ -28,6 +30,27 @@ class _Server(BaseModel):
     timeout: float = Field(30.0, gt=0)
     #: seconds to start (or connect to) the server and list its tools
     startup_timeout: float = Field(30.0, gt=0)
+    #: only these tools (the server's own names) are offered to the model
+    include: list[str] | None = Field(None, min_length=1)
+    #: these tools (the server's own names) are not offered to the model
+    exclude: list[str] = Field(default_factory=list)
+    #: characters of text one result may hand the model; the rest is cut, with a note
+    max_result_chars: int = Field(20_000, gt=0)
+    #: bytes of images, audio and blobs one result may keep; larger items become a note
+    max_binary_bytes: int = Field(10 * 2**20, gt=0)
+
+    @model_validator(mode="after")
+    def _include_or_exclude(self) -> _Server:
+        if self.include is not None and self.exclude:
+            raise ValueError("give 'include' or 'exclude', not both")
+        return self
+
+    def redactor(self) -> Redactor:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """The command line or URL, for the host's log: secrets masked."""
+        return self.redactor().describe()
 
 
 class StdioServer(_Server):
@@ -40,8 +63,8 @@ class StdioServer(_Server):
     env: dict[str, str] = Field(default_factory=dict)
     cwd: str | None = None
 
-    def describe(self) -> str:
-        return shlex.join([self.command, *self.args])[:300]
+    def redactor(self) -> Redactor:
+        return Redactor(command=self.command, args=self.args, env=self.env)
 
 
 class HTTPServer(_Server):
@@ -53,8 +76,8 @@ class HTTPServer(_Server):
     url: str = Field(pattern=r"^https?://")
     headers: dict[str, str] = Field(default_factory=dict)
 
-    def describe(self) -> str:
-        return self.url
+    def redactor(self) -> Redactor:
+        return Redactor(url=self.url, headers=self.headers)
 
 
 #: one server's configuration

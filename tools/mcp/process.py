@@ -6,33 +6,104 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 
 from .config import StdioServer
 
 PID_MARK = b"\0qwen-agent-mcp-pid "
-# Runs before the server (exec keeps the pid): dies with this process (Linux), tells its pid.
-LAUNCHER = (
-    "import os,sys\n"
-    "try:\n"
-    " import ctypes,signal;ctypes.CDLL(None).prctl(1,signal.SIGKILL)\n"  # PR_SET_PDEATHSIG
-    "except Exception:pass\n"  # not Linux: the atexit stop still runs
-    "if os.getppid()!=int(sys.argv[1]):os._exit(1)\n"  # the parent died before prctl
-    "os.write(2,b'\\0qwen-agent-mcp-pid %d\\n'%os.getpid())\n"
-    "os.execvp(sys.argv[2],sys.argv[2:])\n"
-)
+#: seconds the supervisor (and close) give a server's process group between SIGTERM and SIGKILL
+GRACE = 2.0
+# The server's direct child on POSIX, the leader of the server's process group (the SDK
+# starts it in a session of its own). It forks the server, tells its pid and its own (the
+# group's), and stays to stop the whole group (SIGTERM, GRACE, SIGKILL) when the server
+# exits, when it is sent SIGTERM, or when this process dies (Linux: PR_SET_PDEATHSIG only
+# reaches a direct child, so it is set here, with a signal that can be handled). On Linux it
+# is a child subreaper: the workers the server leaves become its children, and it kills
+# (by /proc's list of its group) and reaps them all before it exits, leaving no zombies.
+SUPERVISOR = """\
+import os,signal,sys,time
+parent,grace,cmd=int(sys.argv[1]),float(sys.argv[2]),sys.argv[3:]
+reaper=False
+try:
+ import ctypes
+ libc=ctypes.CDLL(None)
+ libc.prctl(1,signal.SIGTERM)
+ reaper=libc.prctl(36,1)==0
+except Exception:pass
+code=0
+def members():
+ me,out=os.getpid(),[]
+ for d in os.listdir("/proc"):
+  if d.isdigit() and int(d)!=me:
+   try:
+    f=open("/proc/%s/stat"%d).read().rsplit(")",1)[1].split()
+    if int(f[2])==me and f[0] not in"ZX":out.append(int(d))
+   except(OSError,IndexError,ValueError):pass
+ return out
+def reap():
+ try:
+  while os.waitpid(-1,os.WNOHANG)[0]:pass
+ except ChildProcessError:pass
+def stop(*_):
+ signal.signal(signal.SIGTERM,signal.SIG_IGN)
+ try:os.killpg(0,signal.SIGTERM)
+ except OSError:pass
+ end=time.monotonic()+grace
+ while reaper and time.monotonic()<end:
+  reap()
+  if not members():os._exit(code)
+  time.sleep(0.02)
+ for _ in range(100 if reaper else 0):
+  for p in members():
+   try:os.kill(p,signal.SIGKILL)
+   except OSError:pass
+  time.sleep(0.01);reap()
+  if not members():os._exit(code)
+ while not reaper and time.monotonic()<end:
+  try:
+   if os.waitpid(-1,os.WNOHANG)[0]==0:time.sleep(0.02)
+  except ChildProcessError:break
+ os.killpg(0,signal.SIGKILL)
+signal.signal(signal.SIGTERM,stop)
+if os.getppid()!=parent:stop()
+r,w=os.pipe()
+pid=os.fork()
+if pid==0:
+ try:
+  for s in(signal.SIGTERM,signal.SIGPIPE,signal.SIGXFSZ):signal.signal(s,signal.SIG_DFL)
+  os.close(w);os.read(r,1);os.close(r)
+  os.execvp(cmd[0],cmd)
+ except BaseException as e:
+  os.write(2,("cannot run %s: %s\\n"%(cmd[0],e)).encode())
+ os._exit(127)
+os.close(r)
+os.write(2,b"\\0qwen-agent-mcp-pid %d %d\\n"%(pid,os.getpid()))
+os.close(w)
+n=os.open(os.devnull,os.O_RDWR)
+for fd in(0,1,2):os.dup2(n,fd)
+while True:
+ try:p,st=os.waitpid(-1,0)
+ except ChildProcessError:break
+ if p==pid:
+  code=os.waitstatus_to_exitcode(st)
+  code=code if code>=0 else 128-code
+  break
+stop()
+"""
 
 
 def launch_command(cfg: StdioServer) -> tuple[str, list[str]]:
-    """The command and arguments that start the server (through the launcher on POSIX);
+    """The command and arguments that start the server (under the supervisor on POSIX);
     FileNotFoundError when the command is not found."""
     found = which(cfg)
     if found is None:
         raise FileNotFoundError(f"command {cfg.command!r} not found")
     if os.name != "posix" or not os.path.exists(sys.executable):
         return found, list(cfg.args)
-    return sys.executable, ["-I", "-S", "-c", LAUNCHER, str(os.getpid()), found, *cfg.args]
+    script = ["-I", "-S", "-c", SUPERVISOR, str(os.getpid()), str(GRACE)]
+    return sys.executable, [*script, found, *cfg.args]
 
 
 def which(cfg: StdioServer) -> str | None:
@@ -45,10 +116,12 @@ def which(cfg: StdioServer) -> str | None:
 
 class StderrTail:
     """A stdio server's stderr, read on the loop without a thread: keeps the last 4 KiB;
-    the launcher's first line gives the server's pid."""
+    the supervisor's first line gives the server's pid and its process group's."""
 
     def __init__(self, fd: int | None = None) -> None:
-        self.fd, self.pid, self.buf = fd, None, bytearray()
+        self.fd, self.buf = fd, bytearray()
+        self.pid: int | None = None
+        self.pgid: int | None = None
         self._first = True
         if fd is not None:
             os.set_blocking(fd, False)
@@ -69,7 +142,7 @@ class StderrTail:
     def _keep(self, data: bytes) -> None:
         if self._first and data.startswith(PID_MARK):
             line, _, data = data.partition(b"\n")
-            self.pid = int(line[len(PID_MARK) :])
+            self.pid, self.pgid = map(int, line[len(PID_MARK) :].split())
         self._first = False
         self.buf += data
         del self.buf[:-4096]
@@ -81,6 +154,7 @@ class StderrTail:
                 self._keep(data)
 
     def tail(self) -> str:
+        """The last lines of stderr (about 800 characters), for the host's log."""
         kept: list[str] = []
         for line in reversed(self.buf.decode("utf-8", "replace").splitlines()):
             if line.strip():
@@ -88,7 +162,7 @@ class StderrTail:
             if sum(map(len, kept)) > 800:
                 kept = kept[1:] if len(kept) > 1 else kept
                 break
-        return "; its stderr ends with:\n" + "\n".join(kept) if kept else ""
+        return "\n".join(kept)
 
     def close(self) -> None:
         if self.fd is not None:
@@ -124,7 +198,43 @@ async def exited(pid: int | None, wait: float = 0.5) -> bool:
     return not alive(pid)
 
 
-def parent_of(pid: int) -> int | None:
-    with contextlib.suppress(OSError, IndexError, ValueError):
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    return None
+def group_alive(pgid: int | None) -> bool:
+    """Whether the process group ``pgid`` has a live member (zombies, which only wait to be
+    reaped, do not count where /proc tells them apart)."""
+    if pgid is None:
+        return False
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return True
+    for name in names:
+        if name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+                    return True
+    return not os.path.isdir("/proc/self")  # no /proc: the signal said it is there
+
+
+def kill_group(pgid: int | None, sig: int = signal.SIGKILL) -> None:
+    if pgid is not None and pgid > 1:
+        with contextlib.suppress(OSError):
+            os.killpg(pgid, sig)
+
+
+async def stop_group(pgid: int | None, grace: float = GRACE) -> None:
+    """SIGTERM the process group, then SIGKILL what is left of it after ``grace`` s."""
+    if not group_alive(pgid):
+        return
+    kill_group(pgid, signal.SIGTERM)
+    for _ in range(int(grace / 0.02)):
+        await asyncio.sleep(0.02)
+        if not group_alive(pgid):
+            return
+    kill_group(pgid, signal.SIGKILL)

@@ -1,9 +1,11 @@
-"""MCP results as :class:`~qwen_agent.messages.ToolResult`, and the names models see."""
+"""MCP results as :class:`~qwen_agent.messages.ToolResult` (capped), the tools a server's
+config lets the model see, and the names it sees them by."""
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import mimetypes
 import os
 import re
@@ -12,10 +14,16 @@ import tempfile
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from qwen_agent.errors import ConfigError
 from qwen_agent.messages import FileItem, ImageItem, TextItem, ToolResult
+
+from .config import ServerConfig
+
+log = logging.getLogger("qwen_agent.tools.mcp")
 
 # types servers send that Python's mimetypes may not know (3.11 has only audio/x-wav)
 _EXTENSIONS = {"audio/wav": ".wav", "audio/wave": ".wav", "audio/vnd.wave": ".wav"}
@@ -47,33 +55,110 @@ class Files:
             shutil.rmtree(self.owned, ignore_errors=True)
 
 
-def to_result(result: Any, name: str, files: Files) -> ToolResult:
-    """An MCP CallToolResult as a ToolResult: text, images, files; isError as an error."""
+def to_result(result: Any, name: str, files: Files, cfg: ServerConfig) -> ToolResult:
+    """An MCP CallToolResult as a ToolResult: text, images, files; isError as an error.
+    Text past ``cfg.max_result_chars`` is cut and binary items past ``cfg.max_binary_bytes``
+    are left out, each with a note saying so."""
     items: list[Any] = []
+    notes: set[int] = set()  # ids of our notes: not counted or cut as the server's text
+    room = cfg.max_binary_bytes
     for block in result.content:
         kind = getattr(block, "type", "")
-        if kind == "text":
+        binary = _binary(block, kind)
+        if binary is not None:
+            data, mime = binary
+            size = len(data) * 3 // 4 - data[-2:].count("=")  # base64
+            if size > room:
+                items.append(TextItem(text=_binary_note(kind, mime, size, cfg)))
+                notes.add(id(items[-1]))
+                continue
+            room -= size
+            path = files.save(data, mime)
+            if kind == "image":
+                items.append(ImageItem(image=path))
+            else:
+                label = str(block.resource.uri) if kind == "resource" else os.path.basename(path)
+                items.append(FileItem(file=path, name=label))
+        elif kind == "text":
             items.append(TextItem(text=block.text))
-        elif kind == "image":
-            items.append(ImageItem(image=files.save(block.data, block.mime_type)))
-        elif kind == "audio":
-            path = files.save(block.data, block.mime_type)
-            items.append(FileItem(file=path, name=os.path.basename(path)))
-        elif kind == "resource" and hasattr(block.resource, "text"):
-            items.append(TextItem(text=block.resource.text))
         elif kind == "resource":
-            path = files.save(block.resource.blob, block.resource.mime_type)
-            items.append(FileItem(file=path, name=str(block.resource.uri)))
+            items.append(TextItem(text=block.resource.text))
         elif kind == "resource_link":
             items.append(TextItem(text=f"[resource {block.name}: {block.uri}]"))
         else:
             items.append(TextItem(text=block.model_dump_json(exclude_none=True)))
     if not items and result.structured_content is not None:
         items.append(TextItem(text=json.dumps(result.structured_content, ensure_ascii=False)))
+    items = cap_text(items, cfg.max_result_chars, notes)
     if result.is_error:
         text = "\n".join(i.text for i in items if isinstance(i, TextItem)) or "no message"
         return ToolResult.error(f"Error: tool {name!r} failed: {text}", name=name)
     return ToolResult(name=name, content=items or [TextItem(text="(no output)")])
+
+
+def _binary(block: Any, kind: str) -> tuple[str, str | None] | None:
+    """(base64 data, mime type) of an image, audio or blob resource block; else None."""
+    if kind in ("image", "audio"):
+        return block.data, block.mime_type
+    if kind == "resource" and hasattr(block.resource, "blob"):
+        return block.resource.blob, block.resource.mime_type
+    return None
+
+
+def _binary_note(kind: str, mime: str | None, size: int, cfg: ServerConfig) -> str:
+    what = "an image" if kind == "image" else "audio" if kind == "audio" else "a binary resource"
+    return (
+        f"[{what} ({mime or 'unknown type'}) of {size:,} bytes was left out: over the "
+        f"{cfg.max_binary_bytes:,} bytes a result may hold (max_binary_bytes)]"
+    )
+
+
+def cap_text(items: list[Any], limit: int, keep: Collection[int] = ()) -> list[Any]:
+    """The items with at most ``limit`` characters of text in all (the items whose id is in
+    ``keep`` are not counted or cut); where text was cut, a note says how much there was
+    and how much is shown."""
+    total = sum(len(i.text) for i in items if isinstance(i, TextItem) and id(i) not in keep)
+    if total <= limit:
+        return items
+    out: list[Any] = []
+    left = limit
+    for item in items:
+        if isinstance(item, TextItem) and id(item) not in keep:
+            if left <= 0:
+                continue
+            if len(item.text) > left:
+                item = TextItem(text=item.text[:left])
+            left -= len(item.text)
+        out.append(item)
+    note = (
+        f"\n[the result was cut: {limit:,} of its {total:,} characters are shown "
+        f"(max_result_chars); ask for less at a time to see the rest]"
+    )
+    out.append(TextItem(text=note))
+    return out
+
+
+def select_tools(server: str, cfg: ServerConfig, listed: list[Any], strict: bool) -> list[Any]:
+    """The listed tools the config's ``include`` / ``exclude`` let the model see.
+
+    A name in ``include`` that the server does not have is a ConfigError listing its tools
+    (``strict``; a log warning otherwise: after a restart); one in ``exclude`` is a warning.
+    """
+    have = [t.name for t in listed]
+    wanted = cfg.include if cfg.include is not None else cfg.exclude
+    unknown = [n for n in wanted if n not in have]
+    if unknown:
+        which = "include" if cfg.include is not None else "exclude"
+        msg = (
+            f"MCP server {server!r}: {which} names tool(s) it does not have: "
+            f"{', '.join(map(repr, unknown))}; its tools: {', '.join(have) or 'none'}"
+        )
+        if which == "include" and strict:
+            raise ConfigError(msg)
+        log.warning("%s", msg)
+    if cfg.include is not None:
+        return [t for t in listed if t.name in cfg.include]
+    return [t for t in listed if t.name not in cfg.exclude]
 
 
 _BAD_CHARS = re.compile(r"[^A-Za-z0-9_-]")  # no dots: OpenAI function names allow none

@@ -8,20 +8,38 @@ import contextlib
 import importlib
 import logging
 import os
-import signal
 import sys
 import threading
 from typing import Any
 
 from .config import HTTPServer, MCPServerError, ServerConfig, StdioServer
-from .process import StderrTail, alive, exited, launch_command, parent_of
-from .results import Files
+from .process import (
+    StderrTail,
+    alive,
+    exited,
+    group_alive,
+    kill_group,
+    launch_command,
+    stop_group,
+)
+from .results import Files, select_tools
 
 log = logging.getLogger("qwen_agent.tools.mcp")
 
-#: seconds for one server to stop: the SDK closes stdin, waits 2 s, SIGTERM, 2 s, SIGKILL
+#: seconds for one server to stop: the SDK closes stdin, waits 2 s, SIGTERM, 2 s, SIGKILL;
+#: then what is left of its process group gets SIGTERM, GRACE, SIGKILL
 STOP_TIMEOUT = 8.0
+_DETAILS = f"the host's log (logger {log.name!r}) has the details"
 _AGAIN = object()  # a call to make once more, on a new session
+
+
+def preload(configs: Any) -> None:
+    """Import the SDK's client modules the servers need, before any startup_timeout runs
+    (an import on the loop thread would hold the loop, and the clock, for seconds)."""
+    importlib.import_module("mcp")
+    for cfg in configs:
+        kind = "stdio" if isinstance(cfg, StdioServer) else "streamable_http"
+        importlib.import_module(f"mcp.client.{kind}")
 
 
 class Runtime:
@@ -57,7 +75,7 @@ class Runtime:
 
     async def start_all(self) -> None:
         results = await asyncio.gather(
-            *(c.start() for c in self.conns.values()), return_exceptions=True
+            *(c.start(strict=True) for c in self.conns.values()), return_exceptions=True
         )
         errors = [r for r in results if isinstance(r, BaseException)]
         if len(errors) == 1:
@@ -101,6 +119,9 @@ class Connection:
         self.name, self.config = name, config
         self.session: Any = None
         self.runner: asyncio.Task[None] | None = None
+        self.redactor = config.redactor()
+        self._ready: asyncio.Future[Any] | None = None
+        self._phase = "its process did not start"  # what a start that times out waits for
         self.listed: list[Any] = []  # the tools the last start listed
         self.dead: str | None = "not started"  # why the session cannot be used now
         self.suspect = False  # a call timed out: ping before the next one
@@ -116,27 +137,63 @@ class Connection:
         return self._stderr.pid if self.runner is not None else None
 
     def _who(self) -> str:
-        return f"MCP server {self.name!r} ({self.config.describe()})"
+        """How errors name the server: by its name only (they may reach the model and
+        served clients); :meth:`_log` writes the details to the host's log."""
+        return f"MCP server {self.name!r}"
 
-    async def start(self) -> None:
-        """Start the server (stdio) or connect to it (HTTP), and list its tools."""
+    def _log(self, what: str, exc: BaseException | None = None) -> None:
+        """``what`` happened, with the command line or URL, the error and the end of
+        stderr, secrets masked, in the host's log."""
+        why = f": {_reason(exc)}" if exc is not None else ""
+        tail = self._stderr.tail()
+        tail = f"; its stderr ends with:\n{tail}" if tail else ""
+        text = self.redactor.text(f"({self.redactor.describe()}) {what}{why}{tail}")
+        log.warning("MCP server %r %s", self.name, text)
+
+    async def start(self, strict: bool = False) -> None:
+        """Start the server (stdio) or connect to it (HTTP), and list its tools (those the
+        config's ``include`` / ``exclude`` allow; ``strict``: an unknown name in
+        ``include`` is a ConfigError)."""
         ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._stop, self.failure = asyncio.Event(), None
+        self._ready, self._stop, self.failure = ready, asyncio.Event(), None
+        self._phase = "its process did not start"
         self.runner = asyncio.create_task(self._run(ready, self._stop), name=f"mcp-{self.name}")
         timeout = self.config.startup_timeout
         try:
-            self.session, self.listed = await asyncio.wait_for(ready, timeout)
+            session, listed = await asyncio.wait_for(ready, timeout)
         except (Exception, asyncio.CancelledError) as exc:
+            hung = not isinstance(exc, Exception) or isinstance(exc, asyncio.TimeoutError)
+            if hung:
+                self._stderr.drain()  # its pid, if not read yet
+                self.kill()  # no graceful stop to wait out
+                why, cause = f"did not start within {timeout:g} s: {self._phase}", None
+            else:
+                why, cause = f"could not {self._verb} ({await self._public(exc)})", exc
             await self.stop()
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            why = (
-                f"did not start within {timeout:g} s"
-                if isinstance(exc, asyncio.TimeoutError)
-                else f"could not {self._verb}: {_reason(exc)}"
-            )
-            raise MCPServerError(f"{self._who()} {why}{self._stderr.tail()}", self.name) from None
+            self._log(why, cause)
+            raise MCPServerError(f"{self._who()} {why}; {_DETAILS}", self.name) from None
+        try:
+            self.listed = select_tools(self.name, self.config, listed, strict)
+        except BaseException:
+            await self.stop()
+            raise
+        self.session = session
         self.dead, self.suspect = None, False
+
+    async def _public(self, exc: BaseException) -> str:
+        """What may be said of a failed start: no text of the error (it may hold the URL
+        or a command line), only what kind of failure it was."""
+        leaf = _leaf(exc)
+        if isinstance(leaf, FileNotFoundError) and isinstance(self.config, StdioServer):
+            return "its command was not found"
+        status = getattr(getattr(leaf, "response", None), "status_code", None)
+        if isinstance(status, int):
+            return f"HTTP status {status}"
+        if isinstance(self.config, StdioServer) and await exited(self._stderr.pid, 0.3):
+            return "it exited while starting"
+        return type(leaf).__name__
 
     async def _run(self, ready: asyncio.Future[Any], stop: asyncio.Event) -> None:
         # The SDK checks results with jsonschema, imported on the first call (seconds where
@@ -150,8 +207,11 @@ class Connection:
             async with contextlib.AsyncExitStack() as stack:
                 read, write = await self._open(stack)
                 session = await stack.enter_async_context(ClientSession(read, write))
+                self._phase = "it did not answer MCP's initialize request"
                 await session.initialize()
+                self._phase = "it did not answer tools/list"
                 listed = await _list_tools(session)
+                self._phase = "the tools' schemas were still being checked"
                 await schema
                 if not ready.done():
                     ready.set_result((session, listed))
@@ -161,7 +221,8 @@ class Connection:
                 ready.set_exception(exc)
             elif not stop.is_set():
                 self.failure = exc
-                log.info("MCP server %r: the connection ended: %s", self.name, _reason(exc))
+                why = self.redactor.text(_reason(exc))
+                log.info("MCP server %r: the connection ended: %s", self.name, why)
 
     async def _open(self, stack: contextlib.AsyncExitStack) -> Any:
         cfg = self.config
@@ -216,12 +277,13 @@ class Connection:
                     self.dead = "the session expired"
                 if expired and again:
                     return _AGAIN
-                if not expired and not _disconnected(exc):
+                if not expired and not _disconnected(exc):  # the server refused it: say why
+                    why = self.redactor.text(_reason(exc))
                     raise MCPServerError(
-                        f"the call to {tool!r} on MCP server {self.name!r} failed: {_reason(exc)}",
+                        f"the call to {tool!r} on MCP server {self.name!r} failed: {why}",
                         self.name,
                     ) from None
-                why = _reason(exc)
+                why = self.redactor.text(_reason(exc))
         else:
             task.cancel()
             if runner not in done:
@@ -239,16 +301,15 @@ class Connection:
         if runner is not None and not runner.done():  # the transport's own error says more
             await asyncio.wait({runner}, timeout=0.2)
         if runner is not None and runner.done() and self.failure is not None:
-            why = _reason(self.failure)
+            why = self.redactor.text(_reason(self.failure))
         if session is self.session:
             self.dead = why
         gone = isinstance(self.config, StdioServer) and await exited(self._stderr.pid)
         self._stderr.drain()
-        what = "exited" if gone else f"dropped the connection ({why})"
+        what = f"{'exited' if gone else 'dropped the connection'} during the call to {tool!r}"
+        self._log(f"{what} ({why})")
         raise MCPServerError(
-            f"{self._who()} {what} during the call to {tool!r}; it is {fix} at the next "
-            f"call{self._stderr.tail()}",
-            self.name,
+            f"{self._who()} {what}; it is {fix} at the next call; {_DETAILS}", self.name
         )
 
     async def _ensure(self) -> None:
@@ -269,29 +330,30 @@ class Connection:
                 if self.dead != "not started":
                     log.warning("restarting MCP server %r: %s", self.name, self.dead)
                 await self.stop()
-                await self.start()
+                await self.start()  # not strict: the tools were chosen at the first start
 
     async def stop(self) -> None:
-        """End the session task: the SDK stops the server process (stdin, SIGTERM, SIGKILL)."""
+        """End the session task: the SDK stops the server process (stdin, SIGTERM, SIGKILL);
+        then what is left of its process group (workers it started) is stopped too."""
         runner, self.runner, self.session = self.runner, None, None
+        ready = self._ready
         self.dead = self.dead or "stopped"
         if runner is not None:
             self._stop.set()
-            try:
-                await asyncio.wait_for(asyncio.shield(runner), STOP_TIMEOUT)
-            except asyncio.TimeoutError:
+            up = ready is not None and ready.done() and not ready.cancelled()
+            if not (up and ready.exception() is None):
+                runner.cancel()  # still starting: it does not wait for the stop event
+            await asyncio.wait({runner}, timeout=STOP_TIMEOUT)
+            if not runner.done():
                 runner.cancel()
-                with contextlib.suppress(Exception, asyncio.CancelledError):
-                    await asyncio.wait_for(runner, 2)
-        self.kill()
+                await asyncio.wait({runner}, timeout=2)
+        await stop_group(self._stderr.pgid)
         self._stderr.close()
 
     def kill(self) -> None:
-        """SIGKILL the server's process group if it is still our child (the fallback)."""
-        pid = self._stderr.pid
-        if pid is not None and alive(pid) and parent_of(pid) == os.getpid():
-            with contextlib.suppress(OSError):
-                os.killpg(pid, signal.SIGKILL)
+        """SIGKILL the server's process group now (a hung server; the fallback at close)."""
+        if group_alive(self._stderr.pgid):
+            kill_group(self._stderr.pgid)
 
 
 async def _list_tools(session: Any) -> list[Any]:
