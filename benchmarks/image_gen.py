@@ -240,6 +240,9 @@ def main() -> None:
     p.add_argument("--images", type=int, default=20, help="images for the timing")
     p.add_argument("--generated", type=int, default=100, help="generator prompts to judge")
     p.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    p.add_argument(
+        "--fixed", type=int, default=0, help="judge the first N of each fixed set (0: all)"
+    )
     p.add_argument("--no-judge", action="store_true", help="timing only")
     p.add_argument(
         "--judge", action="store_true", help="judge --model's pictures too (a shapes model)"
@@ -272,8 +275,9 @@ def main() -> None:
         if args.no_judge or (args.model and not args.judge):
             return
         judge(gen, generated_prompts(args.generated, seed=12345), "generated")
-        judge(gen, HELD_OUT, "held-out")
-        judge(gen, LONG, "long")
+        n = args.fixed or None
+        judge(gen, HELD_OUT[:n], "held-out")
+        judge(gen, LONG[:n], "long")
 
 
 if __name__ == "__main__":

@@ -906,7 +906,14 @@ def test_a_python_in_a_venv_under_tmp_starts_kernels():
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert made.returncode == 0, made.stderr
+        # this test's own site-packages, .pth files included (an editable install made in
+        # another venv is found through one), as --system-site-packages would give them
+        # when the tests run on the system Python
+        import site
+
+        sites = [*site.getsitepackages(), site.getusersitepackages()]
         script = (
+            f"import site\nfor p in {sites!r}: site.addsitedir(p)\n"
             "from tests.sandbox_helpers import small_config\n"
             "from qwen_agent.tools.code_interpreter import KernelPool\n"
             "with KernelPool(small_config(), size=0) as p:\n"
