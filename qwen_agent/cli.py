@@ -336,7 +336,10 @@ def _serve(args: argparse.Namespace) -> int:
             limit_concurrency=config.max_connections,
         )
     )
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        app.state.close()
     return 0
 
 

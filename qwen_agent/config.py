@@ -31,6 +31,7 @@ import inspect
 import json
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -101,15 +102,23 @@ class AgentConfig(BaseModel):
         session_id: str | None = None,
         generation: GenerationConfig | None = None,
         mcp: Any = None,
+        shared: SharedTools | None = None,
     ) -> Any:
         """An :class:`~qwen_agent.agent.Agent`. ``llm`` overrides ``self.llm``; a tool class
         that keeps per-conversation state (takes ``session_id``, as the code interpreter
         does) is made for ``session_id``. ``mcp``: an open toolset for ``mcp_servers`` to
         share (a server keeps one for all its conversations); else one is started, and
-        ``agent.close()`` stops it."""
+        ``agent.close()`` stops it. ``shared``: where the other tools are made once and
+        lent to every agent built with it (a retrieval index is not re-scanned per
+        request); ``shared.close()`` releases them."""
         from qwen_agent.agent import Agent
 
-        tools = [self.make_tool(spec, session_id) for spec in self.tools]
+        tools = []
+        for i, spec in enumerate(self.tools):
+            if shared is not None and not self.per_conversation(spec):
+                tools.append(shared.lend(i, lambda spec=spec: self.make_tool(spec)))
+            else:
+                tools.append(self.make_tool(spec, session_id))
         if self.mcp_servers:
             tools.append(mcp.borrowed() if mcp is not None else self.open_mcp())
         return Agent(
@@ -136,6 +145,23 @@ class AgentConfig(BaseModel):
         from qwen_agent.tools.mcp import MCPServers
 
         return MCPServers(self.mcp_servers)
+
+    @staticmethod
+    def per_conversation(spec: str | dict[str, Any]) -> bool:
+        """Whether the tool ``spec`` names keeps state per conversation: a Tool class that
+        takes ``session_id`` (the code interpreter, image_gen)."""
+        from qwen_agent.tool import TOOLS, Tool
+
+        name = spec.get("name") if isinstance(spec, dict) else spec
+        if not isinstance(name, str):
+            return True
+        target = load_tool(name)
+        target = TOOLS.get(target) if isinstance(target, str) else target
+        return (
+            isinstance(target, type)
+            and issubclass(target, Tool)
+            and "session_id" in inspect.signature(target).parameters
+        )
 
     def make_tool(self, spec: str | dict[str, Any], session_id: str | None = None) -> Any:
         """The tool one entry of ``tools`` names, made with its options."""
@@ -234,3 +260,35 @@ def _failed(exc: BaseException) -> str:
     if isinstance(exc, SystemExit):
         return f"called sys.exit({exc.code!r}); a tool module must not exit"
     return f"failed: {type(exc).__name__}: {exc}"
+
+
+class SharedTools:
+    """The tools of one agent config that keep no conversation state, made once and lent to
+    every conversation's agent (as a server runs them); :meth:`close` releases them."""
+
+    def __init__(self) -> None:
+        self._tools: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def lend(self, key: int, make: Any) -> Any:
+        """The tool under ``key`` (made by ``make()`` the first time), as a toolset an
+        agent may close without closing the tool."""
+        from qwen_agent.tool import Toolset, as_tool
+
+        with self._lock:
+            if key not in self._tools:
+                self._tools[key] = as_tool(make())
+            tool = self._tools[key]
+
+        class _Lent(Toolset):
+            def tools(self) -> list[Any]:
+                return [tool]
+
+        return _Lent()
+
+    def close(self) -> None:
+        with self._lock:
+            tools, self._tools = list(self._tools.values()), {}
+        for tool in tools:
+            if callable(getattr(tool, "close", None)):
+                tool.close()

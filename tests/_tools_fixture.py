@@ -35,3 +35,36 @@ class Echo(Tool):
 
     def call(self, text: str) -> str:
         return text
+
+
+class Counted(Tool):
+    """A tool class with no conversation state that counts how often it is made (a
+    retrieval index, say, which a server should build once, not per request)."""
+
+    name = "counted"
+    description = "Say how many of these tools exist."
+    parameters = {"type": "object", "properties": {}}
+    made = 0
+    closed = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        type(self).made += 1
+
+    def call(self) -> str:
+        return f"made {type(self).made}"
+
+    def close(self) -> None:
+        type(self).closed += 1
+
+
+class PerConversation(Counted):
+    """The same, but it keeps state per conversation (it takes ``session_id``)."""
+
+    name = "per_conversation"
+    made = 0
+    closed = 0
+
+    def __init__(self, session_id: str = "") -> None:
+        super().__init__()
+        self.session_id = session_id

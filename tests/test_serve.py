@@ -937,6 +937,27 @@ def test_one_key_over_its_share_of_conversations_is_429_and_others_go_on(serve):
         assert ask(polite, f"c{i}").choices[0].message.content == "ok"
 
 
+def test_tools_without_conversation_state_are_made_once_per_served_agent(serve):
+    from tests._tools_fixture import Counted, PerConversation
+
+    Counted.made = Counted.closed = PerConversation.made = PerConversation.closed = 0
+    both = "\n".join([call("counted"), call("per_conversation")])
+    llm = ScriptedLLM([both, "a", both, "b", both, "c"])
+    agent = AgentConfig(
+        name="t", tools=["tests._tools_fixture:Counted", "tests._tools_fixture:PerConversation"]
+    )
+    server, client = serve(llm, agents=[agent])
+    made_at_start = Counted.made
+    for conversation in ("one", "two", None):
+        extra = {"metadata": {"conversation_id": conversation}} if conversation else {}
+        client.chat.completions.create(model="agent:t", messages=USER, **extra)
+    assert Counted.made == made_at_start == 1  # built when the server started, then lent
+    assert Counted.closed == 0  # a request's agent does not close what it borrowed
+    assert PerConversation.made >= 3  # one per conversation
+    server.stop()
+    assert Counted.closed == 1  # the server releases it when it stops
+
+
 # -- the bundled model --------------------------------------------------------------------------
 
 

@@ -54,6 +54,7 @@ class AgentRun:
         slot: Any = None,
         thinking: bool | None = None,
         mcp: Any = None,
+        shared: Any = None,
     ) -> None:
         self.usage = Usage(0, 0)
         self.log: list[dict[str, Any]] = []
@@ -66,13 +67,18 @@ class AgentRun:
         self.agent: Any = None
         self.thinking = thinking
         self._mcp = mcp
+        self._shared = shared
 
     def events(self, messages: list[Message]) -> Iterator[dict[str, Any]]:
         """Chat-completion deltas for the run on ``messages`` (the last one the user's)."""
         text: list[str] = []
         reasoning: list[str] = []
         self.agent = self._config.build(
-            llm=self._llm, session_id=self.session, generation=self._gen, mcp=self._mcp
+            llm=self._llm,
+            session_id=self.session,
+            generation=self._gen,
+            mcp=self._mcp,
+            shared=self._shared,
         )
         for ev in self.agent.run(messages[-1:], history=messages[:-1], thinking=self.thinking):
             if isinstance(ev, TextDelta):

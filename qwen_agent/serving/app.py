@@ -35,6 +35,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from qwen_agent.chatml import parse_chatml
+from qwen_agent.config import SharedTools
 from qwen_agent.errors import (
     BackendConnectionError,
     BackendResponseError,
@@ -128,6 +129,8 @@ class _AgentEntry:
     created: int = field(default_factory=lambda: int(time.time()))
     #: the agent's MCP servers, started once and shared by all its conversations
     mcp: Any = None
+    #: its tools that keep no conversation state, made once (an AgentConfig's SharedTools)
+    shared: Any = None
 
 
 # -- the app ---------------------------------------------------------------------------------
@@ -175,8 +178,10 @@ class _App:
             if agent.name in self.agents:
                 raise ConfigError(f"two agents are named {agent.name!r}")
             mcp = agent.open_mcp() if agent.mcp_servers else None
-            agent.build(llm=served.model, mcp=mcp)  # its tools load now: a bad one fails here
-            self.agents[agent.name] = _AgentEntry(agent.name, agent, served, mcp=mcp)
+            shared = SharedTools()
+            # its tools load now (a bad one fails here), and the shared ones stay made
+            agent.build(llm=served.model, mcp=mcp, shared=shared).close()
+            self.agents[agent.name] = _AgentEntry(agent.name, agent, served, mcp=mcp, shared=shared)
         keys = [config.api_key] if isinstance(config.api_key, str) else config.api_key or []
         self._keys = [(k.encode(), owner_of(k)) for k in keys if k]
         self.conversations = Conversations(
@@ -191,6 +196,7 @@ class _App:
 
         app = FastAPI(title="qwen-agent", docs_url=None, redoc_url=None, openapi_url=None)
         app.state.gates = {name: served.gate for name, served in self.served.items()}
+        app.state.close = self.close  # what Server.stop and `qwen-agent serve` call at the end
         self.fastapi = app
         self.Response = Response
 
@@ -217,6 +223,16 @@ class _App:
         ]
         for method, path, handler in routes:
             app.add_api_route(path, self._guarded(handler, path), methods=[method])
+
+    def close(self) -> None:
+        """Releases the agents' shared tools and MCP servers (once; safe to call again)."""
+        for entry in self.agents.values():
+            for held in (entry.shared, entry.mcp):
+                if held is not None:
+                    try:
+                        held.close()
+                    except Exception as exc:  # close the others all the same
+                        log.warning("closing agent %s: %s: %s", entry.name, type(exc).__name__, exc)
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -633,6 +649,7 @@ class _App:
             slot,
             req.thinking(),
             mcp=entry.mcp,
+            shared=entry.shared,
         )
         events = Pump(lambda: run.events(messages), cancel, self.pool)
         reply = Reply(f"agent:{entry.name}", chat=True)
@@ -800,6 +817,7 @@ class Server:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._sock.close()
+        self.app.state.close()
 
     def __enter__(self) -> Server:
         return self.start()
