@@ -1,5 +1,6 @@
 """The retrieval tool on a real corpus written at test time: txt, md, html, docx, a
-multi-page PDF, an encrypted, a corrupt, an empty and an oversized file."""
+multi-page PDF, an encrypted, a corrupt, an empty and an oversized file; and hostile
+files (tests/retrieval_hostile.py) that cost a parser far more than their size."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ pytest.importorskip("docx")
 pytest.importorskip("selectolax")
 
 from qwen_agent import Agent, ConfigError  # noqa: E402
-from qwen_agent.errors import ToolCallError  # noqa: E402
+from qwen_agent.errors import ToolCallError, ToolError  # noqa: E402
 from qwen_agent.events import ToolResultEvent  # noqa: E402
 from qwen_agent.testing import ScriptedLLM  # noqa: E402
 from qwen_agent.tools.retrieval import (  # noqa: E402
@@ -242,7 +243,7 @@ def test_an_aes_pdf_that_the_empty_password_opens_is_read():
 def test_a_parser_crash_becomes_a_document_error(monkeypatch):
     from qwen_agent.tools.retrieval import parsers
 
-    def boom(data, notes):
+    def boom(data, notes, budget):
         raise IndexError("list index out of range")
 
     monkeypatch.setitem(parsers.SUPPORTED, ".txt", boom)
@@ -537,7 +538,7 @@ def test_the_benchmark_runs_on_a_small_corpus():
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run(
         [sys.executable, "benchmarks/retrieval.py", "--chunks", "300", "--files", "6"]
-        + ["--queries", "30"],
+        + ["--queries", "30", "--many-files", "50"],
         cwd=root,
         capture_output=True,
         text=True,
@@ -546,6 +547,7 @@ def test_the_benchmark_runs_on_a_small_corpus():
     assert out.returncode == 0, out.stderr[-2000:]
     assert "corpus: 300 chunks in 6 files" in out.stdout
     assert "p50 " in out.stdout and "(1 parsed)" in out.stdout
+    assert "50 files: build " in out.stdout and "reopen unchanged" in out.stdout
 
 
 def test_names_never_show_host_folders_and_symlinks_stay_inside(tmp_path):
@@ -568,3 +570,272 @@ def test_names_never_show_host_folders_and_symlinks_stay_inside(tmp_path):
     assert rag.call(query="lunch", top_k=2.0)  # JSON's 2.0 is an integer
     with pytest.raises(ToolCallError, match="top_k must be between"):
         rag.call(query="lunch", top_k=2.5)
+
+
+# -- files swapped after the scan ------------------------------------------------------------
+
+
+def _outside_and_docs(tmp_path: Path) -> tuple[Path, Path]:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "a.txt").write_text("the private diary mentions flamingos")
+    docs = tmp_path / "d"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "a.txt").write_text("the public page mentions herons")
+    (docs / "sub" / "c.txt").write_text("the public annex mentions storks")
+    (docs / "b.txt").write_text("the public notes mention cranes")
+    return outside, docs
+
+
+@pytest.mark.timeout(60)
+def test_a_file_swapped_for_a_link_or_a_fifo_after_the_scan_is_not_read(tmp_path):
+    outside, docs = _outside_and_docs(tmp_path)
+    rag = Retrieval(files=[str(docs)], index_dir=str(tmp_path / "i"), lazy=True)  # scanned
+    (docs / "a.txt").unlink()
+    (docs / "a.txt").symlink_to(outside / "a.txt")
+    (docs / "b.txt").unlink()
+    os.mkfifo(docs / "b.txt")  # opening it for reading would wait for a writer
+    errors = dict(rag.errors)
+    assert "outside the indexed folder" in errors["a.txt"]
+    assert "not a regular file" in errors["b.txt"]
+    assert rag.report.indexed == ["sub/c.txt"]
+    assert not rag.search("flamingos") and rag.search("storks")[0].file == "sub/c.txt"
+
+
+def test_a_folder_swapped_for_a_link_after_the_scan_does_not_escape(tmp_path):
+    outside, docs = _outside_and_docs(tmp_path)
+    (outside / "c.txt").write_text("the private ledger mentions pelicans")
+    rag = make(docs, tmp_path)
+    assert rag.search("storks")[0].file == "sub/c.txt"
+    (docs / "sub").rename(tmp_path / "moved")
+    (docs / "sub").symlink_to(outside, target_is_directory=True)
+    report = rag.refresh(rescan=False)  # the names scanned before: sub/c.txt
+    assert "outside the indexed folder" in dict(report.failed)["sub/c.txt"]
+    assert not rag.search("pelicans") and not rag.search("storks")
+    assert rag.search("herons")[0].file == "a.txt"
+
+
+# -- what one file may cost --------------------------------------------------------------------
+
+
+def _normal_beside(docs: Path) -> None:
+    docs.mkdir(exist_ok=True)
+    (docs / "normal.txt").write_text("The ferry timetable lists a departure at seven.")
+
+
+@pytest.mark.timeout(120)
+def test_a_docx_that_expands_past_the_limits_is_refused_and_the_rest_indexed(tmp_path):
+    from tests.retrieval_hostile import docx_expanding
+
+    docs = tmp_path / "d"
+    _normal_beside(docs)
+    paragraph = "lorem ipsum dolor sit amet " * 40  # 1,080 characters
+    (docs / "long.docx").write_bytes(docx_expanding(paragraph, 6_000))  # 6.5 M characters
+    (docs / "bomb.docx").write_bytes(docx_expanding(paragraph, 80_000))  # unzips to 86 MB
+    assert (docs / "bomb.docx").stat().st_size < 500_000
+    rag = Retrieval(files=[str(docs)], index_dir=str(tmp_path / "i"))  # the default limits
+    errors = dict(rag.errors)
+    assert "more than 5,000,000 characters" in errors["long.docx"]
+    assert "max_chars_per_file" in errors["long.docx"]
+    assert "unzips to 86 MB" in errors["bomb.docx"]
+    assert rag.report.indexed == ["normal.txt"]
+    assert rag.search("ferry departure")[0].file == "normal.txt"
+    assert rag.report.seconds < 30
+
+
+@pytest.mark.timeout(120)
+def test_a_pdf_whose_page_tree_repeats_a_node_is_refused_by_its_page_count(tmp_path):
+    from tests.retrieval_hostile import pdf_page_tree_bomb
+
+    docs = tmp_path / "d"
+    _normal_beside(docs)
+    (docs / "bomb.pdf").write_bytes(pdf_page_tree_bomb())  # 4 KB, 97,344 pages
+    (docs / "liar.pdf").write_bytes(pdf_page_tree_bomb(declared=1))  # and says it has one
+    rag = Retrieval(files=[str(docs)], index_dir=str(tmp_path / "i"))
+    errors = dict(rag.errors)
+    for name in ("bomb.pdf", "liar.pdf"):
+        assert "has 97,344 pages, over the limit of 5,000" in errors[name]
+    assert rag.report.indexed == ["normal.txt"] and rag.search("ferry")
+    assert rag.report.seconds < 30
+
+
+@pytest.mark.timeout(60)
+def test_parsing_that_runs_past_the_deadline_is_stopped_and_the_rest_indexed(tmp_path):
+    from tests.retrieval_hostile import html_nested, pdf_shared_slow_stream
+
+    docs = tmp_path / "d"
+    _normal_beside(docs)
+    # 60 pages sharing one content stream: about a minute with pypdf
+    (docs / "slow.pdf").write_bytes(pdf_shared_slow_stream(60, 20_000))
+    # nested divs: lexbor's tree building is quadratic in their depth (one C call)
+    (docs / "deep.html").write_bytes(html_nested(80_000, "div"))
+    rag = Retrieval(files=[str(docs)], index_dir=str(tmp_path / "i"), parse_timeout_s=1.0)
+    errors = dict(rag.errors)
+    for name in ("slow.pdf", "deep.html"):
+        assert "took longer than 1 s to parse" in errors[name], errors
+    assert rag.report.indexed == ["normal.txt"] and rag.search("ferry")
+    assert rag.report.seconds < 20
+    (docs / "late.html").write_text("<p>The harbour master is called Ilse Brandt.</p>")
+    report = rag.refresh()
+    assert report.parsed == ["late.html"]  # the killed worker was replaced
+    assert rag.search("harbour master")[0].file == "late.html"
+    # the slow files are remembered as failed (unchanged, same limits): not parsed again
+    assert dict(report.failed) == errors and report.seconds < 2
+
+
+@pytest.mark.timeout(60)
+def test_nested_html_and_long_heading_lines_are_read_in_linear_time(tmp_path):
+    from tests.retrieval_hostile import html_nested
+
+    docs = tmp_path / "d"
+    _normal_beside(docs)
+    (docs / "nested.html").write_bytes(html_nested(40_000))  # 720 KB of nested spans
+    # "# a", 20,000 spaces, "b": a heading regex with a lazy group backtracks cubically
+    (docs / "spaces.md").write_text("# a" + " " * 20_000 + "b\n\nthe wide heading above\n")
+    rag = Retrieval(files=[str(docs)], index_dir=str(tmp_path / "i"))
+    assert rag.errors == []
+    assert rag.search("deep")[0].file == "nested.html"
+    assert rag.search("wide heading")[0].chunk.heading == "a b"
+    assert rag.report.seconds < 20
+
+
+def test_the_limits_on_text_and_passages_are_set_on_the_tool(tmp_path):
+    docs = tmp_path / "d"
+    _normal_beside(docs)
+    (docs / "long.txt").write_text(filler(400))  # about 28,000 characters
+    (docs / "many.md").write_text("\n\n".join(f"# Part {i}\n\n{filler(4, i)}" for i in range(40)))
+    rag = Retrieval(
+        files=[str(docs)], index_dir=str(tmp_path / "i"),
+        max_chars_per_file=20_000, max_chunks_per_file=30,
+    )  # fmt: skip
+    errors = dict(rag.errors)
+    assert "more than 20,000 characters" in errors["long.txt"]
+    assert "over the limit of 30 per file (max_chunks_per_file)" in errors["many.md"]
+    assert rag.report.indexed == ["normal.txt"]
+    wider = Retrieval(files=[str(docs)], index_dir=str(tmp_path / "i"), max_chunks_per_file=50)
+    assert wider.report.parsed == ["long.txt", "many.md"]  # other limits: tried again
+    with pytest.raises(ConfigError, match="max_pdf_pages"):
+        Retrieval(files=[str(docs)], index_dir=str(tmp_path / "i"), max_pdf_pages=0)
+
+
+# -- the index lock ------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_the_index_lock_is_free_while_a_file_is_parsed(tmp_path):
+    import fcntl
+    import time
+
+    from tests.retrieval_hostile import pdf_shared_slow_stream
+
+    docs = tmp_path / "d"
+    _normal_beside(docs)
+    (docs / "slow.pdf").write_bytes(pdf_shared_slow_stream(4, 10_000))  # seconds to parse
+    index = tmp_path / "i"
+    done: list[Retrieval] = []
+    worker = threading.Thread(
+        target=lambda: done.append(Retrieval(files=[str(docs)], index_dir=str(index)))
+    )
+    worker.start()
+    while not (index / ".lock").exists() and worker.is_alive():
+        time.sleep(0.01)
+    time.sleep(0.3)  # past reading the manifest: parsing now
+    free_while_parsing = False
+    fd = os.open(index / ".lock", os.O_RDWR)
+    try:
+        while worker.is_alive() and not free_while_parsing:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                time.sleep(0.02)
+            else:
+                free_while_parsing = worker.is_alive()
+                fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+        worker.join()
+    assert free_while_parsing
+    assert done[0].report.indexed == ["normal.txt", "slow.pdf"]
+
+
+@pytest.mark.timeout(60)
+def test_a_lock_held_too_long_by_another_process_is_waited_for_only_so_long(corpus, tmp_path):
+    import fcntl
+
+    make(corpus, tmp_path)  # a saved index
+    (corpus / "guide.txt").write_text("The lighthouse keeper is now Ingrid Ovesen.")
+    fd = os.open(tmp_path / "index" / ".lock", os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another process that hangs while holding it
+    try:
+        rag = make(corpus, tmp_path, lock_timeout_s=0.5)
+        assert rag.report.parsed == ["guide.txt"]  # the rest reused from the last index
+        assert rag.search("lighthouse keeper")[0].chunk.text.endswith("Ingrid Ovesen.")
+        assert any("lock_timeout_s" in note for _, note in rag.report.notes)
+    finally:
+        os.close(fd)
+    again = make(corpus, tmp_path)  # the lock is free: the change is saved now
+    assert again.report.parsed == ["guide.txt"] and not again.report.notes
+
+
+@pytest.mark.timeout(60)
+def test_a_lazy_call_answers_before_the_deadline_while_indexing_goes_on(tmp_path):
+    import time
+
+    from tests.retrieval_hostile import pdf_shared_slow_stream
+
+    docs = tmp_path / "d"
+    _normal_beside(docs)
+    (docs / "slow.pdf").write_bytes(pdf_shared_slow_stream(4, 10_000))  # seconds to parse
+    rag = Retrieval(files=[str(docs)], index_dir=str(tmp_path / "i"), lazy=True)
+    rag.timeout = 0.5  # the deadline the agent gives one call
+    answers: list[float] = []
+
+    def call() -> None:
+        start = time.monotonic()
+        with pytest.raises(ToolError, match="still being indexed"):
+            rag.call(query="ferry departure")
+        answers.append(time.monotonic() - start)
+
+    threads = [threading.Thread(target=call) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(answers) == 2 and max(answers) < 2.0
+    assert rag.report.indexed == ["normal.txt", "slow.pdf"]  # waits for the indexing
+    assert "[1] normal.txt" in rag.call(query="ferry departure")
+
+
+# -- reopening -------------------------------------------------------------------------------
+
+
+def test_reopening_an_unchanged_index_looks_at_each_file_once(tmp_path):
+    from qwen_agent.tools.retrieval.index import Tokenizer
+    from qwen_agent.tools.retrieval.store import refresh_index
+
+    docs = tmp_path / "d"
+    docs.mkdir()
+    past = 1_600_000_000 * 10**9  # not "racy": size and mtime are trusted
+    for i in range(300):
+        (docs / f"n{i:03d}.txt").write_text(f"note {i} mentions {filler(1, i)}")
+        os.utime(docs / f"n{i:03d}.txt", ns=(past, past))
+
+    class Passes(list):
+        """A list of sources that counts how often it is gone through."""
+
+        passes = 0
+
+        def __iter__(self):
+            Passes.passes += 1
+            return super().__iter__()
+
+    sources = Passes((p.name, p) for p in sorted(docs.iterdir()))
+    index, tokenizer = tmp_path / "i", Tokenizer()
+    refresh_index(index, sources, tokenizer)
+    manifest = (index / "manifest.json").stat()
+    Passes.passes = 0
+    _, report = refresh_index(index, sources, tokenizer)
+    assert len(report.reused) == 300 and not report.rebuilt
+    assert Passes.passes <= 2  # not once per stored file
+    after = (index / "manifest.json").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (manifest.st_ino, manifest.st_mtime_ns)

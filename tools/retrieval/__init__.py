@@ -2,8 +2,10 @@
 
 ``Retrieval(files=[...])`` is the tool; it parses txt, md, html, pdf and docx files into
 passages, keeps a persistent index that is refreshed incrementally, and returns the best
-passages with their source for the model to cite. Install with the ``rag`` extra; bm25s,
-pypdf, python-docx and selectolax are imported only when they are needed.
+passages with their source for the model to cite. What one file may cost to parse is
+bounded (:class:`ParseLimits`; html, pdf and docx are parsed in a worker process killed at
+the deadline), and files are read only inside the folders given. Install with the ``rag``
+extra; bm25s, pypdf, python-docx and selectolax are imported only when they are needed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ __all__ = [
     "Chunk",
     "Block",
     "DocumentError",
+    "ParseLimits",
     "Tokenizer",
     "chunk_blocks",
     "parse_document",
@@ -34,6 +37,7 @@ _WHERE = {
     "chunk_blocks": "chunks",
     "Block": "parsers",
     "DocumentError": "parsers",
+    "ParseLimits": "parsers",
     "parse_document": "parsers",
     "SUPPORTED": "parsers",
 }
@@ -41,7 +45,7 @@ _WHERE = {
 if TYPE_CHECKING:
     from .chunks import Chunk, chunk_blocks
     from .index import IndexReport, Tokenizer
-    from .parsers import SUPPORTED, Block, DocumentError, parse_document
+    from .parsers import SUPPORTED, Block, DocumentError, ParseLimits, parse_document
     from .tool import Hit, Retrieval, default_index_dir
 
 
