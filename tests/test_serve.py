@@ -958,6 +958,28 @@ def test_tools_without_conversation_state_are_made_once_per_served_agent(serve):
     assert Counted.closed == 1  # the server releases it when it stops
 
 
+def test_a_non_streamed_client_that_leaves_mid_tool_frees_its_kernel_at_once(serve):
+    from tests.sandbox_helpers import sandbox_skip_reason
+
+    if sandbox_skip_reason():
+        pytest.skip(sandbox_skip_reason())
+    from qwen_agent.tools.code_interpreter import default_pool
+
+    llm = ScriptedLLM([call("code_interpreter", code="import time; time.sleep(60)"), "slept"])
+    server, _ = serve(llm, agents=[AgentConfig(name="py", tools=["code_interpreter"])])
+    pool = default_pool()
+    before = set(pool.sessions())
+    body = {"model": "agent:py", "messages": USER}
+    with pytest.raises(httpx.ReadTimeout):
+        with httpx.Client(timeout=httpx.Timeout(30, read=4)) as http:
+            with http.stream("POST", server.url + "/chat/completions", json=body) as r:
+                r.read()
+    deadline = time.monotonic() + 15  # well before the 60 s the code would sleep
+    while set(pool.sessions()) - before and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not set(pool.sessions()) - before  # the run's own session is closed
+
+
 # -- the bundled model --------------------------------------------------------------------------
 
 

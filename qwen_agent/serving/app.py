@@ -659,13 +659,23 @@ class _App:
                 body, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
             )
         watch = asyncio.ensure_future(wait_disconnect(request, cancel))
-        try:
+
+        async def drain() -> None:
             async for _ in events:
                 pass
+
+        try:
+            # a client that leaves ends the run at once (its kernel is freed below), not
+            # when the tool it waits on returns: as a streamed one does
+            await _unless_left(drain(), watch)
+        except ClientLeft:
+            self.metrics.disconnects.labels(served.name).inc()
+            return self.Response(b"", 499)
         except Exception as exc:
             raise _model_error(exc) from exc
         finally:
             watch.cancel()
+            cancel.set()
             await events.aclose()
             await asyncio.to_thread(run.close)
         self._count(served, run.usage)
@@ -697,8 +707,13 @@ class _App:
             yield b"data: [DONE]\n\n"
         finally:
             cancel.set()
-            await events.aclose()
-            await asyncio.to_thread(run.close)
+            # started before any await: a client that left cancels this generator, and an
+            # await in its cleanup would be cancelled too, leaving the kernel to its tool
+            closing = asyncio.get_running_loop().run_in_executor(None, run.close)
+            try:
+                await events.aclose()
+            finally:
+                await asyncio.shield(closing)
 
 
 async def _unless_left(awaitable: Any, watch: Any) -> Any:
