@@ -156,6 +156,96 @@ def test_concurrent_calls_share_one_pipeline(random_pipeline, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
+# -- how many pictures are kept -------------------------------------------------------------
+def _picture(folder, n, size=100, age_hours=0.0):
+    """A file named as image_gen names its pictures, ``n`` seconds into the day, written
+    ``age_hours`` ago (plus ``n`` seconds: a higher ``n`` is newer)."""
+    import os
+    import time
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"image-20250101-{n:06d}-{n:08x}.png"
+    path.write_bytes(b"x" * size)
+    when = time.time() - age_hours * 3600 - 1000 + n
+    os.utime(path, (when, when))
+    return path
+
+
+def test_past_the_quota_the_oldest_pictures_go_first(tmp_path):
+    from qwen_agent.tools._files import Quota, prune
+    from qwen_agent.tools.image_gen import IMAGE_NAME
+
+    root = tmp_path / "images"
+    mine = [_picture(root / "mine", n) for n in range(10, 16)]
+    theirs = [_picture(root / "theirs", n) for n in range(1, 5)]  # older than all of mine
+    (root / "mine" / "notes.png").write_bytes(b"x" * 10_000)  # not a name image_gen gives
+    (root / "mine" / "image-20250101-000000-0000000a.png.bak").write_bytes(b"x")
+    quota = Quota(max_files=4, max_bytes=None, max_total_files=None, max_total_bytes=None)
+    deleted = prune(root / "mine", quota, IMAGE_NAME, root=root, keep=mine[-1])
+    assert deleted == mine[:2]  # the folder's limit: its two oldest
+    assert [p.exists() for p in mine] == [False, False, True, True, True, True]
+    assert all(p.exists() for p in theirs)
+    # bytes count too; the total limits reach the other sessions' folders, oldest first
+    quota = Quota(max_bytes=350, max_total_files=5, max_total_bytes=None)
+    deleted = prune(root / "mine", quota, IMAGE_NAME, root=root, keep=mine[-1])
+    assert mine[2] in deleted and set(theirs[:2]) <= set(deleted)
+    left = sorted(p.name for p in root.rglob("image-*.png"))
+    assert left == sorted(p.name for p in [*theirs[2:], *mine[3:]])
+    assert (root / "mine" / "notes.png").exists() and len(list(root.rglob("*.bak"))) == 1
+    # the picture just written stays, even alone over the limit
+    big = _picture(root / "mine", 99, size=10_000)
+    prune(root / "mine", Quota(max_bytes=1000), IMAGE_NAME, root=root, keep=big)
+    assert big.exists() and [p.name for p in (root / "mine").glob("image-*.png")] == [big.name]
+
+
+def test_old_pictures_and_empty_session_folders_are_swept(tmp_path):
+    from qwen_agent.tools._files import Quota, prune
+    from qwen_agent.tools.image_gen import IMAGE_NAME
+
+    root = tmp_path / "images"
+    fresh = _picture(root / "now", 1)
+    stale = [_picture(root / "now", 2, age_hours=30), _picture(root / "old", 3, age_hours=25)]
+    kept = _picture(root / "recent", 4, age_hours=20)
+    crashed = root / "gone" / f".{_picture(root / 'gone', 5, age_hours=48).name}.tmp"
+    (root / "gone" / crashed.name[1:-4]).rename(crashed)  # a write that died midway
+    (root / "empty").mkdir()
+    (tmp_path / "outside").mkdir()
+    (root / "link").symlink_to(tmp_path / "outside")
+    _picture(tmp_path / "outside", 6, age_hours=100)
+    deleted = prune(root / "now", Quota(max_age_hours=24), IMAGE_NAME, root=root, keep=fresh)
+    assert sorted(deleted) == sorted([*stale, crashed])
+    assert fresh.exists() and kept.exists()
+    assert sorted(p.name for p in root.iterdir()) == ["link", "now", "recent"]
+    assert len(list((tmp_path / "outside").iterdir())) == 1  # never through a symlink
+
+
+def test_a_quota_is_checked_and_read_from_a_table():
+    from qwen_agent.tools._files import Quota
+
+    assert Quota.of(None) == Quota() and Quota().max_age_hours == 168
+    q = Quota.of({"max_age_hours": 1.5, "max_files": 0})
+    assert (q.max_age_hours, q.max_files, q.max_bytes) == (1.5, None, Quota().max_bytes)
+    for bad in ({"max_files": -1}, {"max_files": 2.5}, {"max_age_hours": float("nan")}, {"x": 1}):
+        with pytest.raises(ConfigError, match="quota"):
+            Quota.of(bad)
+    with pytest.raises(ConfigError, match="max_bytes"):
+        Quota(max_bytes="1GB")
+
+
+def test_generating_past_the_quota_keeps_the_newest(random_pipeline, tmp_path, monkeypatch):
+    """The default layout: <data dir>/images/<session>; a served run without a
+    conversation id is a session of its own, so old sessions' folders must go too."""
+    monkeypatch.setenv("QWEN_AGENT_DATA_DIR", str(tmp_path))
+    old = _picture(tmp_path / "images" / "session-abandoned", 1, age_hours=24 * 8)
+    first, _ = ImageGen(model=random_pipeline, session_id="s1").generate("a", steps=1, seed=0)
+    assert first.parent == tmp_path / "images" / "s1"
+    assert not old.parent.exists()  # older than a week (the default age limit)
+    gen = ImageGen(model=random_pipeline, session_id="s1", quota={"max_files": 2})
+    paths = [first, *(gen.generate("a red circle", steps=1, seed=i)[0] for i in range(2))]
+    assert [p.exists() for p in paths] == [False, True, True]
+    assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["s1"]
+
+
 # -- the bundled model ---------------------------------------------------------------------
 def test_bundled_model_is_a_small_standard_pipeline():
     import json

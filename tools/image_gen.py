@@ -17,6 +17,18 @@ then the model's own sample size. Each image is written atomically as a PNG into
 :class:`~qwen_agent.messages.ImageItem` with a line saying what was drawn, so the CLI prints
 the path and the agent and web app show the picture. Progress goes to the
 ``qwen_agent.tools.image_gen`` logger (and to ``progress=`` if given).
+
+Pictures are not kept forever: each time one is written, ``quota`` (a
+:class:`~qwen_agent.tools._files.Quota`, or a table of its limits in a config file) is
+applied, oldest first: pictures older than a week go, a session's folder keeps at most 200
+pictures and 256 MiB, and all sessions' folders together 2,000 pictures and 2 GiB (the
+total limits hold where the default layout puts sessions side by side; an ``output_dir``
+the user names is one folder, kept on its own). Empty session folders are removed (served
+requests without a conversation id get a folder each). Only files this tool names
+(``image-<time>-<hex>.png``) are ever deleted::
+
+    ImageGen(quota={"max_age_hours": 24, "max_files": 50})
+    ImageGen(quota=Quota(max_age_hours=None, max_total_bytes=10 * 2**30))
 """
 
 from __future__ import annotations
@@ -28,7 +40,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +48,17 @@ from qwen_agent.errors import ConfigError, ToolCallError, ToolError
 from qwen_agent.messages import ImageItem, TextItem
 from qwen_agent.tool import Tool, check_timeout
 
-from ._files import data_dir, save_atomic
+from ._files import Quota, data_dir, prune, save_atomic
 
-__all__ = ["ImageGen", "bundled_pipeline_path", "load_pipeline", "pipeline_defaults"]
+__all__ = ["ImageGen", "Quota", "bundled_pipeline_path", "load_pipeline", "pipeline_defaults"]
 
 logger = logging.getLogger(__name__)
 
 BUNDLED = "qwen-tiny-shapes"
 MAX_SIDE = 2048
 MAX_STEPS = 200
+#: the names this tool gives its pictures, the only files its quota deletes
+IMAGE_NAME = re.compile(r"image-\d{8}-\d{6}-[0-9a-f]{8}\.png")
 
 #: defaults by pipeline class, for directories without a generation_defaults.json
 CLASS_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -212,6 +226,7 @@ class ImageGen(Tool):
         defaults: dict[str, Any] | None = None,
         progress: Callable[[int, int], None] | None = None,
         timeout: float | None = 600.0,
+        quota: Quota | Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.model = Path(model).expanduser() if model is not None else bundled_pipeline_path()
@@ -222,11 +237,15 @@ class ImageGen(Tool):
             )
         self.device, self.dtype = device, dtype
         self.session_id = session_id or f"session-{secrets.token_hex(8)}"
+        #: the folder of all sessions' folders, where the total limits hold (None: the
+        #: user named output_dir, a folder kept on its own)
+        self.images_root = data_dir() / "images" if output_dir is None else None
         self.output_dir = (
             Path(output_dir)
-            if output_dir is not None
-            else data_dir() / "images" / _folder_name(self.session_id)
+            if self.images_root is None
+            else self.images_root / _folder_name(self.session_id)
         )
+        self.quota = Quota.of(quota)
         self.overrides = dict(defaults or {})
         self.progress = progress
         self.timeout = check_timeout(timeout, "image_gen timeout")
@@ -294,10 +313,19 @@ class ImageGen(Tool):
 
     def _write(self, image: Any) -> Path:
         name = f"image-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(4)}.png"
-        try:
-            return save_atomic(self.output_dir / name, image)
-        except OSError as exc:
-            raise ToolError(f"image_gen could not save the image: {exc.strerror}") from None
+        for attempt in range(2):
+            try:
+                path = save_atomic(self.output_dir / name, image)
+                break
+            except FileNotFoundError:  # another sweep removed the folder as it was made
+                if attempt:
+                    raise ToolError(
+                        "image_gen could not save the image: its folder went away"
+                    ) from None
+            except OSError as exc:
+                raise ToolError(f"image_gen could not save the image: {exc.strerror}") from None
+        prune(self.output_dir, self.quota, IMAGE_NAME, root=self.images_root, keep=path)
+        return path
 
 
 def _folder_name(session_id: str) -> str:

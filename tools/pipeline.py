@@ -9,10 +9,15 @@ directory, with a schema that comes from the task (the HuggingFace Agent's idea)
 Models load from local directories only (no hub lookups), on first call, once per tool.
 Inputs that are files (images, audio) are paths the model names; they are read only from
 ``input_dirs`` (default: the working directory) and never through a symlink out of them,
-so a model cannot make the tool read the host's files. Outputs that are media (depth maps,
-speech) are written atomically into ``output_dir`` and returned as content items; other
-outputs are returned as JSON the model can read. A task not in :data:`TASKS` takes one
-``inputs`` string and returns what the pipeline returns.
+so a model cannot make the tool read the host's files. URLs are refused unless the user
+passes ``allow_urls=True`` (then http and https only). A task not in :data:`TASKS` takes
+one ``inputs`` string and returns what the pipeline returns; as its pipeline may read a
+string as a file or fetch it as a URL, every string it is given that names an existing file
+or looks like a path or URL goes through the same checks, and only other text is passed
+as it is. Outputs that are media (depth maps, speech) are written atomically into
+``output_dir`` and returned as content items; other outputs are returned as JSON the model
+can read. A call that runs past ``timeout`` seconds is stopped at the model's next layer
+and reported as a ToolError, and the model is free for the next call.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import os
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +48,11 @@ _TEXT = {"type": "string", "description": "the text"}
 _IMAGE = {"type": "string", "description": "path of the image file"}
 _AUDIO = {"type": "string", "description": "path of the audio file"}
 _LABELS = {"type": "array", "items": {"type": "string"}, "description": "the candidate labels"}
+
+#: a URL: a scheme, then "://" (transformers fetches http and https; other readers more)
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+#: text that is written as a path: absolute, from home, relative with ./ or ../, or a drive
+_PATH_START = re.compile(r"^(?:[/\\~]|\.\.?[/\\]|[A-Za-z]:[/\\]|file:)")
 
 
 @dataclass(frozen=True)
@@ -256,6 +267,7 @@ class PipelineTool(Tool):
         output_dir: str | os.PathLike[str] | None = None,
         pipeline_kwargs: dict[str, Any] | None = None,
         timeout: float | None = 600.0,
+        allow_urls: bool = False,
     ) -> None:
         if model is None:
             raise ConfigError("PipelineTool needs model=DIR (a local model directory)")
@@ -270,7 +282,9 @@ class PipelineTool(Tool):
                 )
             from qwen_agent.tools.image_gen import ImageGen
 
-            self._image_gen = ImageGen(model=self.model, device=device, output_dir=output_dir)
+            self._image_gen = ImageGen(
+                model=self.model, device=device, output_dir=output_dir, timeout=timeout
+            )
             task = "text-to-image"
             self.task_spec = None
             self.parameters = ImageGen.parameters
@@ -303,26 +317,49 @@ class PipelineTool(Tool):
         self.output_dir = Path(output_dir) if output_dir is not None else None
         self.pipeline_kwargs = dict(pipeline_kwargs or {})
         self.timeout = check_timeout(timeout, "pipeline timeout")
+        if not isinstance(allow_urls, bool):
+            raise ConfigError(f"PipelineTool allow_urls must be True or False, not {allow_urls!r}")
+        self.allow_urls = allow_urls
         self._pipe: Any = None
-        self._lock = threading.Lock()
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()  # one call at a time: pipelines keep per-call state
+        #: when the running call must stop (monotonic seconds); None between calls
+        self._deadline: float | None = None
         super().__init__()
 
     def call(self, **arguments: Any) -> Any:
         if self._image_gen is not None:
             return self._image_gen.call(**arguments)
-        for key in self.task_spec.files if self.task_spec else ():
-            arguments[key] = str(self._input_file(arguments[key]))
-        pipe = self._pipeline()
-        with self._lock:
+        limit = self.timeout or 600.0
+        deadline = time.monotonic() + limit
+        if self.task_spec is None:  # the pipeline may take any string for a file or a URL
+            arguments = {k: self._confine_strings(v) for k, v in arguments.items()}
+        else:
+            for key in self.task_spec.files:
+                arguments[key] = self._input_file(arguments[key])
+        pipe = self._pipeline(deadline)
+        if not self._run_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise ToolError(f"{self.name} timed out after {limit:g} s waiting for an earlier call")
+        try:
+            self._deadline = deadline
             if self.task_spec is None:
                 out = pipe(arguments["inputs"])
             else:
                 out = self.task_spec.run(pipe, arguments, self)
+        except _Stopped:
+            out = None
+        finally:
+            self._deadline = None
+            self._run_lock.release()
+        if time.monotonic() > deadline:  # stopped mid-run, or finished too late to count
+            raise ToolError(f"{self.name} timed out after {limit:g} s (the tool's timeout)")
         return out if isinstance(out, (str, list)) and _is_items(out) else _jsonable(out)
 
     # -- helpers ------------------------------------------------------------------------
-    def _pipeline(self) -> Any:
-        with self._lock:
+    def _pipeline(self, deadline: float) -> Any:
+        if not self._load_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise ToolError(f"{self.name} timed out while its model was loading")
+        try:
             if self._pipe is None:
                 try:
                     from transformers import pipeline
@@ -343,20 +380,89 @@ class PipelineTool(Tool):
                         f"PipelineTool cannot load the {self.model.name} model for {task!r}: "
                         f"{type(exc).__name__} (see the log)"
                     ) from None
+                self._watch_deadline(self._pipe)
             return self._pipe
+        finally:
+            self._load_lock.release()
 
-    def _input_file(self, value: Any) -> Path:
+    def _watch_deadline(self, pipe: Any) -> None:
+        """Check the call's deadline before the model and each of its layers run, so a
+        call past its timeout stops within a layer (image_gen interrupts its pipeline the
+        same way, between steps) and frees the model for the next call."""
+        try:
+            import torch
+        except ImportError:
+            return
+        model = getattr(pipe, "model", None)
+        if not isinstance(model, torch.nn.Module):
+            return
+        layers = [m for ml in model.modules() if isinstance(ml, torch.nn.ModuleList) for m in ml]
+        for module in (model, *layers):
+            module.register_forward_pre_hook(self._check_deadline)
+
+    def _check_deadline(self, _module: Any, _args: Any) -> None:
+        deadline = self._deadline
+        if deadline is not None and time.monotonic() > deadline:
+            raise _Stopped
+
+    def _input_file(self, value: Any) -> str:
+        """A file argument: a file inside ``input_dirs`` (its real path), or an http(s)
+        URL where the user allowed URLs; else a ToolCallError that says why."""
         if not isinstance(value, str) or not value.strip():
             raise ToolCallError(f"{self.name}: a file path is needed, got {value!r}")
-        if "://" in value:
-            raise ToolCallError(f"{self.name}: give a local file path, not a URL ({value!r})")
-        raw = Path(value).expanduser()
-        candidates = [raw] if raw.is_absolute() else [d / raw for d in self.input_dirs]
-        for cand in candidates:
-            real = cand.resolve()
-            if any(real.is_relative_to(d) for d in self.input_dirs) and real.is_file():
-                return real
-        raise ToolCallError(f"{self.name}: no file {value!r} in the folders this tool may read")
+        text = value.strip()
+        if _URL.match(text):
+            return self._url(text)
+        try:
+            raw = Path(text).expanduser()
+            candidates = [raw] if raw.is_absolute() else [d / raw for d in self.input_dirs]
+            for cand in candidates:
+                real = cand.resolve()
+                if any(real.is_relative_to(d) for d in self.input_dirs) and real.is_file():
+                    return str(real)
+        except (OSError, RuntimeError, ValueError):  # too long, a loop, a NUL byte
+            pass
+        raise ToolCallError(
+            f"{self.name}: no file {value!r:.200} in the folders this tool may read"
+        )
+
+    def _url(self, url: str) -> str:
+        if not self.allow_urls:
+            raise ToolCallError(
+                f"{self.name}: give a local file path, not a URL ({url!r:.200}); "
+                "this tool does not fetch URLs"
+            )
+        if not url.lower().startswith(("http://", "https://")):
+            raise ToolCallError(f"{self.name}: only http and https URLs, not {url!r:.200}")
+        return url
+
+    def _confine_strings(self, value: Any) -> Any:
+        """``value`` (any JSON value) for a pipeline that may read a string as a file or a
+        URL: strings that look like either are checked as file arguments are (and become
+        the file's real path); other text, numbers and the like stay as they are."""
+        if isinstance(value, str):
+            return self._input_file(value) if self._names_a_file(value) else value
+        if isinstance(value, list):
+            return [self._confine_strings(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self._confine_strings(v) for k, v in value.items()}
+        return value
+
+    def _names_a_file(self, value: str) -> bool:
+        """Whether a pipeline could take ``value`` for a path or a URL: it looks like one,
+        or a file or folder of that name exists (from the working directory, where
+        transformers looks, or from an input folder)."""
+        text = value.strip()
+        if not text:
+            return False
+        if _URL.match(text):
+            return True
+        if "\n" not in text and _PATH_START.match(text):
+            return True
+        if not any(c.isspace() for c in text) and ("/" in text or "\\" in text):
+            return True
+        places = [Path.cwd(), *self.input_dirs]
+        return any(os.path.lexists(p / name) for p in places for name in {value, text})
 
     def write(self, data: Any, stem: str, suffix: str) -> Path:
         """Write an output (a PIL image or bytes) atomically; return its path."""
@@ -365,6 +471,11 @@ class PipelineTool(Tool):
             return save_atomic(out / f"{stem}-{secrets.token_hex(6)}{suffix}", data)
         except OSError as exc:
             raise ToolError(f"{self.name} could not save its output: {exc.strerror}") from None
+
+
+class _Stopped(ToolError):
+    """Raised inside the model by the deadline check; :meth:`PipelineTool.call` turns it
+    into the timeout's ToolError."""
 
 
 def _is_items(out: Any) -> bool:

@@ -11,87 +11,14 @@ import sys
 from pathlib import Path
 
 from .config import StdioServer
+from .supervisor import PID_MARK
 
-PID_MARK = b"\0qwen-agent-mcp-pid "
 #: seconds the supervisor (and close) give a server's process group between SIGTERM and SIGKILL
 GRACE = 2.0
-# The server's direct child on POSIX, the leader of the server's process group (the SDK
-# starts it in a session of its own). It forks the server, tells its pid and its own (the
-# group's), and stays to stop the whole group (SIGTERM, GRACE, SIGKILL) when the server
-# exits, when it is sent SIGTERM, or when this process dies (Linux: PR_SET_PDEATHSIG only
-# reaches a direct child, so it is set here, with a signal that can be handled). On Linux it
-# is a child subreaper: the workers the server leaves become its children, and it kills
-# (by /proc's list of its group) and reaps them all before it exits, leaving no zombies.
-SUPERVISOR = """\
-import os,signal,sys,time
-parent,grace,cmd=int(sys.argv[1]),float(sys.argv[2]),sys.argv[3:]
-reaper=False
-try:
- import ctypes
- libc=ctypes.CDLL(None)
- libc.prctl(1,signal.SIGTERM)
- reaper=libc.prctl(36,1)==0
-except Exception:pass
-code=0
-def members():
- me,out=os.getpid(),[]
- for d in os.listdir("/proc"):
-  if d.isdigit() and int(d)!=me:
-   try:
-    f=open("/proc/%s/stat"%d).read().rsplit(")",1)[1].split()
-    if int(f[2])==me and f[0] not in"ZX":out.append(int(d))
-   except(OSError,IndexError,ValueError):pass
- return out
-def reap():
- try:
-  while os.waitpid(-1,os.WNOHANG)[0]:pass
- except ChildProcessError:pass
-def stop(*_):
- signal.signal(signal.SIGTERM,signal.SIG_IGN)
- try:os.killpg(0,signal.SIGTERM)
- except OSError:pass
- end=time.monotonic()+grace
- while reaper and time.monotonic()<end:
-  reap()
-  if not members():os._exit(code)
-  time.sleep(0.02)
- for _ in range(100 if reaper else 0):
-  for p in members():
-   try:os.kill(p,signal.SIGKILL)
-   except OSError:pass
-  time.sleep(0.01);reap()
-  if not members():os._exit(code)
- while not reaper and time.monotonic()<end:
-  try:
-   if os.waitpid(-1,os.WNOHANG)[0]==0:time.sleep(0.02)
-  except ChildProcessError:break
- os.killpg(0,signal.SIGKILL)
-signal.signal(signal.SIGTERM,stop)
-if os.getppid()!=parent:stop()
-r,w=os.pipe()
-pid=os.fork()
-if pid==0:
- try:
-  for s in(signal.SIGTERM,signal.SIGPIPE,signal.SIGXFSZ):signal.signal(s,signal.SIG_DFL)
-  os.close(w);os.read(r,1);os.close(r)
-  os.execvp(cmd[0],cmd)
- except BaseException as e:
-  os.write(2,("cannot run %s: %s\\n"%(cmd[0],e)).encode())
- os._exit(127)
-os.close(r)
-os.write(2,b"\\0qwen-agent-mcp-pid %d %d\\n"%(pid,os.getpid()))
-os.close(w)
-n=os.open(os.devnull,os.O_RDWR)
-for fd in(0,1,2):os.dup2(n,fd)
-while True:
- try:p,st=os.waitpid(-1,0)
- except ChildProcessError:break
- if p==pid:
-  code=os.waitstatus_to_exitcode(st)
-  code=code if code>=0 else 128-code
-  break
-stop()
-"""
+#: the program run as each stdio server's direct child on POSIX, by path (it imports nothing
+#: of the package): it leads the server's process group and stops all of it on close, when
+#: the server exits and when this process dies (see its docstring)
+SUPERVISOR = Path(__file__).with_name("supervisor.py")
 
 
 def launch_command(cfg: StdioServer) -> tuple[str, list[str]]:
@@ -102,7 +29,7 @@ def launch_command(cfg: StdioServer) -> tuple[str, list[str]]:
         raise FileNotFoundError(f"command {cfg.command!r} not found")
     if os.name != "posix" or not os.path.exists(sys.executable):
         return found, list(cfg.args)
-    script = ["-I", "-S", "-c", SUPERVISOR, str(os.getpid()), str(GRACE)]
+    script = ["-I", "-S", str(SUPERVISOR), str(os.getpid()), str(GRACE)]
     return sys.executable, [*script, found, *cfg.args]
 
 
