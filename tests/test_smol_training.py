@@ -180,3 +180,29 @@ def test_groups_share_their_prefix_and_teach_reading_not_names():
             continue
         assert re.fullmatch(r"[a-z][a-z0-9_]{3,14}", spec["name"])
         assert all(p.get("description") for p in spec["parameters"]["properties"].values())
+
+
+def test_sigterm_finishes_the_step_saves_and_stops(toy_base, tmp_path):
+    import signal
+    import time
+
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "training.smol_agent.train", "--run", str(run)]
+    cmd += ["--base", str(toy_base), "--threads", "1", "--group-size", "4", "--groups", "1"]
+    cmd += ["--first-layer", "0", "--max-len", "8192", "--save-every", "1000", "--stop-at", "500"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            log = run / "train.log"
+            if log.is_file() and "step 2 " in log.read_text():
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, proc.stderr.read().decode()[-2000:]
+    finally:
+        proc.kill()
+    state = json.loads((run / "state.json").read_text())
+    assert 2 <= state["step"] < 500  # saved though no save was due
+    assert "stopping after step" in (run / "train.log").read_text()
+    assert (run / "adapter.safetensors").is_file()

