@@ -167,6 +167,7 @@ def test_groups_share_their_prefix_and_teach_reading_not_names():
     assert 0.2 < sum(g.obfuscated for g in groups) / len(groups) < 0.45
     assert {g.format for g in groups} == {"hermes", "react"}
     assert sum(k == "followup" for k in kinds) > 50
+    assert sum(k == "api" for k in kinds) > 50  # real API operations, called
     for g in groups:
         assert all(t.startswith(g.prefix) for t in g.texts())
         assert g.prefix.endswith("<|im_end|>\n") and g.prefix.count("<|im_start|>") == 1

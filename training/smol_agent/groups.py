@@ -17,11 +17,13 @@ more examples than one whole dialogue per pass.
 from __future__ import annotations
 
 import random
+import re
 import string
 from dataclasses import dataclass
 from typing import Any
 
 from qwen_agent.messages import Message, ToolCall
+from training.smol_agent import vocab as V
 from training.smol_agent.data import (
     CODE_TOOL,
     IMAGE_TOOL,
@@ -122,14 +124,25 @@ FOLLOWUPS = [
 class GroupGenerator(Generator):
     """Draws groups; ``Generator``'s exchanges fill them."""
 
-    def __init__(self, seed: int, react_rate: float = 0.45, obfuscate_rate: float = 0.33) -> None:
+    def __init__(
+        self,
+        seed: int,
+        react_rate: float = 0.45,
+        obfuscate_rate: float = 0.33,
+        api_rate: float = 0.5,
+    ) -> None:
         super().__init__(seed, react_rate=react_rate, second_rate=0.25)
         self.obfuscate_rate = obfuscate_rate
+        self.api_rate = api_rate
 
     def big_toolset(self) -> list[BoundTool]:
         rng = self.rng
         n = rng.choices(range(3, 13), weights=[6, 12, 12, 11, 10, 9, 8, 8, 7, 7])[0]
         out: list[BoundTool] = []
+        apis = _api_tools()
+        if apis and rng.random() < self.api_rate:  # real API operations, called or not
+            k = rng.randint(1, min(4, n - 1))
+            out += [BoundTool(None, spec, {API: ""}) for spec in rng.sample(apis, k)]
         if rng.random() < 0.2:
             out.append(BoundTool(None, CODE_TOOL, {}))
         if rng.random() < 0.15:
@@ -154,8 +167,11 @@ class GroupGenerator(Generator):
         hidden = rng.random() < self.obfuscate_rate
         if hidden:
             # built-in tools keep their names: users see those names in every agent
+            # built-in and real API tools keep theirs (the latter are already all different)
             tools = [
-                t if t.name in ("code_interpreter", "image_gen") else obfuscate(t, rng)
+                t
+                if t.name in ("code_interpreter", "image_gen") or _is_api(t)
+                else obfuscate(t, rng)
                 for t in tools
             ]
         instructions = rng.choice(INSTRUCTIONS)
@@ -166,7 +182,11 @@ class GroupGenerator(Generator):
             msgs: list[Message] = []
             r = rng.random()
             fams = [t for t in tools if t.family is not None]
-            if r < 0.1 and fams:
+            apis = [t for t in tools if _is_api(t)]
+            if apis and rng.random() < 0.2:
+                kind = "api"
+                msgs += self.api_call(rng.choice(apis), fmt)
+            elif r < 0.1 and fams:
                 kind = "followup"
                 first = self.call(rng.choice(fams), fmt)
                 msgs += first + self.followup(first, tools, fmt)
@@ -223,6 +243,108 @@ class GroupGenerator(Generator):
         return self._finish(
             user, ToolCall(name=tool.name, arguments=args), result, answer, thought, fmt
         )
+
+    # -- real API operations ---------------------------------------------------------------
+    def api_call(self, tool: BoundTool, fmt: str) -> list[Message]:
+        """A request for a real API operation, worded from its summary and its parameters'
+        descriptions, with values the call copies."""
+        rng = self.rng
+        params = tool.spec["parameters"]
+        props, required = params["properties"], params.get("required", [])
+        chosen = [k for k in props if k in required or rng.random() < 0.25] or [
+            rng.choice(list(props))
+        ]
+        args = {k: _api_value(k, props[k], rng) for k in chosen}
+        phrases = [_api_phrase(k, props[k], v, rng) for k, v in args.items()]
+        what = tool.spec["description"].rstrip(".")
+        what = what[0].lower() + what[1:]
+        joined = ", ".join(phrases)
+        user = rng.choice(
+            [
+                "{w}: {p}",
+                "{w} for {p}",
+                "please {w} ({p})",
+                "can you {w}? {p}",
+                "I need to {w}. {p}",
+                "{p} - {w}",
+            ]
+        ).format(w=what, p=joined)
+        user, _ = reword(user, [str(v) for v in args.values()], rng)
+        result: Any = rng.choice(
+            [
+                {"status": "ok", "count": rng.randint(0, 40)},
+                {"status": "ok", "id": _api_value("id", {"type": "string"}, rng)},
+                {"error": rng.choice(["not found", "access denied", "rate limited"])},
+            ]
+        )
+        if "error" in result:
+            answer = f"That failed: {result['error']}."
+        elif "count" in result:
+            answer = f"Done. It returned {result['count']} results."
+        else:
+            answer = f"Done, the new id is {result['id']}."
+        thought = f"I should use {tool.name} for this."
+        call = ToolCall(name=tool.name, arguments=args)
+        return self._finish(user, call, result, answer, thought, fmt)
+
+
+_API: list[dict[str, Any]] | None = None
+API = "(api)"  # the mark a real API operation's BoundTool carries in its keys
+
+
+def _api_tools() -> list[dict[str, Any]]:
+    global _API
+    if _API is None:
+        from training.smol_agent.data import HELDOUT_NAMES
+        from training.smol_agent.openapi import load
+
+        held = {n.lower() for n in HELDOUT_NAMES}
+        _API = [t for t in load() if t["name"].lower() not in held]
+    return _API
+
+
+def _is_api(tool: BoundTool) -> bool:
+    return API in tool.keys
+
+
+def _api_value(key: str, schema: dict[str, Any], rng: random.Random) -> Any:
+    kind, low = schema.get("type"), key.lower()
+    if schema.get("enum"):
+        return rng.choice(schema["enum"])
+    if kind == "integer":
+        return rng.choice([rng.randint(1, 20), rng.randint(1, 500)])
+    if kind == "number":
+        return round(rng.uniform(1, 500), rng.choice([0, 1, 2]))
+    if kind == "boolean":
+        return rng.random() < 0.6
+    if "email" in low:
+        return f"{rng.choice(V.FIRST).lower()}@{rng.choice(V.EMAIL_DOMAINS)}"
+    if "date" in low or "time" in low:
+        return rng.choice(V.DATES)
+    if "city" in low or "location" in low:
+        return rng.choice(V.CITIES)
+    if "country" in low or "region" in low:
+        return rng.choice(V.COUNTRIES)
+    if "lang" in low:
+        return rng.choice(V.LANGUAGES)
+    if "name" in low or "owner" in low or "user" in low:
+        return rng.choice(
+            [rng.choice(V.FIRST), rng.choice(V.FIRST).lower() + str(rng.randint(1, 99))]
+        )
+    if "id" in low or "token" in low or "key" in low or "arn" in low or "number" in low:
+        alphabet = string.ascii_lowercase + string.digits
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(6, 12)))
+    pick = rng.choice([V.TOPICS, V.COMPANIES, V.PRODUCTS, V.CITIES])
+    value = rng.choice(pick)
+    return value[0] if isinstance(value, tuple) else value
+
+
+def _api_phrase(key: str, schema: dict[str, Any], value: Any, rng: random.Random) -> str:
+    said = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+    words = re.sub(r"(?<=[a-z])(?=[A-Z])|_", " ", key).lower().strip()
+    desc = schema.get("description", "")
+    label = desc.rstrip(".") if desc and len(desc) < 50 and rng.random() < 0.5 else words
+    return rng.choice(["{l} {v}", "{l}: {v}", "{l} = {v}"]).format(l=label, v=said)
 
 
 def groups(n: int, size: int, seed: int, **kw: Any) -> list[Group]:
