@@ -24,6 +24,7 @@ from typing import Any
 
 from qwen_agent.messages import Message, ToolCall
 from training.smol_agent import vocab as V
+from training.smol_agent.builder import builder_request, builder_tool
 from training.smol_agent.data import (
     CODE_TOOL,
     IMAGE_TOOL,
@@ -130,10 +131,12 @@ class GroupGenerator(Generator):
         react_rate: float = 0.45,
         obfuscate_rate: float = 0.33,
         api_rate: float = 0.5,
+        builder_rate: float = 0.06,
     ) -> None:
         super().__init__(seed, react_rate=react_rate, second_rate=0.25)
         self.obfuscate_rate = obfuscate_rate
         self.api_rate = api_rate
+        self.builder_rate = builder_rate
 
     def big_toolset(self) -> list[BoundTool]:
         rng = self.rng
@@ -162,6 +165,8 @@ class GroupGenerator(Generator):
 
     def group(self, size: int) -> Group:
         rng = self.rng
+        if rng.random() < self.builder_rate:
+            return self.builder_group(size)
         fmt = "react" if rng.random() < self.react_rate else "hermes"
         tools = self.big_toolset()
         hidden = rng.random() < self.obfuscate_rate
@@ -243,6 +248,42 @@ class GroupGenerator(Generator):
         return self._finish(
             user, ToolCall(name=tool.name, arguments=args), result, answer, thought, fmt
         )
+
+    # -- builder dialogues (AgentFabric) ------------------------------------------------------
+    def builder_group(self, size: int) -> Group:
+        """Requests to an assistant builder, each a partial config update (or a question
+        back when the request is too vague)."""
+        rng = self.rng
+        fmt = "react" if rng.random() < self.react_rate else "hermes"
+        spec = builder_tool(rng)
+        specs = [spec] + ([IMAGE_TOOL] if rng.random() < 0.3 else [])
+        instructions = rng.choice(
+            [
+                "You help the user build an assistant. Turn each request into an update of "
+                "its configuration; ask when a request is unclear.",
+                "You are the builder: configure the assistant the user describes.",
+            ]
+        )
+        texts, kinds = [], []
+        for _ in range(size):
+            said, update, answer = builder_request(rng)
+            user, lower = reword(said, [str(v) for v in (update or {}).values()], rng)
+            if lower and set(update or {}) - {"description", "instructions", "tools"}:
+                user = said  # a name or a quoted text is copied as written
+            if update is None:
+                msgs = self._finish(
+                    user, None, None, answer, "", fmt, direct_thought="I need to know more."
+                )
+                kinds.append("builder_ask")
+            else:
+                call = ToolCall(name=spec["name"], arguments=update)
+                result = {"ok": True, "updated": sorted(update)}
+                thought = f"I'll update the configuration with {spec['name']}."
+                msgs = self._finish(user, call, result, answer, thought, fmt)
+                kinds.append("builder")
+            texts.append(Dialogue("builder", fmt, specs, instructions, msgs).text())
+        prefix = texts[0][: texts[0].index(SYSTEM_END) + len(SYSTEM_END)]
+        return Group(fmt, False, prefix, [t[len(prefix) :] for t in texts], kinds)
 
     # -- real API operations ---------------------------------------------------------------
     def api_call(self, tool: BoundTool, fmt: str) -> list[Message]:
