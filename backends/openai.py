@@ -54,7 +54,7 @@ from qwen_agent.llm import (
     ModelRequest,
     Usage,
 )
-from qwen_agent.messages import Message, TextItem, ToolCall
+from qwen_agent.messages import ImageItem, Message, TextItem, ToolCall, content_text
 from qwen_agent.serving.wire import from_message
 
 __all__ = ["OpenAIChatModel"]
@@ -301,15 +301,22 @@ class OpenAIChatModel:
 
 
 def _plain(msg: Message) -> Message:
-    """``msg`` with special-token strings in its text neutralized."""
+    """``msg`` with special-token strings neutralized in all the text it carries: its
+    content (file labels included), reasoning, and its tool calls' arguments."""
     if isinstance(msg.content, str):
         content: Any = neutralize(msg.content)
     else:
         content = [
-            TextItem(text=neutralize(item.text)) if isinstance(item, TextItem) else item
+            item if isinstance(item, ImageItem) else TextItem(text=neutralize(content_text([item])))
             for item in msg.content
         ]
-    return msg.model_copy(update={"content": content})
+    calls = [
+        c.model_copy(update={"arguments": json.loads(neutralize(c.arguments_json()))})
+        for c in msg.tool_calls
+    ]
+    return msg.model_copy(
+        update={"content": content, "reasoning": neutralize(msg.reasoning), "tool_calls": calls}
+    )
 
 
 def _image_url(image: str) -> str:

@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import PurePath
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,8 +69,10 @@ def shown_name(ref: str) -> str:
     all."""
     if ref.startswith("data:"):
         return ""
-    if ref.startswith(("http://", "https://")):
-        return plain_name(ref, 2000)
+    if ref.startswith(("http://", "https://")):  # no userinfo, query or fragment
+        parts = urlsplit(ref)
+        host = parts.hostname or ""
+        return plain_name(f"{parts.scheme}://{host}{parts.path}", 2000)
     return plain_name(PurePath(ref).name)
 
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from qwen_agent.llm import FunctionChoice, GenerationConfig, ResponseFormat, ToolChoice
-from qwen_agent.messages import ImageItem, Message, TextItem, ToolCall
+from qwen_agent.messages import ImageItem, Message, TextItem, ToolCall, content_text
 from qwen_agent.tool import ToolSpec
 
 __all__ = [
@@ -482,7 +482,7 @@ def from_message(msg: Message, image_url: Any = None) -> dict[str, Any]:
                 url = image_url(item.image) if image_url else item.image
                 parts.append({"type": "image_url", "image_url": {"url": url}})
             else:
-                parts.append({"type": "text", "text": f"[file: {item.name or item.file}]"})
+                parts.append({"type": "text", "text": content_text([item])})
         out["content"] = parts
     else:
         out["content"] = msg.text
