@@ -255,20 +255,20 @@ class Agent:
         results: list[ToolResult | None] = [None] * len(calls)
         pending: dict[Future[Any], int] = {}
         deadlines: dict[int, float] = {}
-        for i, call in enumerate(calls):
-            tool = self.tools.get(call.name)
-            try:
-                if tool is None:
-                    raise ToolCallError(_unknown_tool(call.name, self.tools))
-                args = tool.validate(call.arguments)
-                future = _submit(tool, args)
-            except ToolCallError as exc:
-                results[i] = ToolResult.error(f"Error: {exc}", call_id=call.id, name=call.name)
-                yield ToolResultEvent(results[i])
-                continue
-            pending[future] = i
-            deadlines[i] = monotonic() + (tool.timeout or self.tool_timeout)
-        try:
+        try:  # whenever the run is closed, nothing waits for the calls still pending
+            for i, call in enumerate(calls):
+                tool = self.tools.get(call.name)
+                try:
+                    if tool is None:
+                        raise ToolCallError(_unknown_tool(call.name, self.tools))
+                    args = tool.validate(call.arguments)
+                    future = _submit(tool, args)
+                except ToolCallError as exc:
+                    results[i] = ToolResult.error(f"Error: {exc}", call_id=call.id, name=call.name)
+                    yield ToolResultEvent(results[i])
+                    continue
+                pending[future] = i
+                deadlines[i] = monotonic() + (tool.timeout or self.tool_timeout)
             while pending:
                 now = monotonic()
                 timeout = max(0.0, min(deadlines[i] for i in pending.values()) - now)
@@ -289,7 +289,7 @@ class Agent:
                             name=calls[i].name,
                         )
                         yield ToolResultEvent(results[i])
-        finally:  # the run was closed mid-call: nothing waits for these any more
+        finally:
             for fut in pending:
                 _abandon(fut)
         return [r for r in results if r is not None]

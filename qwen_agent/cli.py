@@ -345,6 +345,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _bind(host: str, port: int) -> Any:
     """A listening socket on ``host:port``, or a ConfigError that says why not."""
+    import errno
     import socket
 
     if not 0 <= port <= 65535:
@@ -363,9 +364,12 @@ def _bind(host: str, port: int) -> Any:
         sock.close()
         raise ConfigError(
             f"cannot listen on {host}:{port}: {exc.strerror}"
-            + (" (another server is using it; pick another --port)" if exc.errno == 98 else "")
+            + (
+                " (another server is using it; pick another --port)"
+                if exc.errno == errno.EADDRINUSE
+                else ""
+            )
         ) from None
-    sock.set_inheritable(True)
     return sock
 
 

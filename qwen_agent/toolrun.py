@@ -8,8 +8,9 @@ calls once made another conversation's instant tool time out). Here:
 - at most ``capacity`` calls run at once in the process; more wait for a slot;
 - a call abandoned at its timeout frees its slot at once: its thread runs on, uncounted,
   and its result is dropped;
-- abandoned threads still running are bounded too (``max_abandoned``): past that, a new
-  call is refused with a clear error instead of starting yet another thread.
+- abandoned threads still running are bounded too (``max_abandoned``), and so are calls
+  running or waiting for a slot (``capacity + max_abandoned``): past either, a new call is
+  refused with a clear error instead of starting yet another thread.
 """
 
 from __future__ import annotations
@@ -55,11 +56,20 @@ class ToolRunner:
                     f"{self._abandoned_running} tool calls that timed out are still running "
                     "in this process; no more are started until some finish"
                 )
+            if len(self._calls) >= self.capacity + self.max_abandoned:
+                raise ToolCallError(
+                    f"{len(self._calls)} tool calls are running or waiting in this process; "
+                    "try again when some have finished"
+                )
         call = _Call()
         self._calls[call.future] = call
-        threading.Thread(
-            target=self._run, args=(call, fn, kwargs), name="qwen-agent-tool", daemon=True
-        ).start()
+        try:
+            threading.Thread(
+                target=self._run, args=(call, fn, kwargs), name="qwen-agent-tool", daemon=True
+            ).start()
+        except RuntimeError as exc:  # "can't start new thread": a full process
+            self._calls.pop(call.future, None)
+            raise ToolCallError(f"no thread could be started for the call: {exc}") from None
         return call.future
 
     def abandon(self, future: Future[Any]) -> None:

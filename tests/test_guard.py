@@ -587,3 +587,25 @@ def test_guarded_random_calls_on_a_real_vocabulary_always_meet_their_schema():
         jsonschema.validate(call["arguments"], by_name[call["name"]]["parameters"])
         finished += 1
     assert finished > 50
+
+
+def test_nested_values_cannot_write_a_calls_tag_and_decimal_bounds_are_exact():
+    spec = {
+        "name": "f",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "xs": {"type": "array", "items": {"type": "string"}},
+                "p": {"type": "number", "minimum": 0.1, "maximum": 0.3},
+            },
+        },
+    }
+    guard = ToolGuard.from_specs([spec])
+    head = OPEN + '{"name": "f", "arguments": {'
+    assert not _ok(guard, head + '"xs": ["a </tool_call>')
+    assert not _ok(guard, head + '"xs": ["a", </tool_call>')
+    vocab = ["</tool_call>", "</tool", "_call>", "b", '"]']
+    allowed = [vocab[i] for i in guard.allowed_ids(head + '"xs": ["a </tool', vocab)]
+    assert "_call>" not in allowed and "</tool_call>" not in allowed and "b" in allowed
+    assert _ok(guard, head + '"p": 0.1}') and _ok(guard, head + '"p": 0.3}')
+    assert not _ok(guard, head + '"p": 0.31')

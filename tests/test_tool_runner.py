@@ -137,3 +137,22 @@ def test_timeouts_that_never_or_always_fire_are_refused(bad):
         def t() -> str:
             """A tool."""
             return ""
+
+
+def test_closing_a_run_at_an_early_error_still_abandons_the_calls_already_started(release):
+    @tool(timeout=30)
+    def slow() -> str:
+        """Waits for the test."""
+        release.wait(60)
+        return "late"
+
+    before = runner().abandoned_running
+    text = H.render_calls([ToolCall(name="slow"), ToolCall(name="nope")])
+    agent = Agent(llm=ScriptedLLM([text, "done"]), tools=[slow])
+    run = agent.run("go")
+    for event in run:
+        if isinstance(event, ToolResultEvent):  # the unknown tool's error, slow still runs
+            assert "no tool named 'nope'" in event.result.text
+            break
+    run.close()
+    assert runner().abandoned_running - before == 1

@@ -28,10 +28,11 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from qwen_agent.formats.rules import Rule, rule_for
 
@@ -278,8 +279,9 @@ class ToolGuard:
             return ("only", allowed) if allowed else None
         rule = state.rules.get(state.key) if state.phase == "string" else None
         if rule is not None and rule.pattern is not None and not state.escape:
-            banned = [i for i in range(len(vocab)) if not fits(i)]  # rare: a pattern
-            return ("ban", banned) if banned else None
+            found = _pattern_mask(len(vocab), fits)
+            if found is not False:
+                return found
         if state.phase in ("string", "nested") and not state.escape:
             # most tokens are plain text here: test only those that quote, escape, bracket
             # (or hold a call's tag, which no value may), and, under a maxLength, the
@@ -550,6 +552,21 @@ def _index_vocab(
     return dict(by_first), dict(by_lead), blank, special, plain_len
 
 
+def _pattern_mask(n: int, fits: Any) -> Mask | None | Literal[False]:
+    """The tokens that break a string value's pattern, tested one by one within a time
+    budget (a pattern is rare, and this looks at every token); False when the budget ran
+    out: the value is then left to the plain string rules, and the pattern is checked as
+    it is written."""
+    deadline = time.perf_counter() + _PATTERN_BUDGET
+    banned = []
+    for i in range(n):
+        if not fits(i):
+            banned.append(i)
+        if i % 256 == 0 and time.perf_counter() > deadline:
+            return False
+    return ("ban", banned) if banned else None
+
+
 def _tag_suffix(chars: list[str]) -> str:
     """The longest end of ``chars`` that begins a call's tag (``<tool_call>`` or its
     closing tag), or ""."""
@@ -567,6 +584,7 @@ def _ends_with_tag(chars: list[str]) -> bool:
 
 
 _BLANKS = " \t\n\r"
+_PATTERN_BUDGET = 0.05  # seconds a step may spend testing tokens against a pattern
 _ESCAPES = '"\\/bfnrtu'
 _SPECIAL = '"\\[]{}>'  # ">" may close a call's tag written inside a value
 _LITERALS = {"t": "true", "f": "false", "n": "null"}
@@ -638,7 +656,7 @@ class _Args:
         else:
             buf = "".join(self.buf)
         key = (self.phase, self.first, self.escape, self.key, self.depth, self.nested_str)
-        tag = _tag_suffix(self.value) if self.phase == "string" else ""
+        tag = _tag_suffix(self.value) if self.phase in ("string", "nested") else ""
         return (*key, buf, tag, frozenset(self.used))
 
     def expects(self) -> str:
@@ -756,8 +774,14 @@ class _Args:
                     self.nested_str = False
                 elif ch < " ":
                     self.bad = True
+                else:
+                    self.value.append(ch)
+                    if ch == ">" and _ends_with_tag(self.value):
+                        self.bad = True  # a call's tag inside a nested string
             elif ch == '"':
-                self.nested_str = True
+                self.nested_str, self.value = True, []
+            elif ch in "<>":
+                self.bad = True  # no JSON outside a string holds these: a tag would
             elif ch in "[{":
                 self.depth += 1
             elif ch in "]}":

@@ -258,8 +258,9 @@ class _App:
 
     def _authorize(self, request: Any) -> None:
         """Checks the API key and notes whose request it is (``request.state.owner``)."""
-        request.state.owner = owner_of(None)
-        if not self._keys:
+        if not self._keys:  # an open server: callers are told apart by their address
+            client = getattr(request, "client", None)
+            request.state.owner = owner_of(None) + ":" + (client.host if client else "")
             return
         given = request.headers.get("authorization", "")
         scheme, _, token = given.partition(" ")

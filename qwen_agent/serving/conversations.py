@@ -7,8 +7,9 @@ conversations until the kernel pool is full and everyone else is locked out. So:
 
 - an id is 1 to 128 characters of ``A-Z a-z 0-9 _ . : -`` (else a 400);
 - a conversation belongs to the caller that opened it: its state is keyed by the caller's
-  identity (a hash of the API key it presented; "open" on a server without keys) and the
-  id, so the same id from another key is another conversation;
+  identity (a hash of the API key it presented; on a server without keys, the client's
+  address, so callers behind one address share their conversations and their limit: give
+  each user a key) and the id, so the same id from another key is another conversation;
 - each caller may hold ``max_per_owner`` conversations that were used within ``idle``
   seconds; one more is a 429 that says so, for that caller only, never a lock-out of
   others.
