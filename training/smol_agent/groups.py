@@ -201,10 +201,7 @@ class GroupGenerator(Generator):
                 msgs += self.exchange(kind, tools, fmt)
             texts.append(Dialogue(kind, fmt, specs, instructions, msgs).text())
             kinds.append(kind)
-        prefix = texts[0][: texts[0].index(SYSTEM_END) + len(SYSTEM_END)]
-        if not all(t.startswith(prefix) for t in texts):
-            raise AssertionError("dialogues of one group must share the system turn")
-        return Group(fmt, hidden, prefix, [t[len(prefix) :] for t in texts], kinds)
+        return _split(fmt, hidden, texts, kinds)
 
     def followup(self, first: list[Message], tools: list[BoundTool], fmt: str) -> list[Message]:
         """A second request that refers back to the first call: one value changes."""
@@ -282,8 +279,7 @@ class GroupGenerator(Generator):
                 msgs = self._finish(user, call, result, answer, thought, fmt)
                 kinds.append("builder")
             texts.append(Dialogue("builder", fmt, specs, instructions, msgs).text())
-        prefix = texts[0][: texts[0].index(SYSTEM_END) + len(SYSTEM_END)]
-        return Group(fmt, False, prefix, [t[len(prefix) :] for t in texts], kinds)
+        return _split(fmt, False, texts, kinds)
 
     # -- real API operations ---------------------------------------------------------------
     def api_call(self, tool: BoundTool, fmt: str) -> list[Message]:
@@ -327,6 +323,14 @@ class GroupGenerator(Generator):
         thought = f"I should use {tool.name} for this."
         call = ToolCall(name=tool.name, arguments=args)
         return self._finish(user, call, result, answer, thought, fmt)
+
+
+def _split(fmt: str, hidden: bool, texts: list[str], kinds: list[str]) -> Group:
+    """A group from whole dialogues that share their system turn."""
+    prefix = texts[0][: texts[0].index(SYSTEM_END) + len(SYSTEM_END)]
+    if not all(t.startswith(prefix) for t in texts):
+        raise ValueError("dialogues of one group must share the system turn")
+    return Group(fmt, hidden, prefix, [t[len(prefix) :] for t in texts], kinds)
 
 
 _API: list[dict[str, Any]] | None = None

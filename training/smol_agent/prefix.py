@@ -96,14 +96,8 @@ def group_backward(
         hidden = decoder(
             input_ids=ids, attention_mask=mask, position_ids=pos, cache=chunk_cache, use_cache=True
         ).last_hidden_state
-        keep = target != IGNORE
-        if not keep.any():
-            continue
-        logits = head(hidden[keep]).float()
-        loss = torch.nn.functional.cross_entropy(logits, target[keep], reduction="sum")
-        (loss * scale).backward()
-        total += loss.item()
-        del hidden, logits, loss, chunk_cache
+        total += _loss_backward(head, hidden, target, scale)
+        del hidden, chunk_cache
     grads = [(r, leaf.grad) for r, leaf in zip(roots, leaves, strict=True) if leaf.grad is not None]
     if grads and through_prefix:
         torch.autograd.backward([r for r, _ in grads], grad_tensors=[g for _, g in grads])
@@ -123,11 +117,17 @@ def full_backward(
         labels = [IGNORE] * len(prefix) + e.labels
         target = torch.tensor(labels[1:], device=device)
         hidden = decoder(input_ids=ids).last_hidden_state[0, :-1]
-        keep = target != IGNORE
-        if not keep.any():
-            continue
-        logits = head(hidden[keep]).float()
-        loss = torch.nn.functional.cross_entropy(logits, target[keep], reduction="sum")
-        (loss * scale).backward()
-        total += loss.item()
+        total += _loss_backward(head, hidden, target, scale)
     return total
+
+
+def _loss_backward(head, hidden, target, scale: float) -> float:
+    """Backward of ``scale`` times the summed token loss, with logits only where the loss
+    is; returns the unscaled sum (0 when no position carries loss)."""
+    keep = target != IGNORE
+    if not keep.any():
+        return 0.0
+    logits = head(hidden[keep]).float()
+    loss = torch.nn.functional.cross_entropy(logits, target[keep], reduction="sum")
+    (loss * scale).backward()
+    return loss.item()
