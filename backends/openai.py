@@ -42,8 +42,10 @@ from qwen_agent.chatml import IM_END, neutralize, render_chatml
 from qwen_agent.errors import (
     BackendConnectionError,
     BackendResponseError,
+    BackendTimeoutError,
     ConfigError,
     ContextWindowError,
+    RateLimitError,
 )
 from qwen_agent.llm import (
     Delta,
@@ -272,7 +274,7 @@ class OpenAIChatModel:
                         yield Delta(text)
                     finish = reason or finish
         except httpx.TimeoutException as exc:
-            raise BackendConnectionError(
+            raise BackendTimeoutError(
                 f"request to {url} timed out after {self.timeout:g}s ({type(exc).__name__}); "
                 "the server may be overloaded or still loading the model; raise `timeout` "
                 "if generations are slow"
@@ -459,8 +461,30 @@ def _status_error(url: str, response: httpx.Response) -> BackendResponseError:
         param = (
             error.get("param") if error.get("param") in ("messages", "max_tokens") else "messages"
         )
-        return ContextWindowError(message, param)
-    return BackendResponseError(message)
+        return ContextWindowError(message, param, status_code=response.status_code)
+    status = response.status_code
+    cls = RateLimitError if status == 429 else BackendResponseError
+    return cls(message, status_code=status, retry_after=_retry_after(response))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """The seconds a ``Retry-After`` header asks for (a number or an HTTP date)."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        import time
+
+        seconds = when.timestamp() - time.time()
+    return max(0.0, seconds) if seconds == seconds and seconds < 86400 * 7 else None
 
 
 def _status_message(url: str, response: httpx.Response) -> str:

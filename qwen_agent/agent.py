@@ -1,33 +1,36 @@
 """The agent loop: prompt -> model -> parse -> call tools -> observe -> repeat.
 
-``Agent.run`` streams typed events; ``Agent.chat`` drains them and returns the answer and
-the whole conversation. Tool calls of one model turn run concurrently; a tool that raises,
-times out or returns something unshowable becomes an error observation for the model, and
-so does a malformed call. The loop makes at most ``max_steps`` model calls.
+``Agent.arun`` is the loop: an async iterator of typed events; ``Agent.achat`` awaits it to
+the end and returns the answer and the whole conversation. ``Agent.run`` and
+``Agent.chat`` are their sync wrappers (:mod:`qwen_agent.aio`). The request of each turn
+is built and its reply assembled by :mod:`qwen_agent.turn`, as the server does. Tool calls
+of one model turn run concurrently; a tool that raises, times out or returns something
+unshowable becomes an error observation for the model, and so does a malformed call. The
+loop makes at most ``max_steps`` model calls.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from time import monotonic
-from typing import Any, NamedTuple
+from typing import Any
 
 from qwen_agent.errors import ConfigError, ToolCallError, ToolError
-from qwen_agent.events import (
-    CallParseError,
-    Event,
-    FinalEvent,
-    HistoryTrimmed,
-    ToolCallEvent,
-    ToolResultEvent,
-)
+from qwen_agent.events import Event, FinalEvent, ToolResultEvent
 from qwen_agent.formats import ToolFormat, get_format
-from qwen_agent.llm import ChatModel, GenerationConfig, LLMConfig, ModelRequest, get_chat_model
+from qwen_agent.llm import (
+    ChatModel,
+    GenerationConfig,
+    LLMConfig,
+    ModelRequest,
+    astream,
+    get_chat_model,
+)
 from qwen_agent.messages import Message, ToolCall, ToolResult
 from qwen_agent.tool import Tool, Toolset, ToolSpec, as_tool, check_timeout, to_result
+from qwen_agent.turn import PreparedTurn, build_request
 
 __all__ = ["Agent", "ChatResult"]
 
@@ -52,8 +55,8 @@ class Agent:
 
     Args:
         llm: a :class:`~qwen_agent.llm.ChatModel`, an :class:`~qwen_agent.llm.LLMConfig` or
-            a dict for one; default: the bundled tiny model where the build ships one
-            (this one does not yet: a clear ConfigError says what to pass instead).
+            a dict for one; default: the bundled model (a clear ConfigError says what to
+            pass instead when the install lacks it).
         tools: tools, ``@tool`` functions, plain typed functions, registered tool names or
             :class:`~qwen_agent.tool.Toolset` objects (an MCP server's tools).
         instructions: the system instructions.
@@ -137,17 +140,19 @@ class Agent:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def run(
+    async def arun(
         self,
         messages: str | Sequence[Message | dict[str, Any]],
         history: Sequence[Message | dict[str, Any]] | None = None,
         thinking: bool | None = None,
-    ) -> Iterator[Event]:
+    ) -> AsyncIterator[Event]:
         """Run the loop on a user text (or messages), streaming events; the last one is a
         :class:`~qwen_agent.events.FinalEvent` holding the whole conversation. Reasoning
         streams as :class:`~qwen_agent.events.ReasoningDelta`; a reply that ends inside
         its reasoning (or with nothing after it) is a ``CallParseError`` that the model
-        is shown, and the loop goes on."""
+        is shown, and the loop goes on. The tool calls of one turn run concurrently (sync
+        tools in worker threads); cancelling the run (or closing this iterator) cancels
+        them and the model's stream."""
         convo = _to_messages(history or []) + (
             [Message(role="user", content=messages)]
             if isinstance(messages, str)
@@ -157,13 +162,30 @@ class Agent:
             raise ConfigError("run() needs at least one user message")
         think = self.thinking if thinking is None else thinking
         for _ in range(self.max_steps):
-            reply = yield from self._generate(convo, think)
-            convo.append(reply.message)
-            if not reply.message.tool_calls and not reply.errors:
-                yield FinalEvent(reply.message, convo, "answer")
+            turn = self.prepare(convo, think)
+            reply = turn.assembler(id_prefix=f"call_{len(convo)}_")
+            deltas = astream(self.llm, turn.request)
+            try:
+                async for delta in deltas:
+                    for event in reply.feed(delta):
+                        yield event
+            finally:
+                close = getattr(deltas, "aclose", None)
+                if close is not None:
+                    await close()
+            for event in reply.finish():
+                yield event
+            message = reply.message()
+            convo.append(message)
+            if not message.tool_calls and not reply.errors:
+                yield FinalEvent(message, convo, "answer")
                 return
-            for result in (yield from self._call_tools(reply.message.tool_calls)):
-                convo.append(Message.from_tool_result(result))
+            results: list[ToolResult | None] = [None] * len(message.tool_calls)
+            async for event in self._acall_tools(message.tool_calls, results):
+                yield event
+            for result in results:
+                if result is not None:
+                    convo.append(Message.from_tool_result(result))
             for err in reply.errors:
                 convo.append(Message(role="tool", name="", content=f"Error: {err}"))
         final = Message(
@@ -173,7 +195,19 @@ class Agent:
         convo.append(final)
         yield FinalEvent(final, convo, "max_steps")
 
-    def chat(
+    def run(
+        self,
+        messages: str | Sequence[Message | dict[str, Any]],
+        history: Sequence[Message | dict[str, Any]] | None = None,
+        thinking: bool | None = None,
+    ) -> Iterator[Event]:
+        """:meth:`arun` for sync code: the same events, in the calling thread. Leaving the
+        loop early (``break``, ``close()``) cancels the run's tool calls and model stream."""
+        from qwen_agent.aio import iterate
+
+        return iterate(lambda: self.arun(messages, history, thinking))
+
+    async def achat(
         self,
         text: str,
         history: Sequence[Message | dict[str, Any]] | None = None,
@@ -181,107 +215,78 @@ class Agent:
     ) -> ChatResult:
         """Run to the end; return the answer text and the whole conversation."""
         final: FinalEvent | None = None
-        for event in self.run(text, history, thinking):
+        async for event in self.arun(text, history, thinking):
             if isinstance(event, FinalEvent):
                 final = event
-        if final is None:  # run() always ends with a FinalEvent
+        if final is None:  # arun() always ends with a FinalEvent
             raise RuntimeError("the agent loop ended without a final event")
         return ChatResult(final.message.text, final.messages, final.stop_reason)
 
+    def chat(
+        self,
+        text: str,
+        history: Sequence[Message | dict[str, Any]] | None = None,
+        thinking: bool | None = None,
+    ) -> ChatResult:
+        """:meth:`achat` for sync code."""
+        from qwen_agent.aio import run_sync
+
+        return run_sync(self.achat(text, history, thinking))
+
     # -- one model turn -----------------------------------------------------------------
-    def request(self, convo: list[Message], thinking: bool | None = None) -> ModelRequest:
-        """The model request for the next turn of ``convo``."""
-        if self.native:  # the server renders the tools and parses the calls
-            system = (
-                [Message(role="system", content=self.instructions)] if self.instructions else []
-            )
-            return ModelRequest(
-                messages=system + list(convo),
-                tools=self._specs,
-                generation=self.generation,
-                thinking=thinking,
-            )
-        # ToolSpecs as they are: tool_specs() takes them without validating them again
-        prompt = self.format.build_prompt(convo, list(self._specs), self.instructions)
-        return ModelRequest(
-            messages=prompt,
-            tools=self._specs,
-            format=self.format.name,
+    def prepare(self, convo: list[Message], thinking: bool | None = None) -> PreparedTurn:
+        """The model request for the next turn of ``convo``, and how to read its reply."""
+        return build_request(
+            self.format,
+            convo,
+            self._specs,
+            instructions=self.instructions,
             generation=self.generation,
             thinking=thinking,
+            native=self.native,
         )
 
-    def _generate(self, convo: list[Message], thinking: bool | None = None) -> Iterator[Event]:
-        parser = self.format.parser()
-        parser.id_prefix = f"call_{len(convo)}_"
-        finish: str | None = None
-        native: list[ToolCall] = []
-        errors: list[str] = []
-        for delta in self.llm.stream(self.request(convo, thinking)):
-            if delta.trimmed is not None:
-                t = delta.trimmed
-                yield HistoryTrimmed(
-                    t.exchanges, t.messages, t.prompt_tokens, t.max_tokens, t.context_window
-                )
-            if delta.text:
-                yield from parser.feed(delta.text)
-            if delta.tool_calls:
-                for call in delta.tool_calls:
-                    call = (
-                        call
-                        if call.id
-                        else call.model_copy(update={"id": f"call_{len(convo)}_n{len(native)}"})
-                    )
-                    native.append(call)
-                    yield ToolCallEvent(call)
-            if delta.call_errors:
-                errors.extend(delta.call_errors)
-                yield from (CallParseError(e) for e in delta.call_errors)
-            if delta.finish_reason is not None:
-                finish = delta.finish_reason
-        yield from parser.finish(finish or "stop")
-        out = parser.result()
-        message = Message(
-            role="assistant",
-            content=out.content,
-            tool_calls=[*out.calls, *native],
-            reasoning=out.reasoning,
-        )
-        return _Reply(message, [*out.errors, *errors])
+    def request(self, convo: list[Message], thinking: bool | None = None) -> ModelRequest:
+        """The model request for the next turn of ``convo``."""
+        return self.prepare(convo, thinking).request
 
     # -- tools --------------------------------------------------------------------------
-    def _call_tools(self, calls: list[ToolCall]) -> Iterator[Event]:
-        """Run the calls concurrently; yield results as they finish; return them in order."""
-        results: list[ToolResult | None] = [None] * len(calls)
-        pending: dict[Future[Any], int] = {}
+    async def _acall_tools(
+        self, calls: list[ToolCall], results: list[ToolResult | None]
+    ) -> AsyncIterator[Event]:
+        """Run the calls concurrently; yield results as they finish and put them in
+        ``results`` in the calls' order. Whenever this ends, no call is left running:
+        async ones are cancelled, sync ones abandoned (their threads' slots freed)."""
+        pending: dict[asyncio.Future[Any], int] = {}
         deadlines: dict[int, float] = {}
-        try:  # whenever the run is closed, nothing waits for the calls still pending
+        try:
             for i, call in enumerate(calls):
                 tool = self.tools.get(call.name)
                 try:
                     if tool is None:
                         raise ToolCallError(_unknown_tool(call.name, self.tools))
                     args = tool.validate(call.arguments)
-                    future = _submit(tool, args)
+                    task = _start(tool, args)
                 except ToolCallError as exc:
                     results[i] = ToolResult.error(f"Error: {exc}", call_id=call.id, name=call.name)
                     yield ToolResultEvent(results[i])
                     continue
-                pending[future] = i
+                pending[task] = i
                 deadlines[i] = monotonic() + (tool.timeout or self.tool_timeout)
             while pending:
-                now = monotonic()
-                timeout = max(0.0, min(deadlines[i] for i in pending.values()) - now)
-                done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    i = pending.pop(fut)
-                    results[i] = _result_of(fut, calls[i])
+                timeout = max(0.0, min(deadlines[i] for i in pending.values()) - monotonic())
+                done, _ = await asyncio.wait(
+                    pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    i = pending.pop(task)
+                    results[i] = _result_of(task, calls[i])
                     yield ToolResultEvent(results[i])
                 now = monotonic()
-                for fut, i in list(pending.items()):
+                for task, i in list(pending.items()):
                     if deadlines[i] <= now:
-                        del pending[fut]
-                        _abandon(fut)  # its slot is free for other calls at once
+                        del pending[task]
+                        task.cancel()  # see _start: nothing of the call holds on
                         limit = self.tools[calls[i].name].timeout or self.tool_timeout
                         results[i] = ToolResult.error(
                             f"Error: tool {calls[i].name!r} timed out after {limit:g} s",
@@ -290,14 +295,10 @@ class Agent:
                         )
                         yield ToolResultEvent(results[i])
         finally:
-            for fut in pending:
-                _abandon(fut)
-        return [r for r in results if r is not None]
-
-
-class _Reply(NamedTuple):
-    message: Message
-    errors: list[str]
+            for task in pending:
+                task.cancel()
+            if pending:  # let the cancelled calls run their cleanup
+                await asyncio.wait(pending, timeout=CANCEL_GRACE)
 
 
 def _to_messages(items: Sequence[Message | dict[str, Any]]) -> list[Message]:
@@ -311,50 +312,29 @@ def _unknown_tool(name: str, tools: dict[str, Tool]) -> str:
     return f"there is no tool named {name!r}; available tools: {known}"
 
 
-def _result_of(fut: Future[Any], call: ToolCall) -> ToolResult:
-    try:
-        value = fut.result()
-    except Exception as exc:  # a tool's failure is an observation, not a crash
-        return ToolResult.error(
-            f"Error: tool {call.name!r} failed: {type(exc).__name__}: {exc}",
-            call_id=call.id,
-            name=call.name,
-        )
-    return to_result(value, call_id=call.id, name=call.name)
+def _result_of(task: asyncio.Future[Any], call: ToolCall) -> ToolResult:
+    exc = None if task.cancelled() else task.exception()
+    if task.cancelled() or exc is not None:  # a tool's failure is an observation
+        why = "was cancelled" if exc is None else f"failed: {type(exc).__name__}: {exc}"
+        return ToolResult.error(f"Error: tool {call.name!r} {why}", call_id=call.id, name=call.name)
+    return to_result(task.result(), call_id=call.id, name=call.name)
 
 
-# -- where tools run: sync ones each on a thread (qwen_agent.toolrun), async ones on one loop
-_lock = threading.Lock()
-_loop: Any = None
+#: seconds cancelled tool calls get to finish their cleanup when a run ends early
+CANCEL_GRACE = 5.0
 
 
-def _submit(tool: Tool, args: dict[str, Any]) -> Future[Any]:
+def _start(tool: Tool, args: dict[str, Any]) -> asyncio.Future[Any]:
+    """The call as a future of this loop: an async tool's task, or a sync tool's call on
+    its own thread (:mod:`qwen_agent.toolrun`; a full runner raises ToolCallError here).
+    Cancelling the future stops the call: the task is cancelled, or the thread abandoned
+    (it runs on, uncounted, its result dropped), which frees its slot at once."""
     if tool.is_async:
-        import asyncio
-
-        return asyncio.run_coroutine_threadsafe(tool.call(**args), _event_loop())
+        return asyncio.ensure_future(tool.call(**args))
     from qwen_agent.toolrun import runner
 
-    return runner().submit(tool.call, **args)
-
-
-def _abandon(fut: Future[Any]) -> None:
-    from qwen_agent.toolrun import runner
-
-    runner().abandon(fut)
-    fut.cancel()  # an async call's task is cancelled; a thread's future is dropped
-
-
-def _event_loop() -> Any:
-    global _loop
-    if _loop is None:
-        import asyncio
-
-        with _lock:
-            if _loop is None:
-                loop = asyncio.new_event_loop()
-                threading.Thread(
-                    target=loop.run_forever, name="qwen-agent-async-tools", daemon=True
-                ).start()
-                _loop = loop
-    return _loop
+    running = runner()
+    call = running.submit(tool.call, **args)
+    fut = asyncio.wrap_future(call)
+    fut.add_done_callback(lambda f: running.abandon(call) if f.cancelled() else None)
+    return fut

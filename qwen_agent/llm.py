@@ -14,8 +14,9 @@ observation, and how a forced tool call is begun).
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -36,7 +37,11 @@ __all__ = [
     "ToolChoice",
     "ResponseFormat",
     "LLMConfig",
+    "CallConstraint",
+    "TurnContext",
     "ChatModel",
+    "astream",
+    "adrain",
     "BACKENDS",
     "register_backend",
     "get_chat_model",
@@ -70,6 +75,7 @@ class Delta:
     tool_calls: list[ToolCall] | None = None
     call_errors: list[str] | None = None
     trimmed: Trimmed | None = None
+    reasoning: str = ""
 
 
 @dataclass(slots=True, frozen=True)
@@ -129,6 +135,32 @@ class ResponseFormat(BaseModel):
     name: str = "response"
 
 
+class CallConstraint(BaseModel):
+    """What a format asks a backend to enforce on the calls of a reply (made by
+    ``ToolFormat.constraint``): each call is ``open``, a JSON object naming one of
+    ``tools`` with arguments its schema allows, then ``close``. The transformers backend
+    applies it with the tool guard (:mod:`qwen_agent.formats.guard`); a backend that
+    cannot apply it writes freely and the parser reports what is wrong."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+    tools: tuple[ToolSpec, ...]
+    open: str
+    close: str
+    #: more than one call may follow
+    parallel: bool = True
+
+
+class TurnContext(BaseModel):
+    """The turn as data, for backends and decoding aids that need more than the rendered
+    messages: the instructions the format listed the tools under, the last question of
+    the user, and the results of the tools called since that question."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+    instructions: str = ""
+    question: str = ""
+    results: tuple[str, ...] = ()
+
+
 class ModelRequest(BaseModel):
     """One call of a model (see the module docstring). ``on_overflow`` says what a
     backend with a context window does when the prompt and ``max_tokens`` do not fit:
@@ -148,6 +180,13 @@ class ModelRequest(BaseModel):
     #: Qwen3's thinking switch (the chat template's ``enable_thinking``); None: the
     #: template's default
     thinking: bool | None = None
+    #: the calls a backend should enforce (the format's :class:`CallConstraint`)
+    constraint: CallConstraint | None = None
+    #: where each exchange (a question of the user and what answers it) begins in
+    #: ``messages``: what a backend may leave out, oldest first, to fit its window; None:
+    #: every user message begins one
+    exchanges: tuple[int, ...] | None = None
+    context: TurnContext | None = None
 
     @property
     def forced_tool(self) -> str | None:
@@ -158,14 +197,124 @@ class ModelRequest(BaseModel):
 
 @runtime_checkable
 class ChatModel(Protocol):
-    """What the agent needs from a model: stream deltas for a request. A backend that
-    takes tools natively (``format=None`` requests with ``tools``) sets a class attribute
-    ``native_tools = True``; the others get requests the format has rendered."""
+    """What the agent needs from a model: stream deltas for a request, as an async
+    iterator (:meth:`astream`), or a sync one (``stream``), which :func:`astream` adapts.
+    A backend that takes tools natively (``format=None`` requests with ``tools``) sets a
+    class attribute ``native_tools = True``; the others get requests the format has
+    rendered."""
 
-    def stream(self, request: ModelRequest) -> Iterator[Delta]:
-        """Yield text deltas; the last one has ``finish_reason`` set. Stop words are not
-        included in the text. Raises :class:`~qwen_agent.errors.BackendError` on failure."""
+    def astream(self, request: ModelRequest) -> AsyncIterator[Delta]:
+        """Yield deltas; the last one has ``finish_reason`` set. Stop words are not
+        included in the text. Raises :class:`~qwen_agent.errors.BackendError` on failure;
+        closing the iterator (or cancelling the task reading it) stops the generation."""
         ...
+
+
+def astream(model: Any, request: ModelRequest) -> AsyncIterator[Delta]:
+    """The model's deltas for ``request`` as an async iterator: its own ``astream``, or
+    its sync ``stream`` iterated in a worker thread (the one adapter for sync backends)."""
+    native = getattr(model, "astream", None)
+    if native is not None:
+        return native(request)
+    stream = getattr(model, "stream", None)
+    if stream is None:
+        raise ConfigError(f"{type(model).__name__} has neither astream() nor stream()")
+    return _ThreadedStream(lambda: stream(request))
+
+
+_END = object()
+
+
+class _Failed:
+    __slots__ = ("exc",)
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+
+class _ThreadedStream:
+    """A sync iterator read in its own thread, handed to the event loop through a queue.
+    Closing it (or the reader's task being cancelled) stops the thread at the next item
+    and closes the sync iterator there, which stops its generation."""
+
+    def __init__(self, make: Any) -> None:
+        self._make = make
+        self._queue: asyncio.Queue[Any] | None = None
+        self._stop = threading.Event()
+        #: set once the thread has closed the sync iterator
+        self.stopped = threading.Event()
+        self._done = False
+
+    def __aiter__(self) -> _ThreadedStream:
+        return self
+
+    def _start(self) -> asyncio.Queue[Any]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        def put(item: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the loop is gone: nobody reads any more
+                self._stop.set()
+
+        def work() -> None:
+            it: Any = None
+            try:
+                it = self._make()
+                for item in it:
+                    if self._stop.is_set():
+                        break
+                    put(item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the reader
+                put(_Failed(exc))
+            finally:
+                close = getattr(it, "close", None)
+                if close is not None:
+                    try:
+                        close()
+                    except Exception:  # closing a failed generator: nothing to add
+                        pass
+                self.stopped.set()
+                put(_END)
+
+        threading.Thread(target=work, name="qwen-agent-stream", daemon=True).start()
+        return queue
+
+    async def __anext__(self) -> Delta:
+        if self._done:
+            raise StopAsyncIteration
+        if self._queue is None:
+            self._queue = self._start()
+        try:
+            item = await self._queue.get()
+        except BaseException:
+            self._stop.set()
+            raise
+        if item is _END:
+            self._done = True
+            raise StopAsyncIteration
+        if isinstance(item, _Failed):
+            self._done = True
+            raise item.exc
+        return item
+
+    def ready(self) -> list[Delta]:
+        """The deltas already waiting (without waiting for more)."""
+        out: list[Delta] = []
+        queue = self._queue
+        while queue is not None and not queue.empty() and not self._done:
+            item = queue.get_nowait()
+            if item is _END or isinstance(item, _Failed):
+                self._queue = asyncio.Queue()  # give it back for __anext__ to raise/end
+                self._queue.put_nowait(item)
+                break
+            out.append(item)
+        return out
+
+    async def aclose(self) -> None:
+        self._stop.set()
+        self._done = True
 
 
 class LLMConfig(BaseModel):
@@ -218,8 +367,8 @@ def get_chat_model(spec: ChatModel | LLMConfig | dict[str, Any]) -> ChatModel:
             return default_chat_model()
         cls = BACKENDS.get(spec.backend_name)
         return cls.from_config(spec)
-    if isinstance(spec, ChatModel):
-        return spec
+    if callable(getattr(spec, "astream", None)) or callable(getattr(spec, "stream", None)):
+        return spec  # a ChatModel, async or sync
     raise ConfigError(f"llm must be a ChatModel, an LLMConfig or a dict, not {type(spec).__name__}")
 
 
@@ -257,21 +406,75 @@ def drain(
     *,
     tools: Sequence[Any] = (),
 ) -> Delta:
-    """Run a stream to the end; return the whole text, its finish reason, usage and any
-    native tool calls in one :class:`Delta`. Messages (with ``config`` and ``tools``, as
-    hermes renders them) stand for ``ModelRequest(messages=..., ...)``."""
-    if not isinstance(request, ModelRequest):
-        specs = tuple(ToolSpec.of(t) for t in tools)
-        request = ModelRequest(
-            messages=list(request),
-            tools=specs,
-            format="hermes" if specs else None,
-            generation=config or GenerationConfig(),
-        )
-    parts: list[str] = []
-    out = Delta("")
-    for delta in model.stream(request):
-        parts.append(delta.text)
+    """Run a stream to the end; return the whole text, reasoning, finish reason, usage and
+    any native tool calls in one :class:`Delta`. Messages (with ``config`` and ``tools``,
+    as hermes renders them) stand for ``ModelRequest(messages=..., ...)``."""
+    request = _as_request(request, config, tools)
+    out = _Collected()
+    stream = getattr(model, "stream", None)
+    if stream is not None:
+        for delta in stream(request):
+            out.add(delta)
+    else:
+        from qwen_agent.aio import run_sync
+
+        run_sync(_collect(model, request, out))
+    return out.result()
+
+
+async def adrain(
+    model: ChatModel,
+    request: ModelRequest | list[Message],
+    config: GenerationConfig | None = None,
+    *,
+    tools: Sequence[Any] = (),
+) -> Delta:
+    """:func:`drain`, awaited."""
+    out = _Collected()
+    await _collect(model, _as_request(request, config, tools), out)
+    return out.result()
+
+
+async def _collect(model: Any, request: ModelRequest, out: _Collected) -> None:
+    deltas = astream(model, request)
+    try:
+        async for delta in deltas:
+            out.add(delta)
+    finally:
+        close = getattr(deltas, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _as_request(
+    request: ModelRequest | list[Message], config: GenerationConfig | None, tools: Sequence[Any]
+) -> ModelRequest:
+    if isinstance(request, ModelRequest):
+        return request
+    specs = tuple(ToolSpec.of(t) for t in tools)
+    from qwen_agent.formats import get_format
+
+    fmt = get_format("hermes")
+    return ModelRequest(
+        messages=list(request),
+        tools=specs,
+        format="hermes" if specs else None,
+        constraint=fmt.constraint(specs, "auto") if specs else None,
+        generation=config or GenerationConfig(),
+    )
+
+
+class _Collected:
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.reasoning: list[str] = []
+        self.delta = Delta("")
+
+    def add(self, delta: Delta) -> None:
+        out = self.delta
+        self.parts.append(delta.text)
+        if delta.reasoning:
+            self.reasoning.append(delta.reasoning)
         if delta.finish_reason is not None:
             out.finish_reason = delta.finish_reason
         if delta.usage is not None:
@@ -280,6 +483,10 @@ def drain(
             out.tool_calls = [*(out.tool_calls or []), *delta.tool_calls]
         if delta.call_errors:
             out.call_errors = [*(out.call_errors or []), *delta.call_errors]
-    out.text = "".join(parts)
-    out.finish_reason = out.finish_reason or "stop"
-    return out
+
+    def result(self) -> Delta:
+        out = self.delta
+        out.text = "".join(self.parts)
+        out.reasoning = "".join(self.reasoning)
+        out.finish_reason = out.finish_reason or "stop"
+        return out

@@ -4,7 +4,7 @@ that plays back given texts; use it to test agent logic, never as a default."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 from qwen_agent.errors import ConfigError
 from qwen_agent.llm import Delta, GenerationConfig, ModelRequest, Usage
@@ -55,6 +55,20 @@ class ScriptedLLM:
         prompt = sum(len(m.text) for m in request.messages)
         return self._chunks(text, config, prompt)
 
+    async def astream(self, request: ModelRequest) -> AsyncIterator[Delta]:
+        """:meth:`stream`, as the async protocol asks; a subclass that overrides
+        ``stream`` (say, to wait between chunks) has it run in a worker thread."""
+        if type(self).stream is not ScriptedLLM.stream:
+            deltas = _threaded(self, request)
+            try:
+                async for delta in deltas:
+                    yield delta
+            finally:
+                await deltas.aclose()
+            return
+        for delta in self.stream(request):
+            yield delta
+
     def _chunks(self, text: str, config: GenerationConfig, prompt: int = 0) -> Iterator[Delta]:
         finish = "stop"
         cut = min((i for i in (text.find(s) for s in config.stop if s) if i >= 0), default=-1)
@@ -67,3 +81,9 @@ class ScriptedLLM:
         for start in range(0, last, n):
             yield Delta(text[start : start + n])
         yield Delta(text[last:], finish, Usage(prompt, len(text)))  # type: ignore[arg-type]
+
+
+def _threaded(model: ScriptedLLM, request: ModelRequest) -> AsyncIterator[Delta]:
+    from qwen_agent.llm import _ThreadedStream
+
+    return _ThreadedStream(lambda: model.stream(request))

@@ -11,10 +11,14 @@ calls once made another conversation's instant tool time out). Here:
 - abandoned threads still running are bounded too (``max_abandoned``), and so are calls
   running or waiting for a slot (``capacity + max_abandoned``): past either, a new call is
   refused with a clear error instead of starting yet another thread.
+
+A thread whose call returned waits ``idle_seconds`` for the next call before it ends (at
+most ``capacity`` wait), so a busy agent does not pay for a new thread on every call.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -36,9 +40,14 @@ class _Call:
 
 
 class ToolRunner:
-    def __init__(self, capacity: int = 32, max_abandoned: int = 256) -> None:
+    def __init__(
+        self, capacity: int = 32, max_abandoned: int = 256, idle_seconds: float = 30.0
+    ) -> None:
         self.capacity = capacity
         self.max_abandoned = max_abandoned
+        self.idle_seconds = idle_seconds
+        #: the inboxes of threads waiting for a call
+        self._idle: list[queue.SimpleQueue[Any]] = []
         self._slots = threading.BoundedSemaphore(capacity)
         self._lock = threading.Lock()
         self._abandoned_running = 0
@@ -63,14 +72,39 @@ class ToolRunner:
                 )
         call = _Call()
         self._calls[call.future] = call
+        job = (call, fn, kwargs)
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is not None:
+            inbox.put(job)
+            return call.future
         try:
             threading.Thread(
-                target=self._run, args=(call, fn, kwargs), name="qwen-agent-tool", daemon=True
+                target=self._work, args=(job,), name="qwen-agent-tool", daemon=True
             ).start()
         except RuntimeError as exc:  # "can't start new thread": a full process
             self._calls.pop(call.future, None)
             raise ToolCallError(f"no thread could be started for the call: {exc}") from None
         return call.future
+
+    def _work(self, job: tuple[_Call, Callable[..., Any], dict[str, Any]] | None) -> None:
+        """Runs calls: this one, then those handed to it while it waits idle."""
+        while job is not None:
+            self._run(*job)
+            job = None
+            inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+            with self._lock:
+                if len(self._idle) >= self.capacity:
+                    return
+                self._idle.append(inbox)
+            try:
+                job = inbox.get(timeout=self.idle_seconds)
+            except queue.Empty:
+                with self._lock:
+                    if inbox in self._idle:
+                        self._idle.remove(inbox)
+                        return
+                job = inbox.get()  # handed a call just as the wait ended
 
     def abandon(self, future: Future[Any]) -> None:
         """Gives up on a call (its timeout passed): its slot is free now, its result is
@@ -79,7 +113,8 @@ class ToolRunner:
         if call is None:
             return
         with call.lock:
-            if call.future.done():
+            # a future cancelled by its waiter (asyncio.wrap_future does) is still running
+            if call.future.done() and not call.future.cancelled():
                 return
             call.abandoned = True
             if call.holds_slot:

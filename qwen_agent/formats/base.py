@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from qwen_agent.events import CallParseError, ParserEvent, ReasoningDelta, TextDelta, ToolCallEvent
 from qwen_agent.messages import Message, ToolCall
+
+if TYPE_CHECKING:
+    from qwen_agent.llm import CallConstraint
+    from qwen_agent.tool import ToolSpec
 
 __all__ = [
     "ParsedOutput",
@@ -281,24 +286,36 @@ class ReasoningSplitter(StreamParser):
 
 
 class ToolFormat(Protocol):
-    """How tool use is written in text. One module per format."""
+    """How tool use is written in text. One module per format. Tools are
+    :class:`~qwen_agent.tool.ToolSpec` objects (anything :meth:`ToolSpec.of` takes is
+    accepted too)."""
 
     name: str
     #: words that end a generation (e.g. ReAct's ``Observation:``)
     stop_words: list[str]
 
-    def system_prompt(self, tools: list[dict[str, Any]], instructions: str = "") -> str:
-        """The system prompt that lists ``tools`` (name/description/parameters dicts)."""
+    def system_prompt(self, tools: Sequence[ToolSpec], instructions: str = "") -> str:
+        """The system prompt that lists ``tools``."""
         ...
 
     def build_prompt(
-        self, messages: list[Message], tools: list[dict[str, Any]], instructions: str = ""
+        self, messages: list[Message], tools: Sequence[ToolSpec], instructions: str = ""
     ) -> list[Message]:
         """Plain messages (system/user/assistant text) ready for a backend."""
         ...
 
     def render_calls(self, calls: list[ToolCall], content: str = "") -> str:
         """The exact text a model following the format writes for ``calls``."""
+        ...
+
+    def constraint(
+        self, tools: Sequence[ToolSpec], tool_choice: Any = "auto", parallel: bool = True
+    ) -> CallConstraint | None:
+        """What a backend should enforce on the reply's calls, or None."""
+        ...
+
+    def exchanges(self, prompt: list[Message]) -> tuple[int, ...]:
+        """Where each question of the user begins in a prompt this format built."""
         ...
 
     def parser(self) -> StreamParser:

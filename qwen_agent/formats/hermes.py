@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from qwen_agent.formats.base import (
@@ -25,7 +26,9 @@ from qwen_agent.formats.base import (
     snippet,
     tool_specs,
 )
+from qwen_agent.llm import CallConstraint
 from qwen_agent.messages import ImageItem, Message, TextItem, ToolCall
+from qwen_agent.tool import ToolSpec
 
 __all__ = ["HermesFormat", "HermesParser", "tool_responses"]
 
@@ -47,6 +50,9 @@ For each function call, return a json object with function name and arguments wi
 <tool_call>
 {{"name": <function-name>, "arguments": <args-json-object>}}
 </tool_call>"""
+
+#: the name of the user turns that carry tool results
+_RESULTS_TURN = "tool_responses"
 
 _CALL_HINT = 'write <tool_call>\n{"name": "<tool name>", "arguments": {...}}\n</tool_call>'
 
@@ -270,6 +276,26 @@ class HermesFormat:
                 out.append(Message(role=msg.role, content=msg.content))
         return out
 
+    def constraint(
+        self, tools: Sequence[ToolSpec], tool_choice: Any = "auto", parallel: bool = True
+    ) -> CallConstraint | None:
+        """The calls a backend should enforce: ``<tool_call>`` JSON ``</tool_call>`` naming
+        one of ``tools`` (only the one a forced ``tool_choice`` names); None for none."""
+        if tool_choice == "none":
+            return None
+        forced = getattr(tool_choice, "name", None)
+        listed = tuple(t for t in tools if forced is None or t.name == forced)
+        if not listed:
+            return None
+        return CallConstraint(tools=listed, open=CALL_OPEN, close=CALL_CLOSE, parallel=parallel)
+
+    def exchanges(self, prompt: list[Message]) -> tuple[int, ...]:
+        """Where each question of the user begins in a prompt this format built (a user
+        turn that carries tool results begins none)."""
+        return tuple(
+            i for i, m in enumerate(prompt) if m.role == "user" and m.name != _RESULTS_TURN
+        )
+
     def parser(self) -> HermesParser:
         return HermesParser()
 
@@ -292,13 +318,13 @@ def _append_tool_response(out: list[Message], msg: Message) -> None:
         else []
     )
     prev = out[-1]
-    if prev.role == "user" and prev.name == "tool_responses":
+    if prev.role == "user" and prev.name == _RESULTS_TURN:
         items = prev.content if isinstance(prev.content, list) else [TextItem(text=prev.content)]
         merged = [*items, TextItem(text="\n" + block), *images]
         out[-1] = prev.model_copy(update={"content": _simplify(merged)})
     else:
         content = _simplify([TextItem(text=block), *images])
-        out.append(Message(role="user", content=content, name="tool_responses"))
+        out.append(Message(role="user", content=content, name=_RESULTS_TURN))
 
 
 def _simplify(items: list[Any]) -> str | list[Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from qwen_agent.formats.base import (
@@ -324,6 +325,16 @@ class ReactFormat:
                 trace.append(f"Observation: {msg.text}")
         _close_trace(out, trace, open_end=True)
         return out
+
+    def constraint(
+        self, tools: Sequence[Any], tool_choice: Any = "auto", parallel: bool = True
+    ) -> None:
+        """ReAct asks backends to enforce nothing: its calls are checked when parsed."""
+        return None
+
+    def exchanges(self, prompt: list[Message]) -> tuple[int, ...]:
+        """Where each question begins: every user turn (results live in the trace)."""
+        return tuple(i for i, m in enumerate(prompt) if m.role == "user")
 
     def parser(self) -> ReactParser:
         return ReactParser()

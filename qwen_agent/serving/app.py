@@ -23,6 +23,7 @@ import hmac
 import itertools
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -38,9 +39,11 @@ from qwen_agent.chatml import parse_chatml
 from qwen_agent.config import SharedTools
 from qwen_agent.errors import (
     BackendConnectionError,
-    BackendResponseError,
+    BackendError,
+    BackendTimeoutError,
     ConfigError,
     ContextWindowError,
+    RateLimitError,
 )
 from qwen_agent.formats import get_format
 from qwen_agent.formats.base import prepare
@@ -102,9 +105,20 @@ def _model_error(exc: BaseException) -> WireError:
         return WireError(400, str(exc), exc.param, "context_length_exceeded")
     if isinstance(exc, ConfigError):
         return WireError(400, str(exc))
+    if isinstance(exc, RateLimitError):  # the upstream's 429 passes on, with its wait
+        wait = exc.retry_after
+        return WireError(
+            429,
+            f"the model backend is busy: {exc}",
+            code="rate_limit_exceeded",
+            kind="rate_limit_error",
+            headers={"Retry-After": str(max(1, math.ceil(wait)) if wait is not None else 1)},
+        )
+    if isinstance(exc, BackendTimeoutError):
+        return WireError(504, f"the model backend timed out: {exc}", kind="server_error")
     if isinstance(exc, BackendConnectionError):
         return WireError(502, f"the model backend is unreachable: {exc}", kind="server_error")
-    if isinstance(exc, BackendResponseError):  # an upstream server answered badly
+    if isinstance(exc, BackendError):  # an upstream server answered badly
         return WireError(502, f"the model backend failed: {exc}", kind="server_error")
     log.warning("generation failed: %s: %s", type(exc).__name__, exc)
     return WireError(500, f"the model failed: {type(exc).__name__}: {exc}", kind="server_error")

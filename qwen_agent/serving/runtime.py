@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from qwen_agent.errors import RunCancelled
 from qwen_agent.serving.wire import WireError
 
 __all__ = ["Gate", "Pump", "Metrics", "ThreadSlot", "ClientLeft", "wait_disconnect"]
@@ -237,7 +238,7 @@ class ThreadSlot:
         self.loop.call_soon_threadsafe(self.release)
 
 
-class ClientLeft(Exception):
+class ClientLeft(RunCancelled):
     """The client left while an agent run waited for the model."""
 
 

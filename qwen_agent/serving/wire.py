@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from qwen_agent.errors import QwenAgentError
 from qwen_agent.llm import FunctionChoice, GenerationConfig, ResponseFormat, ToolChoice
 from qwen_agent.messages import ImageItem, Message, TextItem, ToolCall, content_text
 from qwen_agent.tool import ToolSpec
@@ -34,7 +35,7 @@ __all__ = [
 ]
 
 
-class WireError(Exception):
+class WireError(QwenAgentError):
     """A request the server answers with an OpenAI error body."""
 
     def __init__(
