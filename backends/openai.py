@@ -21,8 +21,8 @@ A request's ``thinking`` goes out as ``thinking_param`` says: ``chat_template_kw
 opens ``<think>`` in the prompt, as Qwen3-Thinking-2507's and QwQ's do, and the server has
 no reasoning parser) the reply is taken to begin inside the reasoning.
 
-Reasoning that a server returns apart from the content (``reasoning_content``) is given back
-inside ``<think>...</think>``, as the model wrote it, so no text is lost.
+Reasoning that a server returns apart from the content (``reasoning_content``) comes as data,
+in :attr:`~qwen_agent.llm.Delta.reasoning`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+from pydantic import BaseModel, ConfigDict
 
 from qwen_agent.chatml import IM_END, neutralize, render_chatml
 from qwen_agent.errors import (
@@ -59,9 +60,22 @@ from qwen_agent.llm import (
 from qwen_agent.messages import ImageItem, Message, TextItem, ToolCall, content_text
 from qwen_agent.serving.wire import from_message
 
-__all__ = ["OpenAIChatModel"]
+__all__ = ["OpenAIChatModel", "OpenAIOptions"]
 
 _REMOTE_PREFIXES = ("http://", "https://", "data:")
+
+
+class OpenAIOptions(BaseModel):
+    """The openai backend's own options in an :class:`~qwen_agent.llm.LLMConfig` (see
+    :class:`OpenAIChatModel`); server-specific request fields go in ``extra_body``."""
+
+    model_config = ConfigDict(extra="forbid")
+    extra_body: dict[str, Any] | None = None
+    native_tools: bool = False
+    thinking_param: Literal["chat_template_kwargs", "enable_thinking", "think"] = (
+        "chat_template_kwargs"
+    )
+    opens_thinking: bool = False
 
 
 class OpenAIChatModel:
@@ -123,17 +137,7 @@ class OpenAIChatModel:
     @classmethod
     def from_config(cls, config: LLMConfig) -> OpenAIChatModel:
         """Build from an :class:`~qwen_agent.llm.LLMConfig` (used by the backend registry)."""
-        options = config.options()
-        extra_body = options.pop("extra_body", None)
-        native = options.pop("native_tools", False)
-        thinking = {k: options.pop(k) for k in ("thinking_param", "opens_thinking") if k in options}
-        known = {"model", "base_url", "api_key", "mode", "timeout", "generation"}
-        unknown = sorted(set(options) - known)
-        if unknown:
-            raise ConfigError(
-                f"unknown option(s) for the openai backend: {', '.join(unknown)}; "
-                "put server-specific request fields in extra_body"
-            )
+        opts = config.backend_options(OpenAIOptions)
         if not config.base_url:
             raise ConfigError(
                 "the openai backend needs base_url, e.g. http://127.0.0.1:8000/v1 "
@@ -146,9 +150,10 @@ class OpenAIChatModel:
             mode=config.mode,
             timeout=config.timeout,
             generation=config.generation,
-            extra_body=extra_body,
-            native_tools=native,
-            **thinking,
+            extra_body=opts.extra_body,
+            native_tools=opts.native_tools,
+            thinking_param=opts.thinking_param,
+            opens_thinking=opts.opens_thinking,
         )
 
     def __repr__(self) -> str:
@@ -243,7 +248,6 @@ class OpenAIChatModel:
 
     def _stream(self, url: str, body: dict[str, Any]) -> Iterator[Delta]:
         finish: str | None = None
-        thinking = False
         usage: Usage | None = None
         calls = _CallCollector(url)
         opened = self.opens_thinking and not body.get("continue_final_message")
@@ -263,15 +267,10 @@ class OpenAIChatModel:
                     reasoning, text, reason = _parse_chunk(url, data, self.mode, chunk, calls)
                     if opened and (reasoning or text):  # the prompt opened <think>
                         opened = False
-                        if not reasoning:  # the server sends the reasoning as text
+                        if not reasoning:  # the server sends the model's text as it is
                             yield Delta("<think>\n")
-                    if reasoning:
-                        yield Delta(reasoning if thinking else f"<think>\n{reasoning}")
-                        thinking = True
-                    if text and thinking:
-                        text, thinking = f"\n</think>\n\n{text}", False
-                    if text:
-                        yield Delta(text)
+                    if reasoning or text:
+                        yield Delta(text, reasoning=reasoning)
                     finish = reason or finish
         except httpx.TimeoutException as exc:
             raise BackendTimeoutError(
@@ -294,7 +293,7 @@ class OpenAIChatModel:
         reason_out: FinishReason = "length" if finish == "length" else "stop"
         found, errors = calls.result()
         yield Delta(
-            "\n</think>\n\n" if thinking else "",
+            "",
             reason_out,
             usage,
             found or None,

@@ -19,9 +19,18 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
-from qwen_agent.bundled.aids import Lookahead, ToolChoice, answer_source
+from pydantic import BaseModel, ConfigDict, Field
+
+from qwen_agent.backends.loading import load_model
+from qwen_agent.bundled.aids import (
+    Lookahead,
+    RelevanceCheck,
+    answer_source,
+    copy_source,
+    tool_variants,
+)
 from qwen_agent.chatml import neutralize, render_chatml, special_pattern
 from qwen_agent.errors import (
     BackendConnectionError,
@@ -32,7 +41,7 @@ from qwen_agent.errors import (
 from qwen_agent.llm import Delta, GenerationConfig, LLMConfig, ModelRequest, Trimmed, Usage
 from qwen_agent.messages import Message
 
-__all__ = ["TransformersChatModel"]
+__all__ = ["TransformersChatModel", "TransformersOptions"]
 
 log = logging.getLogger("qwen_agent.backends.transformers")
 DEFAULT_MAX_TOKENS = 512
@@ -40,6 +49,21 @@ DEFAULT_MAX_TOKENS = 512
 #: window has left after the prompt, down to this much (or a quarter of the default, in a
 #: small window), before older exchanges are left out
 MIN_REPLY_TOKENS = 128
+
+
+class TransformersOptions(BaseModel):
+    """The transformers backend's own options in an :class:`~qwen_agent.llm.LLMConfig`
+    (see :class:`TransformersChatModel`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    device: str = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    max_context: int | None = Field(default=None, ge=16)
+    threads: int | None = Field(default=None, ge=1)
+    tool_guard: bool = True
+    copy_bias: float | None = None
+    lookahead: bool | None = None
+    relevance: bool | None = None
 
 
 class TransformersChatModel:
@@ -124,7 +148,7 @@ class TransformersChatModel:
         self._lock = threading.Lock()
         start = time.perf_counter()
         log.info("loading model %s on %s ...", path, self.device)
-        self.tokenizer, self.model = _load(transformers, torch, path, self.device, dtype)
+        self.tokenizer, self.model = load_model(transformers, torch, path, self.device, dtype)
         self.load_seconds = time.perf_counter() - start
         log.info("loaded %s in %.2f s", Path(path).name or path, self.load_seconds)
         cfg_ctx = getattr(self.model.config, "max_position_embeddings", None) or 4096
@@ -134,24 +158,8 @@ class TransformersChatModel:
 
     @classmethod
     def from_config(cls, config: LLMConfig) -> TransformersChatModel:
-        extra = dict(config.model_extra or {})
-        known = {
-            "device",
-            "dtype",
-            "max_context",
-            "threads",
-            "tool_guard",
-            "copy_bias",
-            "lookahead",
-            "relevance",
-        }
-        unknown = set(extra) - known
-        if unknown:
-            raise ConfigError(
-                f"unknown options for the transformers backend: {sorted(unknown)}; "
-                f"known: {sorted(known)}"
-            )
-        return cls(model=config.model, generation=config.generation, **extra)
+        opts = config.backend_options(TransformersOptions)
+        return cls(model=config.model, generation=config.generation, **opts.model_dump())
 
     # -- prompts ------------------------------------------------------------------------
     def render(self, messages: list[Message], thinking: bool | None = None) -> str:
@@ -187,17 +195,24 @@ class TransformersChatModel:
         drop: bool = True,
         thinking: bool | None = None,
         least: int | None = None,
+        exchanges: tuple[int, ...] | None = None,
     ) -> tuple[list[int], bool, Trimmed | None, int]:
         """Prompt ids that leave ``max_new`` tokens of the window for the reply, whether the
         rendered prompt opened ``<think>`` for the reply, what was left out to fit, and the
         reply's budget. With ``least`` (the request set no ``max_tokens``), the reply may
         take less, down to ``least`` tokens, before anything is left out.
 
-        With ``drop``, the oldest whole exchanges go first (a user message and everything
-        up to the next user message); the current exchange (the last user question and
-        the calls its tool results answer) always stays. A prompt that cannot fit is a
+        With ``drop``, the oldest whole exchanges go first (a question and everything up
+        to the next one: ``exchanges`` says where each begins, else every user message
+        does); the current exchange (the last question and the calls its tool results
+        answer) always stays. A prompt that cannot fit is a
         :class:`ContextWindowError` naming the sizes, before any generation."""
         msgs = list(messages)
+        starts = (
+            list(exchanges)
+            if exchanges is not None
+            else [i for i, m in enumerate(msgs) if m.role == "user"]
+        )
         text = self.render(msgs, thinking)
         ids = self._encode(text)
         first_len = len(ids)
@@ -206,10 +221,12 @@ class TransformersChatModel:
         budget = self.max_context - max_new
         dropped_exchanges = dropped_msgs = 0
         while len(ids) > budget:
-            span = _oldest_exchange(msgs) if drop else None
+            span = _oldest_exchange(msgs, starts) if drop else None
             if span is None:
                 self._too_long(len(ids), first_len, max_new, dropped_exchanges)
             del msgs[span[0] : span[1]]
+            cut = span[1] - span[0]
+            starts = [i - cut for i in starts if i >= span[1]]
             dropped_exchanges += 1
             dropped_msgs += span[1] - span[0]
             text = self.render(msgs, thinking)
@@ -260,25 +277,22 @@ class TransformersChatModel:
             messages,
             max_new,
             drop=request.on_overflow == "drop_oldest",
+            exchanges=request.exchanges,
             thinking=request.thinking,
             least=None if opts.max_tokens else min(MIN_REPLY_TOKENS, max_new // 4),
         )
         guard = None
-        if self.tool_guard and request.format == "hermes" and request.tool_choice != "none":
+        if self.tool_guard and request.constraint is not None:
             from qwen_agent.formats.guard import ToolGuard
 
-            forced = request.forced_tool
-            guard = ToolGuard.from_specs(
-                [t for t in request.tools if forced is None or t.name == forced]
-            )
+            guard = ToolGuard.for_constraint(request.constraint)
         fmt = request.response_format
         grammar = None
         if guard is None and fmt is not None and fmt.type != "text":
             grammar = self._grammar(fmt)
         prefix = messages[-1].text if messages[-1].role == "assistant" else ""
-        users = [m.text for m in messages if m.role == "user"]
-        source = users[-1] if users and (self.copy_bias or self.lookahead) else ""
-        answer_from = answer_source(users) if self.copy_bias else ""
+        source = copy_source(request) if self.copy_bias or self.lookahead else ""
+        answer_from = answer_source(request) if self.copy_bias else ""
         choice = None
         if (
             guard is not None
@@ -286,7 +300,7 @@ class TransformersChatModel:
             and request.tool_choice == "auto"
             and messages[-1].role == "user"
         ):
-            choice = self._tool_choice(messages, request.tools)
+            choice = self._tool_choice(request)
         deltas = self._generate(
             ids, opts, max_new, guard, prefix, source, choice, answer_from, grammar
         )
@@ -315,17 +329,14 @@ class TransformersChatModel:
             raise ConfigError(f"response_format: the schema cannot be used: {matcher.get_error()}")
         return matcher
 
-    def _tool_choice(self, messages: list[Message], tools: Any = None) -> ToolChoice | None:
+    def _tool_choice(self, request: ModelRequest) -> RelevanceCheck | None:
         """The relevance check's prompts: the system message with no tool listed, then
         with each of the request's tools alone, each followed by the last user message."""
-        from qwen_agent.formats.guard import tool_variants
-
-        systems = [m for m in messages if m.role == "system"]
-        variants = tool_variants(systems[0].text, tools) if systems else None
+        variants = tool_variants(request)
         if not variants or len(variants) < 2:
             return None
         marker = "\ue000"
-        question = messages[-1].text
+        question = request.messages[-1].text
         channel = []
         for _, system in variants:
             text = self.render(
@@ -336,7 +347,7 @@ class TransformersChatModel:
             head, tail = text.split(marker)
             channel.append((self._encode(head), self._encode(question + tail)))
         names = [name for name, _ in variants[1:] if name is not None]
-        return ToolChoice(self._lookahead(), names, channel)
+        return RelevanceCheck(self._lookahead(), names, channel)
 
     def _lookahead(self) -> Lookahead:
         """The model's lookahead scorer (made once)."""
@@ -359,7 +370,7 @@ class TransformersChatModel:
         guard: Any = None,
         prefix: str = "",
         source: str = "",
-        choice: ToolChoice | None = None,
+        choice: RelevanceCheck | None = None,
         answer_from: str = "",
         grammar: Any = None,
     ) -> Iterator[Delta]:
@@ -529,7 +540,7 @@ class _GuardProcessor:
         lookahead: Lookahead | None = None,
         max_span_words: int = 12,
         span_starts: int = 4,
-        choice: ToolChoice | None = None,
+        choice: RelevanceCheck | None = None,
         answer_from: str = "",
     ):
         self.guard, self.tokenizer, self.vocab = guard, tokenizer, vocab
@@ -543,7 +554,7 @@ class _GuardProcessor:
         #: the relevance check, until the model first goes to open a call
         self.choice = choice
         #: the tokens that open a call, and whether the reply may not open one
-        self.openers = _openers(vocab) if choice else []
+        self.openers = _openers(vocab, guard.open) if choice else []
         self._opener_set = frozenset(self.openers)
         self.no_call = False
         #: what an answer after a tool's result copies from (the results, the question)
@@ -558,7 +569,7 @@ class _GuardProcessor:
             if planned is not None:
                 return planned
         favoured = self._nudge(text, scores)
-        if self.answer_from and self.copy_bias and "<tool_call>" not in text:
+        if self.answer_from and self.copy_bias and self.guard.open not in text:
             self._quote(text, scores)
         if self.lookahead is not None and self._choose(text, input_ids, scores, favoured):
             planned = self._follow(text, scores)
@@ -572,7 +583,7 @@ class _GuardProcessor:
         from qwen_agent.formats.guard import CALL_HEAD
 
         assert self.choice is not None
-        if "<tool_call>" in text:  # a call began some other way: nothing to decide
+        if self.guard.open in text:  # a call began some other way: nothing to decide
             self.choice = None
             return
         if int(scores[0].argmax()) not in self._opener_set:
@@ -689,21 +700,21 @@ class _GuardProcessor:
         return True
 
 
-def _openers(vocab: list[str]) -> list[int]:
-    """The tokens whose text opens a hermes tool call (or starts to: ``<tool`` ...),
-    found once per vocabulary."""
+def _openers(vocab: list[str], tag: str) -> list[int]:
+    """The tokens whose text opens a call (or starts to: a prefix of ``tag``), found once
+    per vocabulary."""
     global _OPENERS
-    if _OPENERS is None or _OPENERS[0] is not vocab:
+    if _OPENERS is None or _OPENERS[0] is not vocab or _OPENERS[1] != tag:
         found = []
         for i, token in enumerate(vocab):
             t = token.lstrip()
-            if t.startswith("<tool_call>") or (len(t) >= 2 and "<tool_call>".startswith(t)):
+            if t.startswith(tag) or (len(t) >= 2 and tag.startswith(t)):
                 found.append(i)
-        _OPENERS = (vocab, found)
-    return _OPENERS[1]
+        _OPENERS = (vocab, tag, found)
+    return _OPENERS[2]
 
 
-_OPENERS: tuple[list[str], list[int]] | None = None
+_OPENERS: tuple[list[str], str, list[int]] | None = None
 
 
 def _decoding_aids(folder: Path) -> dict[str, Any]:
@@ -728,131 +739,8 @@ def bundled_model_path() -> Path:
     return TINY_AGENT
 
 
-def _load(transformers: Any, torch: Any, path: str, device: str, dtype: str) -> tuple[Any, Any]:
-    """Tokenizer and model from a model directory, a name in the local cache, or GGUF
-    weights: a ``.gguf`` file, or a directory that holds one and no ``config.json`` (its
-    tokenizer files are used when it has them, else the GGUF file's own tokenizer)."""
-    p = Path(path).expanduser()
-    local = p.exists()
-    gguf = None
-    if local and (p / "config.json").is_file() and (p / "model.gguf").is_file():
-        return _load_gguf_folder(transformers, torch, p, device, dtype)
-    if local and p.is_file() and p.suffix == ".gguf":
-        p, gguf = p.parent, p.name
-    elif local and not (p / "config.json").is_file():
-        found = sorted(f.name for f in p.glob("*.gguf")) if p.is_dir() else []
-        if len(found) != 1:
-            raise ConfigError(
-                f"{p} is not a model directory: config.json is missing"
-                + (f" and it holds {len(found)} .gguf files; name one" if found else "")
-            )
-        gguf = found[0]
-    if not local and (path.startswith((".", "/", "~")) or path.count("/") > 1):
-        raise ConfigError(f"model directory {path} does not exist")
-    src = str(p) if local else path
-    if dtype == "auto":
-        torch_dtype = "auto" if device != "cpu" else torch.float32
-    else:
-        torch_dtype = getattr(torch, dtype)
-    extra = {"gguf_file": gguf} if gguf else {}
-    own_tokenizer = gguf is None or (p / "tokenizer_config.json").is_file()
-    try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(
-            src, local_files_only=True, **({} if own_tokenizer else extra)
-        )
-        model = transformers.AutoModelForCausalLM.from_pretrained(
-            src, dtype=torch_dtype, local_files_only=True, **extra
-        )
-    except Exception as exc:  # OSError, ValueError, SafetensorError, ...: all mean unloadable
-        where = "directory" if local else "name (not in the local cache; no download is tried)"
-        raise BackendConnectionError(f"cannot load model {where} {path}: {exc}") from exc
-    return _ready(tokenizer, model, device)
-
-
-#: Hugging Face names of a qwen2/llama GGUF file's tensors (llama.cpp's convention)
-_GGUF_NAMES = {
-    "attn_norm.weight": "input_layernorm.weight",
-    "attn_q.weight": "self_attn.q_proj.weight",
-    "attn_q.bias": "self_attn.q_proj.bias",
-    "attn_k.weight": "self_attn.k_proj.weight",
-    "attn_k.bias": "self_attn.k_proj.bias",
-    "attn_v.weight": "self_attn.v_proj.weight",
-    "attn_v.bias": "self_attn.v_proj.bias",
-    "attn_output.weight": "self_attn.o_proj.weight",
-    "ffn_norm.weight": "post_attention_layernorm.weight",
-    "ffn_gate.weight": "mlp.gate_proj.weight",
-    "ffn_up.weight": "mlp.up_proj.weight",
-    "ffn_down.weight": "mlp.down_proj.weight",
-}
-
-
-def _load_gguf_folder(
-    transformers: Any, torch: Any, p: Path, device: str, dtype: str
-) -> tuple[Any, Any]:
-    """A folder of ``config.json``, ``model.gguf`` and tokenizer files (the bundled model's
-    layout): the model is built from the config and its weights are dequantised straight
-    from the GGUF tensors with the ``gguf`` package. transformers' own GGUF path reads the
-    same file but rebuilds llama.cpp's whole name table for every tensor (20 s here)."""
-    try:
-        import gguf
-        import numpy as np
-    except ImportError as exc:
-        raise BackendConnectionError(
-            f"{p} holds GGUF weights, which need the gguf package: "
-            "pip install 'qwen-agent-kit[local]'"
-        ) from exc
-    try:
-        config = transformers.AutoConfig.from_pretrained(p, local_files_only=True)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(p, local_files_only=True)
-        state = {}
-        for t in gguf.GGUFReader(p / "model.gguf").tensors:
-            if t.name == "token_embd.weight":
-                name = "model.embed_tokens.weight"
-            elif t.name == "output_norm.weight":
-                name = "model.norm.weight"
-            elif t.name == "output.weight":
-                name = "lm_head.weight"
-            else:
-                _, layer, rest = t.name.split(".", 2)
-                name = f"model.layers.{layer}.{_GGUF_NAMES[rest]}"
-            values = gguf.quants.dequantize(t.data, t.tensor_type)
-            shape = tuple(reversed(t.shape.tolist()))
-            state[name] = torch.from_numpy(np.array(values.reshape(shape), dtype=np.float32))
-        torch_dtype = torch.float32 if dtype == "auto" else getattr(torch, dtype)
-        with torch.device("meta"):
-            model = transformers.AutoModelForCausalLM.from_config(config, dtype=torch_dtype)
-        missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
-        missing = [k for k in missing if not (k == "lm_head.weight" and config.tie_word_embeddings)]
-        if missing or unexpected:
-            raise ValueError(
-                f"weights do not match the config: missing {missing}, unexpected {unexpected}"
-            )
-        model.tie_weights()
-        # the rotary embedding's buffers are computed, not stored: make them for real
-        rotary = model.model.rotary_emb
-        model.model.rotary_emb = type(rotary)(config=config)
-        leftover = [n for n, b in model.named_buffers() if b.is_meta]
-        if leftover:
-            raise ValueError(f"buffers not in the GGUF file: {leftover}")
-        model.to(dtype=torch_dtype)
-        if model.generation_config is not None and (p / "generation_config.json").is_file():
-            model.generation_config = transformers.GenerationConfig.from_pretrained(p)
-    except (OSError, ValueError, KeyError) as exc:
-        raise BackendConnectionError(f"cannot load model directory {p}: {exc}") from exc
-    return _ready(tokenizer, model, device)
-
-
-def _ready(tokenizer: Any, model: Any, device: str) -> tuple[Any, Any]:
-    """A loaded model on its device in eval mode, and a tokenizer that can pad."""
-    model.to(device)
-    model.eval()
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer, model
-
-
 def _special_tokens(tokenizer: Any) -> list[str]:
-    """The tokenizer's special tokens (not the merely added ones, such as ``<tool_call>``)."""
+    """The tokenizer's special tokens (not the merely added ones, such as a call's tag)."""
     found = set(getattr(tokenizer, "all_special_tokens", []) or [])
     for tok in (getattr(tokenizer, "added_tokens_decoder", None) or {}).values():
         if getattr(tok, "special", False):
@@ -880,17 +768,15 @@ def _announce(trimmed: Trimmed, deltas: Iterator[Delta]) -> Iterator[Delta]:
     yield from deltas
 
 
-def _oldest_exchange(msgs: list[Message]) -> tuple[int, int] | None:
+def _oldest_exchange(msgs: list[Message], starts: list[int]) -> tuple[int, int] | None:
     """The slice of the oldest exchange before the current one: from the first message
-    after the system prompt to the next question. Tool results come back as user turns
-    (hermes' ``tool_responses``), so they never start an exchange. None when only the
-    current exchange is left."""
-    questions = [i for i, m in enumerate(msgs) if m.role == "user" and m.name != "tool_responses"]
-    if not questions:
+    after the system prompt to the next question (``starts``: where each question is).
+    None when only the current exchange is left."""
+    if not starts:
         return None
     begin = next((i for i, m in enumerate(msgs) if m.role != "system"), len(msgs))
-    nxt = [q for q in questions if q > begin]
-    if begin >= questions[-1] or not nxt:
+    nxt = [q for q in starts if q > begin]
+    if begin >= starts[-1] or not nxt:
         return None
     return begin, nxt[0]
 

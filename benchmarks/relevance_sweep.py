@@ -32,11 +32,12 @@ def features(llm: Any, data: list[Any]) -> list[dict[str, Any]]:
     from backends.transformers import _openers
 
     closers = [i for i, t in enumerate(llm.vocab()) if t.startswith('"')]
-    openers = set(_openers(llm.vocab()))
+    openers = set(_openers(llm.vocab(), "<tool_call>"))
     rows = []
     for d in data:
-        messages = d.prompt_messages()
-        choice = llm._tool_choice(messages, d.tools)
+        request = d.request()
+        messages = request.messages
+        choice = llm._tool_choice(request)
         if choice is None:
             continue
         ids = torch.tensor([llm._encode(llm.render(messages))], device=llm.device)

@@ -281,7 +281,8 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from qwen_agent.serving.app import ServeConfig, api_key_from_env, create_app
+        from qwen_agent.serving.app import ServeConfig, create_app
+        from qwen_agent.serving.server import api_key_from_env
     except ImportError as exc:
         raise ConfigError(
             f"serve needs the [serve] extra ({exc.name} is missing): "

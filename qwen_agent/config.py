@@ -33,12 +33,15 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from qwen_agent.errors import ConfigError
 from qwen_agent.llm import ChatModel, GenerationConfig, LLMConfig
+
+if TYPE_CHECKING:
+    from qwen_agent.agent import Agent
 
 __all__ = ["AgentConfig", "load_tool"]
 
@@ -103,7 +106,7 @@ class AgentConfig(BaseModel):
         generation: GenerationConfig | None = None,
         mcp: Any = None,
         shared: SharedTools | None = None,
-    ) -> Any:
+    ) -> Agent:
         """An :class:`~qwen_agent.agent.Agent`. ``llm`` overrides ``self.llm``; a tool class
         that keeps per-conversation state (takes ``session_id``, as the code interpreter
         does) is made for ``session_id``. ``mcp``: an open toolset for ``mcp_servers`` to

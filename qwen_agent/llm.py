@@ -18,7 +18,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 FinishReason = Literal["stop", "length"]
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(slots=True, frozen=True)
@@ -341,6 +342,29 @@ class LLMConfig(BaseModel):
     def options(self) -> dict[str, Any]:
         """Everything but ``backend``, as keyword arguments for the backend's ``from_config``."""
         return self.model_dump(exclude={"backend"})
+
+    def backend_options(self, schema: type[M]) -> M:
+        """The backend's own options (the fields beyond the common ones), checked against
+        its typed ``schema`` (a pydantic model that forbids unknown fields); ConfigError
+        naming what is wrong."""
+        from pydantic import ValidationError
+
+        try:
+            return schema.model_validate(self.model_extra or {})
+        except ValidationError as exc:
+            errors = exc.errors()
+            unknown = [str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden"]
+            bad = [
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                for e in errors
+                if e["type"] != "extra_forbidden"
+            ]
+            known = ", ".join(sorted(schema.model_fields))
+            said = [f"unknown options for the {self.backend_name} backend: {', '.join(unknown)}"]
+            said = (said if unknown else []) + [
+                f"bad options for the {self.backend_name} backend: {'; '.join(bad)}"
+            ] * bool(bad)
+            raise ConfigError(f"{'; '.join(said)} (its options: {known})") from None
 
 
 #: name -> "module:Class"; the class has a ``from_config(LLMConfig)`` classmethod.

@@ -178,7 +178,7 @@ class TurnAssembler:
     usage: Usage | None = None
     finish_reason: str | None = None
     chars: int = 0
-    _native: int = 0
+    _backend_calls: int = 0
 
     def __post_init__(self) -> None:
         if self.parser is not None:
@@ -211,8 +211,8 @@ class TurnAssembler:
                 self._take(self.parser.feed(delta.text), out)
         for call in delta.tool_calls or ():
             if not call.id:
-                call = call.model_copy(update={"id": f"{self.id_prefix}n{self._native}"})
-            self._native += 1
+                call = call.model_copy(update={"id": f"{self.id_prefix}n{self._backend_calls}"})
+            self._backend_calls += 1
             self._take([ToolCallEvent(call)], out)
         self._take([CallParseError(e) for e in delta.call_errors or ()], out)
         return out

@@ -213,9 +213,7 @@ def test_relevance_check_fixes_held_out_picks_and_false_calls(llm):
     assert llm.relevance and not plain.relevance
 
     def first_call(model, dialogue):
-        out = drain(
-            model, dialogue.prompt_messages(), GenerationConfig(max_tokens=60), tools=dialogue.tools
-        )
+        out = drain(model, dialogue.request(GenerationConfig(max_tokens=60)))
         found = HermesFormat().parse(out.text, "stop").calls
         return (found[0].name, found[0].arguments) if found else out.text
 
@@ -231,6 +229,8 @@ def test_answers_after_a_tool_result_quote_it(llm):
     from qwen_agent.backends.transformers import TransformersChatModel
     from qwen_agent.formats.hermes import HermesFormat
     from qwen_agent.llm import GenerationConfig, drain
+    from qwen_agent.tool import ToolSpec
+    from qwen_agent.turn import build_request
 
     plain = TransformersChatModel(copy_bias=0.0)
     by_question = {d.messages[0].text: d for d in dialogues_eval()}
@@ -240,11 +240,16 @@ def test_answers_after_a_tool_result_quote_it(llm):
     ]:
         d = by_question[question]
         assert d.messages[2].text == result
-        prompt = HermesFormat().build_prompt(d.messages[:3], d.tools, d.instructions)
-        cfg = GenerationConfig(max_tokens=60)
-        answer = drain(llm, prompt, cfg, tools=d.tools).text
+        request = build_request(
+            HermesFormat(),
+            d.messages[:3],
+            [ToolSpec.of(t) for t in d.tools],
+            instructions=d.instructions,
+            generation=GenerationConfig(max_tokens=60),
+        ).request
+        answer = drain(llm, request).text
         assert result in answer and "<tool_call>" not in answer, answer
-        assert result not in drain(plain, prompt, cfg, tools=d.tools).text
+        assert result not in drain(plain, request).text
 
 
 def dialogues_eval():

@@ -9,9 +9,11 @@ from typing import Literal
 import pytest
 
 from qwen_agent import tool
+from qwen_agent.formats import get_format
 from qwen_agent.formats.guard import ToolGuard, copy_spans
 from qwen_agent.formats.hermes import HermesFormat
 from qwen_agent.messages import Message
+from qwen_agent.tool import ToolSpec
 
 TOOLS = {"get_weather": ["city", "unit"], "get_time": ["city"], "multiply": ["a", "b"]}
 OPEN = "<tool_call>\n"
@@ -74,26 +76,38 @@ def test_argument_keys_are_the_tools_parameters_once_each(guard):
     assert zero.targets(OPEN + '{"name": "now", "arguments": {"') is None
 
 
+def allowed_ids(guard, generated, vocab):
+    """The token ids that may come next by the guard's mask, or None when any may."""
+    found = guard.mask(generated, vocab)
+    if found is None:
+        return None
+    kind, ids = found
+    if kind == "only":
+        return ids
+    banned = set(ids)
+    return [i for i in range(len(vocab)) if i not in banned]
+
+
 VOCAB = ["\n", '{"', "name", '":', ' "', "get", "_", "weather", "time", '",', ' {"', "city"]
 VOCAB += ["unit", '"', " ", '"}}', "mul", "tiply", 'city":', "cit", "x", "<tool_call>"]
 
 
 def test_allowed_ids_on_a_vocabulary(guard):
-    pick = lambda text: [VOCAB[i] for i in guard.allowed_ids(text, VOCAB)]  # noqa: E731
+    pick = lambda text: [VOCAB[i] for i in allowed_ids(guard, text, VOCAB)]  # noqa: E731
     assert pick("<tool_call>") == ["\n", '{"']
     assert pick(OPEN + '{"name": "') == ["get", "mul"]
     assert pick(OPEN + '{"name": "get_') == ["weather", "time"]
     assert pick(OPEN + '{"name": "get_weather') == ['",', '"']
     # a token may run past the guarded text (city": closes the key and goes on)
     assert pick(OPEN + HEAD + '"') == ["city", "unit", 'city":', "cit"]
-    assert guard.allowed_ids("hello", VOCAB) is None
+    assert allowed_ids(guard, "hello", VOCAB) is None
     # when no token of the vocabulary fits, the guard steps aside instead of blocking
-    assert guard.allowed_ids(OPEN + HEAD + '"', ["a", "b"]) is None
+    assert allowed_ids(guard, OPEN + HEAD + '"', ["a", "b"]) is None
 
 
 def test_no_key_after_the_last_and_no_close_before_the_required_ones(guard):
     vocab = ["1", ", ", ",", '"}', "}", "}}", ' "', '", "', "x", '"', "\n", ",}"]
-    pick = lambda text: [vocab[i] for i in guard.allowed_ids(text, vocab)]  # noqa: E731
+    pick = lambda text: [vocab[i] for i in allowed_ids(guard, text, vocab)]  # noqa: E731
     mult = OPEN + '{"name": "multiply", "arguments": {'
     # "a" given, "b" required: the object may not close yet; a comma (or a digit) is fine
     assert pick(mult + '"a": 1') == ["1", ", ", ",", "\n"]
@@ -118,7 +132,7 @@ def test_no_key_after_the_last_and_no_close_before_the_required_ones(guard):
     # no trailing comma
     assert pick(OPEN + HEAD + '"city": "Oslo",') == [' "', '"', "\n"]
     free = ToolGuard(TOOLS)  # without required lists only the extra-key rule applies
-    assert "}" in [vocab[i] for i in free.allowed_ids(mult + '"a": 1', vocab)]
+    assert "}" in [vocab[i] for i in allowed_ids(free, mult + '"a": 1', vocab)]
 
 
 TYPED = ToolGuard(
@@ -150,7 +164,7 @@ F = OPEN + '{"name": "f", "arguments": {'
 )
 def test_values_follow_the_schema_type(tail, good, bad):
     vocab = good + bad
-    allowed = TYPED.allowed_ids(F + tail, vocab)
+    allowed = allowed_ids(TYPED, F + tail, vocab)
     assert allowed is not None
     assert [vocab[i] for i in allowed] == good, tail
 
@@ -162,23 +176,30 @@ def test_answers_are_cached_per_lexer_state_and_stay_right():
     assert g.mask(head + '"s": "abc', vocab) is None  # any token may come in a string
     assert g.mask(head + '"s": "abcdef', vocab) is None
     # the same phase with another key used: the answer differs
-    assert [vocab[i] for i in g.allowed_ids(head + '"s": "a"', vocab)] == [",", " "]
-    assert [vocab[i] for i in g.allowed_ids(head + '"s": "a", "t": "b"', vocab)] == ["}", "}}", " "]
+    assert [vocab[i] for i in allowed_ids(g, head + '"s": "a"', vocab)] == [",", " "]
+    assert [vocab[i] for i in allowed_ids(g, head + '"s": "a", "t": "b"', vocab)] == [
+        "}",
+        "}}",
+        " ",
+    ]
 
 
-def test_from_prompt_reads_the_rendered_hermes_tools():
-    prompt = HermesFormat().build_prompt([Message(role="user", content="hi")], [get_weather])
-    guard = ToolGuard.from_prompt(prompt[0].text)
+def test_the_guard_comes_from_the_formats_constraint_as_data():
+    from qwen_agent.llm import CallConstraint
+
+    specs = (ToolSpec.of(get_weather),)
+    guard = ToolGuard.for_constraint(HermesFormat().constraint(specs))
     assert guard.tools == {"get_weather": ["city", "unit"]}
     assert guard.required == {"get_weather": {"city"}}
     assert guard.types == {"get_weather": {"city": "string", "unit": "string"}}
-    prompt = HermesFormat().build_prompt([], [get_weather, multiply])
-    assert ToolGuard.from_prompt(prompt[0].text).tools == {
+    both = HermesFormat().constraint((ToolSpec.of(get_weather), ToolSpec.of(multiply)))
+    assert ToolGuard.for_constraint(both).tools == {
         "get_weather": ["city", "unit"],
         "multiply": ["a", "b"],
     }
-    assert ToolGuard.from_prompt("You are a helpful assistant.") is None
-    assert ToolGuard.from_prompt("<tools>\nnot json\n</tools>") is None
+    # a framing this guard does not know is not guessed at
+    other = CallConstraint(tools=specs, open="<call>", close="</call>")
+    assert ToolGuard.for_constraint(other) is None
     with pytest.raises(ValueError):
         ToolGuard({})
 
@@ -298,33 +319,35 @@ def test_spelling_and_starting_with_on_a_vocabulary(guard):
 
 
 def test_tool_variants_list_no_tool_then_each_tool_alone():
-    from qwen_agent.formats.guard import tool_variants
+    from qwen_agent.bundled.aids import tool_variants
+    from qwen_agent.turn import build_request
 
-    system = HermesFormat().build_prompt([], [get_weather, multiply])[0].text
-    variants = tool_variants(system)
+    convo = [Message(role="user", content="hi")]
+    specs = [ToolSpec.of(get_weather), ToolSpec.of(multiply)]
+    request = build_request(HermesFormat(), convo, specs, instructions="Be brief.").request
+    system = request.messages[0].text
+    variants = tool_variants(request)
     assert [name for name, _ in variants] == [None, "get_weather", "multiply"]
     empty, weather, product = (text for _, text in variants)
-    assert "<tools>\n</tools>" in empty and ToolGuard.from_prompt(empty) is None
+    assert "<tools>\n</tools>" in empty and "get_weather" not in empty
     for text, name, other in [
         (weather, "get_weather", "multiply"),
         (product, "multiply", "get_weather"),
     ]:
-        assert ToolGuard.from_prompt(text).tools == {
-            name: ToolGuard.from_prompt(system).tools[name]
-        }
-        assert other not in text
+        assert name in text and other not in text
         # all but the block is the prompt as it was
         assert text.rsplit("<tools>", 1)[0] == system.rsplit("<tools>", 1)[0]
         assert text.rsplit("</tools>", 1)[1] == system.rsplit("</tools>", 1)[1]
-    assert tool_variants("You are a helpful assistant.") is None
-    assert tool_variants("<tools>\nnot json\n</tools>") is None
+    # a request with no constraint (ReAct, or tool_choice none) has no variants
+    react = build_request(get_format("react"), convo, specs, instructions="").request
+    assert tool_variants(react) is None
 
 
 def test_one_run_of_blanks_between_json_tokens(guard):
     """A model that loops on newlines inside a call cannot: after a blank, the next token
     is what the JSON expects (the colon after a key here), not another blank."""
     vocab = ["\n", " ", ":", ': "', '"', "x"]
-    pick = lambda text: [vocab[i] for i in guard.allowed_ids(text, vocab)]  # noqa: E731
+    pick = lambda text: [vocab[i] for i in allowed_ids(guard, text, vocab)]  # noqa: E731
     key = OPEN + HEAD + '"city"'
     assert pick(key) == ["\n", " ", ":", ': "']
     assert pick(key + " ") == [":", ': "']
@@ -389,13 +412,13 @@ def test_an_enum_parameter_takes_only_its_listed_values():
         "kly",
     ]
     head = OPEN + '{"name": "set_alarm", "arguments": {"time": "7:00", "repeat": "'
-    pick = lambda text: {vocab[i] for i in guard.allowed_ids(text, vocab)}  # noqa: E731
+    pick = lambda text: {vocab[i] for i in allowed_ids(guard, text, vocab)}  # noqa: E731
     assert pick(head) == {"d", "da", "daily", "dai", "w", "weekdays", "o"}
     assert pick(head + "dai") == {"ly", 'ly"'}
     assert '"' in pick(head + "daily") and "d" not in pick(head + "daily")
     assert pick(head + "wee") == {"k"}  # "weekly" is not a listed value
     # the free-text parameter beside it is still the model's
-    assert guard.allowed_ids(OPEN + '{"name": "set_alarm", "arguments": {"time": "', vocab) is None
+    assert allowed_ids(guard, OPEN + '{"name": "set_alarm", "arguments": {"time": "', vocab) is None
 
 
 def test_lexing_goes_on_from_the_last_step_with_the_same_answers():
@@ -484,7 +507,7 @@ def test_string_lengths_are_kept():
     assert _ok(guard, head + "a" * 12)
     assert not _ok(guard, head + "a" * 13)  # maxLength 12
     vocab = ["aaaa", "a" * 20, '"', '",', "b"]
-    allowed = [vocab[i] for i in guard.allowed_ids(head + "a" * 10, vocab)]
+    allowed = [vocab[i] for i in allowed_ids(guard, head + "a" * 10, vocab)]
     assert "a" * 20 not in allowed and "aaaa" not in allowed and "b" in allowed
 
 
@@ -492,7 +515,7 @@ def test_the_arguments_may_end_once_the_required_ones_are_written():
     guard = ToolGuard.from_specs(LIMITED)
     vocab = ["}", ", ", ',"', " ", "x"]
     text = OPEN + '{"name": "image_gen", "arguments": {"prompt": "a cat"'
-    assert "}" in [vocab[i] for i in guard.allowed_ids(text, vocab)]
+    assert "}" in [vocab[i] for i in allowed_ids(guard, text, vocab)]
 
 
 def test_no_value_can_write_a_calls_tag():
@@ -500,7 +523,7 @@ def test_no_value_can_write_a_calls_tag():
     text = OPEN + HEAD + '"city": "Oslo </tool_call'
     assert not _ok(guard, text + ">")
     vocab = [">", "> x", "x"]
-    assert [vocab[i] for i in guard.allowed_ids(text, vocab)] == ["x"]
+    assert [vocab[i] for i in allowed_ids(guard, text, vocab)] == ["x"]
 
 
 def test_copy_nudge_and_lookahead_leave_enum_values_alone():
@@ -605,7 +628,7 @@ def test_nested_values_cannot_write_a_calls_tag_and_decimal_bounds_are_exact():
     assert not _ok(guard, head + '"xs": ["a </tool_call>')
     assert not _ok(guard, head + '"xs": ["a", </tool_call>')
     vocab = ["</tool_call>", "</tool", "_call>", "b", '"]']
-    allowed = [vocab[i] for i in guard.allowed_ids(head + '"xs": ["a </tool', vocab)]
+    allowed = [vocab[i] for i in allowed_ids(guard, head + '"xs": ["a </tool', vocab)]
     assert "_call>" not in allowed and "</tool_call>" not in allowed and "b" in allowed
     assert _ok(guard, head + '"p": 0.1}') and _ok(guard, head + '"p": 0.3}')
     assert not _ok(guard, head + '"p": 0.31')

@@ -98,6 +98,8 @@ class _CannedHandler(BaseHTTPRequestHandler):
         self.send_response(self.server.status)
         self.send_header("Content-Type", self.server.content_type)
         self.send_header("Content-Length", str(len(self.server.body) + self.server.missing))
+        for name, value in getattr(self.server, "extra_headers", {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(self.server.body)
         self.close_connection = self.server.missing > 0
@@ -444,7 +446,7 @@ def test_stream_without_finish_reason_or_done_ends_with_stop(canned, client):
     assert [(d.text, d.finish_reason) for d in deltas] == [("partial", None), ("", "stop")]
 
 
-def test_reasoning_content_comes_back_inside_think_tags(canned, client):
+def test_reasoning_content_comes_back_as_data_never_as_think_text(canned, client):
     body = sse(
         chat_chunk(reasoning_content="Let me "),
         chat_chunk(reasoning_content="think."),
@@ -452,7 +454,27 @@ def test_reasoning_content_comes_back_inside_think_tags(canned, client):
         chat_chunk(finish="stop"),
     )
     result = drain(client(canned(body).url), USER, GEN)
-    assert result.text == "<think>\nLet me think.\n</think>\n\nAnswer."
+    assert (result.reasoning, result.text) == ("Let me think.", "Answer.")
+    assert "<think>" not in result.text
+
+
+def test_an_agent_on_a_reasoning_server_gets_reasoning_events_and_the_answer(canned, client):
+    from qwen_agent import Agent
+    from qwen_agent.events import ReasoningDelta, TextDelta
+
+    body = sse(
+        chat_chunk(reasoning_content="Let me "),
+        chat_chunk(reasoning_content="think."),
+        chat_chunk("Answer."),
+        chat_chunk(finish="stop"),
+        "[DONE]",
+    )
+    agent = Agent(llm=client(canned(body).url))
+    events = list(agent.run("hi"))
+    reasoning = "".join(e.text for e in events if isinstance(e, ReasoningDelta))
+    text = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert (reasoning, text) == ("Let me think.", "Answer.")
+    assert events[-1].message.reasoning == "Let me think."
 
 
 @pytest.mark.parametrize(
@@ -626,5 +648,4 @@ def test_a_server_template_that_opens_thinking_gives_a_reply_inside_reasoning(ca
         sse(chat_chunk(None, None, reasoning_content="Sums."), chat_chunk("4", "stop"), "[DONE]")
     )
     out = drain(client(split.url, opens_thinking=True), USER)
-    parsed = HermesFormat().parse(out.text)
-    assert (parsed.reasoning, parsed.content) == ("Sums.", "4")
+    assert (out.reasoning, out.text) == ("Sums.", "4")

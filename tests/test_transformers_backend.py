@@ -19,6 +19,7 @@ from qwen_agent.errors import (  # noqa: E402
 from qwen_agent.events import FinalEvent  # noqa: E402
 from qwen_agent.llm import GenerationConfig, ModelRequest, drain, get_chat_model  # noqa: E402
 from qwen_agent.messages import Message  # noqa: E402
+from qwen_agent.tool import ToolSpec  # noqa: E402
 from training.tiny_agent.data import dialogues  # noqa: E402
 from training.tiny_agent.train import train_tokenizer  # noqa: E402
 
@@ -332,8 +333,7 @@ def test_guard_processor_bans_end_of_text_inside_a_call_only(small_model_dir):
 
     model = TransformersChatModel(str(small_model_dir), threads=1)
     tok, vocab = model.tokenizer, model.vocab()
-    system = HermesFormat().build_prompt([], [get_weather])[0].text
-    guard = ToolGuard.from_prompt(system)
+    guard = ToolGuard.for_constraint(HermesFormat().constraint([ToolSpec.of(get_weather)]))
     eos = tok.convert_tokens_to_ids("<|im_end|>")
     newline = [i for i, piece in enumerate(vocab) if "\n" in piece and '"' not in piece]
     call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Os'

@@ -7,18 +7,33 @@ get them (the transformers backend reads it; see its ``copy_bias``, ``lookahead`
 
 - :class:`Lookahead`: weighs whole spans of the user's message as a string argument in one
   batched forward pass, instead of word by word;
-- :class:`ToolChoice` and :func:`pick`: the relevance check, which tool (if any) a reply's
+- :class:`RelevanceCheck` and :func:`pick`: the relevance check, which tool (if any) a reply's
   call should name, from the model's own probability and a noisy channel;
-- :func:`answer_source`: what an answer after tool results may copy.
+- :func:`answer_source` and :func:`copy_source`: what an answer after tool results, and a
+  string argument, may copy;
+- :func:`tool_variants`: the system prompts of the relevance check's noisy channel.
+
+Each takes what it needs from the request as data (its tools, constraint and
+:class:`~qwen_agent.llm.TurnContext`), never from its rendered text.
 
 torch is never imported here; the backend hands it in.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-__all__ = ["CALL_EVIDENCE", "RELEVANT_NATS", "Lookahead", "ToolChoice", "answer_source", "pick"]
+__all__ = [
+    "CALL_EVIDENCE",
+    "RELEVANT_NATS",
+    "Lookahead",
+    "RelevanceCheck",
+    "answer_source",
+    "copy_source",
+    "pick",
+    "tool_variants",
+]
 
 
 class Lookahead:
@@ -112,7 +127,7 @@ RELEVANT_NATS = 3.0
 CALL_EVIDENCE = -3.0
 
 
-class ToolChoice:
+class RelevanceCheck:
     """Which listed tool, if any, a reply's tool call should name, weighed two ways:
 
     - directly: the model's log-probability of the call's head naming each tool;
@@ -152,7 +167,7 @@ def pick(
     relevant: float = RELEVANT_NATS,
     evidence: float = CALL_EVIDENCE,
 ) -> int | None:
-    """The relevance check's rule (see :class:`ToolChoice`): the index of the tool to
+    """The relevance check's rule (see :class:`RelevanceCheck`): the index of the tool to
     call, from each tool's direct log-probability and gain, or None for no call
     (``benchmarks/relevance_sweep.py`` replays it with other thresholds)."""
     n = range(len(direct))
@@ -162,13 +177,45 @@ def pick(
     return None if direct[chosen] + gains[chosen] < evidence else chosen
 
 
-def answer_source(users: list[str]) -> str:
-    """For a reply after tool results (the last user message holds ``<tool_response>``
-    blocks): the results, then the question before them; else empty."""
-    from qwen_agent.formats.hermes import tool_responses
-
-    if not users or not users[-1].lstrip().startswith("<tool_response>"):
+def answer_source(request: Any) -> str:
+    """For a reply after tool results: the results, then the question they answer (from
+    the request's :class:`~qwen_agent.llm.TurnContext`); else empty."""
+    ctx = request.context
+    if ctx is None or not ctx.results:
         return ""
-    results = tool_responses(users[-1])
-    question = next((u for u in reversed(users) if "<tool_response>" not in u), "")
-    return "\n".join([*results, question])
+    return "\n".join([*ctx.results, ctx.question])
+
+
+def copy_source(request: Any) -> str:
+    """What a string argument may copy: the results the reply answers, else the question
+    (the last user message of a request that carries no context)."""
+    ctx = request.context
+    if ctx is not None:
+        return "\n".join(ctx.results) if ctx.results else ctx.question
+    users = [m.text for m in request.messages if m.role == "user"]
+    return users[-1] if users else ""
+
+
+def tool_variants(request: Any) -> list[tuple[str | None, str]] | None:
+    """The relevance check's system prompts, written by the request's format from its
+    data: no tool listed (an empty list), then each of the constraint's tools alone, as
+    ``(None, prompt)``, ``(name, prompt)``, ...; None when the request has no format,
+    context or constraint, or the format lists tools in some other way."""
+    from qwen_agent.formats import get_format
+
+    ctx, constraint = request.context, request.constraint
+    if request.format is None or ctx is None or constraint is None:
+        return None
+    fmt = get_format(request.format)
+    out: list[tuple[str | None, str]] = []
+    for spec in constraint.tools:
+        out.append((spec.name, fmt.system_prompt([spec], ctx.instructions)))
+    if not out:
+        return None
+    line = json.dumps(
+        {"type": "function", "function": constraint.tools[0].as_dict()}, ensure_ascii=False
+    )
+    alone = f"<tools>\n{line}\n</tools>"
+    if alone not in out[0][1]:
+        return None
+    return [(None, out[0][1].replace(alone, "<tools>\n</tools>")), *out]

@@ -463,7 +463,6 @@ def _next_in_string(piece: str, start: int, quote: str) -> int:
     return m.start() if m else -1
 
 
-_FENCE_OPEN = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*")
 _FENCE_LINE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?")
 
 
@@ -539,13 +538,6 @@ def _decode_args(name: str, args: Any) -> tuple[str, dict[str, Any]] | str:
             return name, decoded
         return f"tool {name!r}: {decoded}"
     return f'tool {name!r}: "arguments" must be a JSON object'
-
-
-def strip_fence(body: str) -> str:
-    """Remove a Markdown code fence around JSON."""
-    body = _FENCE_OPEN.sub("", body, count=1) if body.lstrip().startswith("```") else body
-    body = body.rstrip()
-    return body[:-3].rstrip() if body.endswith("```") else body
 
 
 def snippet(text: str, limit: int = 200) -> str:

@@ -26,7 +26,6 @@ applies it at every step of generation (see ``backends/transformers.py``).
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections import defaultdict
@@ -36,10 +35,9 @@ from typing import Any, Literal
 
 from qwen_agent.formats.rules import Rule, rule_for
 
-__all__ = ["CALL_HEAD", "ToolGuard", "copy_continuations", "copy_spans", "tool_variants"]
+__all__ = ["CALL_HEAD", "ToolGuard", "copy_continuations", "copy_spans"]
 
 _CALL_OPEN, _CALL_CLOSE = "<tool_call>", "</tool_call>"
-_TOOLS_BLOCK = re.compile(r"<tools>\n(.*?)\n</tools>", re.S)
 _HEAD = re.compile(r'\{"name": "([^"\\]*)", "arguments": \{')
 #: how a hermes call starts, up to its tool's name
 CALL_HEAD = _CALL_OPEN + '\n{"name": "'
@@ -64,6 +62,8 @@ class ToolGuard:
     ) -> None:
         if not tools:
             raise ValueError("a tool guard needs at least one tool")
+        #: what opens a call
+        self.open = _CALL_OPEN
         self.tools = tools
         self.rules = {name: dict((rules or {}).get(name, {})) for name in tools}
         self.required = {name: set((required or {}).get(name, ())) for name in tools}
@@ -95,21 +95,13 @@ class ToolGuard:
         return cls._from_functions(fns)
 
     @classmethod
-    def from_prompt(cls, prompt: str) -> ToolGuard | None:
-        """The guard for the tools listed in the prompt's last ``<tools>`` block (one JSON
-        object per line, as the hermes format renders them), or None when there is none.
-        Backends take the tools from the request (:meth:`from_specs`); this reads a
-        rendered prompt, for tools that only have that."""
-        blocks = _TOOLS_BLOCK.findall(prompt)
-        if not blocks:
+    def for_constraint(cls, constraint: Any) -> ToolGuard | None:
+        """The guard for a format's :class:`~qwen_agent.llm.CallConstraint`, or None when
+        its calls are framed some other way than ``<tool_call>`` JSON ``</tool_call>``
+        (the one framing this guard knows) or it lists no tool."""
+        if constraint.open != _CALL_OPEN or constraint.close != _CALL_CLOSE:
             return None
-        fns = []
-        for line in blocks[-1].splitlines():
-            fn = _function_spec(line)
-            if fn is None:
-                return None  # not a block we rendered: do not guess
-            fns.append(fn)
-        return cls._from_functions(fns)
+        return cls.from_specs(constraint.tools)
 
     @classmethod
     def _from_functions(cls, fns: list[dict]) -> ToolGuard | None:
@@ -402,17 +394,6 @@ class ToolGuard:
             return not state.bad
         return self.targets(generated) is not None
 
-    def allowed_ids(self, generated: str, vocab: Sequence[str]) -> list[int] | None:
-        """The token ids that may come next, or None when any token may."""
-        found = self.mask(generated, vocab)
-        if found is None:
-            return None
-        kind, ids = found
-        if kind == "only":
-            return ids
-        banned = set(ids)
-        return [i for i in range(len(vocab)) if i not in banned]
-
     def _index(self, vocab: Sequence[str]) -> None:
         if vocab is self._vocab:
             return
@@ -427,50 +408,6 @@ class ToolGuard:
     _shared_index: tuple[Sequence[str], dict, dict, list, list, list] | None = None
 
 
-def _function_spec(line: str) -> dict | None:
-    """The function of one ``<tools>`` line (``{"type": "function", "function": {...}}``
-    or the bare function), or None when the line is not one with a name."""
-    try:
-        spec = json.loads(line)
-    except ValueError:
-        return None
-    fn = spec.get("function", spec) if isinstance(spec, dict) else None
-    if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-        return None
-    return fn
-
-
-def tool_variants(
-    prompt: str, tools: Sequence[object] | None = None
-) -> list[tuple[str | None, str]] | None:
-    """The prompt with its last ``<tools>`` block emptied, then with each tool alone in it,
-    as ``(None, prompt)``, ``(name, prompt)``, ... in the listed order (the order of
-    :attr:`ToolGuard.tools`); None when the prompt has no block we rendered. With
-    ``tools`` (specs or function dicts, as a request carries them) the block's lines are
-    written from those; without, they are read from the block."""
-    blocks = list(_TOOLS_BLOCK.finditer(prompt))
-    if not blocks:
-        return None
-    block = blocks[-1]
-    head, tail = prompt[: block.start()], prompt[block.end() :]
-    out: list[tuple[str | None, str]] = [(None, f"{head}<tools>\n</tools>{tail}")]
-    if tools is not None:
-        for spec in tools:
-            fn = spec.as_dict() if hasattr(spec, "as_dict") else spec
-            if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-                return None
-            line = json.dumps({"type": "function", "function": fn}, ensure_ascii=False)
-            out.append((fn["name"], f"{head}<tools>\n{line}\n</tools>{tail}"))
-        return out
-    for line in block.group(1).splitlines():
-        fn = _function_spec(line)
-        if fn is None:
-            return None
-        out.append((fn["name"], f"{head}<tools>\n{line}\n</tools>{tail}"))
-    return out
-
-
-#: a unit an answer copies whole: a word, or a number or code such as 1.37, km/h, 555-0101
 _UNIT = re.compile(r"\w+(?:[./:,'-]\w+)*")
 
 

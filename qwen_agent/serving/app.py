@@ -11,8 +11,11 @@ loop here, its tools included, and streams its events.
 Each model has a gate: at most ``capacity`` generations at once (the backend's
 ``max_concurrency``; the transformers backend runs one at a time), then a first-come
 first-served queue of ``max_queue``; past it a 429 with ``Retry-After``, and a request that
-waited ``queue_timeout`` seconds gets a 503. A generation runs in its own thread and stops
-when its client disconnects, streamed or not.
+waited ``queue_timeout`` seconds gets a 503. Everything is awaited on the server's event loop
+(a backend with only a sync ``stream`` is read in a worker thread by
+:func:`~qwen_agent.llm.astream`); a generation, or an agent run with its tool calls, stops
+when its client disconnects, streamed or not. An upstream server's 429 reaches the client as
+a 429 with its ``Retry-After``, a timeout as a 504, other backend failures as a 502.
 """
 
 from __future__ import annotations
@@ -20,12 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import itertools
 import json
 import logging
 import math
-import os
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -44,13 +44,13 @@ from qwen_agent.errors import (
     ConfigError,
     ContextWindowError,
     RateLimitError,
+    RunCancelled,
 )
 from qwen_agent.formats import get_format
-from qwen_agent.formats.base import prepare
-from qwen_agent.llm import ChatModel, Delta, ModelRequest, Usage
+from qwen_agent.llm import ChatModel, Delta, ModelRequest, Usage, astream
 from qwen_agent.serving.conversations import Conversations, conversation_id, owner_of
-from qwen_agent.serving.reply import Reply, Turn
-from qwen_agent.serving.runtime import ClientLeft, Gate, Metrics, Pump, ThreadSlot, wait_disconnect
+from qwen_agent.serving.reply import Reply, Turn, new_call_id
+from qwen_agent.serving.runtime import Gate, Metrics, wait_disconnect
 from qwen_agent.serving.wire import (
     ChatCompletionRequest,
     CompletionRequest,
@@ -60,13 +60,11 @@ from qwen_agent.serving.wire import (
     parse_request,
     to_messages,
 )
+from qwen_agent.turn import TurnAssembler, build_request
 
-__all__ = ["ServeConfig", "create_app", "Server"]
+__all__ = ["ServeConfig", "create_app"]
 
 log = logging.getLogger("qwen_agent.serving")
-
-API_KEY_ENV = "QWEN_AGENT_API_KEY"
-
 
 class ServeConfig(BaseModel):
     """How the server listens and what it bounds."""
@@ -99,7 +97,7 @@ class ServeConfig(BaseModel):
 def _model_error(exc: BaseException) -> WireError:
     if isinstance(exc, WireError):
         return exc
-    if isinstance(exc, ClientLeft):
+    if isinstance(exc, RunCancelled):
         return WireError(499, "the client left", kind="client_closed_request")
     if isinstance(exc, ContextWindowError):
         return WireError(400, str(exc), exc.param, "context_length_exceeded")
@@ -201,13 +199,6 @@ class _App:
         self.conversations = Conversations(
             config.max_conversations_per_key, config.conversation_idle
         )
-        from concurrent.futures import ThreadPoolExecutor
-
-        # one worker per generation that may run at once (the gates bound them)
-        workers = sum(s.gate.capacity for s in self.served.values())
-        workers += sum(a.served.gate.capacity for a in self.agents.values())
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qwen-agent-serve")
-
         app = FastAPI(title="qwen-agent", docs_url=None, redoc_url=None, openapi_url=None)
         app.state.gates = {name: served.gate for name, served in self.served.items()}
         app.state.close = self.close  # what Server.stop and `qwen-agent serve` call at the end
@@ -444,7 +435,8 @@ class _App:
             raise WireError(400, "'prompt' holds no message", "prompt")
         mreq = ModelRequest(messages=messages, generation=req.generation(), on_overflow="error")
         reply = Reply(served.name, chat=False)
-        return await self._respond(request, served, req, mreq, reply, Turn(None, "", True))
+        turn = Turn(TurnAssembler(None))
+        return await self._respond(request, served, req, mreq, reply, turn)
 
     # -- chat ------------------------------------------------------------------------------
 
@@ -453,56 +445,21 @@ class _App:
         entry = self._lookup(req.model)
         if isinstance(entry, _AgentEntry):
             return await self._agent(request, req, entry)
-        messages = to_messages(req.messages)
         specs = req.tool_specs()
-        choice = req.choice(specs)
-        gen = req.generation()
-        parallel = req.parallel_tool_calls is not False
-        thinking = req.thinking()
-        if getattr(entry.model, "native_tools", False):
-            mreq = ModelRequest(
-                messages=messages,
-                tools=specs,
-                tool_choice=choice,
-                parallel_tool_calls=parallel,
-                response_format=req.output_format(),
-                generation=gen,
-                on_overflow="error",
-                thinking=thinking,
-            )
-            turn = Turn(None if mreq.response_format else _REASONING, "", parallel)
-        elif not specs and not any(m.tool_calls or m.role == "tool" for m in messages):
-            mreq = ModelRequest(
-                messages=messages,
-                response_format=req.output_format(),
-                generation=gen,
-                on_overflow="error",
-                thinking=thinking,
-            )
-            # no tools in play: the text as written, a leading <think> block as reasoning
-            fmt = None if mreq.response_format is not None else _REASONING
-            turn = Turn(fmt, "", parallel)
-        else:
-            prompt, prefill = prepare(self.format, messages, list(specs), "", choice)
-            if specs and choice != "none" and not parallel and self.format.name == "hermes":
-                gen = gen.with_stop(["</tool_call>"])
-            gen = gen.with_stop(self.format.stop_words) if specs and choice != "none" else gen
-            if choice == "none":
-                # no call may come back: the model stops where one would begin, and what
-                # it wrote of one is parsed away, never shown as content
-                gen = gen.with_stop([self.format.parser().draft_tag])
-            mreq = ModelRequest(
-                messages=prompt,
-                tools=specs,
-                tool_choice=choice,
-                parallel_tool_calls=parallel,
-                format=self.format.name,
-                response_format=req.output_format(),
-                generation=gen,
-                on_overflow="error",
-                thinking=thinking,
-            )
-            turn = Turn(self.format, prefill, parallel, calls=choice != "none")
+        prepared = build_request(
+            self.format,
+            to_messages(req.messages),
+            specs,
+            tool_choice=req.choice(specs),
+            parallel=req.parallel_tool_calls is not False,
+            generation=req.generation(),
+            thinking=req.thinking(),
+            native=bool(getattr(entry.model, "native_tools", False)),
+            response_format=req.output_format(),
+            on_overflow="error",
+        )
+        turn = Turn(prepared.assembler(new_id=new_call_id))
+        mreq = prepared.request
         reply = Reply(entry.name, chat=True)
         return await self._respond(request, entry, req, mreq, reply, turn)
 
@@ -515,40 +472,36 @@ class _App:
         reply: Reply,
         turn: Turn,
     ) -> Any:
-        cancel = threading.Event()
         # the client may leave while it waits for a slot or for the first delta
-        watch = asyncio.ensure_future(wait_disconnect(request, cancel))
+        watch = asyncio.ensure_future(wait_disconnect(request))
         try:
             await _unless_left(self._slot(served), watch)
         except BaseException as exc:
             watch.cancel()
             return self._left(served, exc)
+        deltas = astream(served.model, mreq)
         try:
-            deltas = Pump(lambda: served.model.stream(mreq), cancel, self.pool)
-            try:
-                first = await _unless_left(deltas.__anext__(), watch)
-            except StopAsyncIteration:
-                first = Delta("", "stop")
+            first = await _unless_left(anext(deltas, None), watch)
         except BaseException as exc:
             watch.cancel()
-            cancel.set()
+            await _aclose(deltas)
             self._free(served)
             return self._left(served, exc)
         if req.stream:
             watch.cancel()  # from here on Starlette watches the stream's client
-            body = self._sse(served, deltas, first, reply, turn, req.include_usage, cancel)
+            body = self._sse(served, deltas, first, reply, turn, req.include_usage)
             return StreamingResponse(
                 body, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
             )
         try:
-            return await self._whole(served, deltas, first, reply, turn, cancel, watch)
+            return await self._whole(served, deltas, first, reply, turn, watch)
         finally:
             self._free(served)
 
     def _left(self, served: _Served, exc: BaseException) -> Any:
         """The answer for a request that ended before its generation began: nothing for a
         client that left (499, as nginx logs it), else the error."""
-        if isinstance(exc, ClientLeft):
+        if isinstance(exc, RunCancelled):
             self.metrics.disconnects.labels(served.name).inc()
             return self.Response(b"", 499)
         if isinstance(exc, Exception):
@@ -558,26 +511,30 @@ class _App:
     async def _whole(
         self,
         served: _Served,
-        deltas: Any,
-        first: Delta,
+        deltas: AsyncIterator[Delta],
+        first: Delta | None,
         reply: Reply,
         turn: Turn,
-        cancel: threading.Event,
         watch: Any,
     ) -> Any:
-        try:
-            turn.feed(first)
-            try:
+        async def read() -> None:
+            if first is not None:
+                turn.feed(first)
                 async for delta in deltas:
                     turn.feed(delta)
+
+        try:
+            try:
+                await _unless_left(read(), watch)
+            except RunCancelled:
+                self.metrics.disconnects.labels(served.name).inc()
+                return self.Response(b"", 499)  # nobody reads it
             except Exception as exc:
                 raise _model_error(exc) from exc
-            if cancel.is_set() and watch.done():
-                self.metrics.disconnects.labels(served.name).inc()
             turn.finish()
         finally:
             watch.cancel()
-            await deltas.aclose()
+            await _aclose(deltas)
         usage = turn.usage()
         self._count(served, usage)
         return self._json(reply.whole(turn, usage))
@@ -585,12 +542,11 @@ class _App:
     async def _sse(
         self,
         served: _Served,
-        deltas: Any,
-        first: Delta,
+        deltas: AsyncIterator[Delta],
+        first: Delta | None,
         reply: Reply,
         turn: Turn,
         include_usage: bool,
-        cancel: threading.Event,
     ) -> AsyncIterator[bytes]:
         finished = False
         try:
@@ -599,14 +555,15 @@ class _App:
                 if reply.chat
                 else []
             )
-            yield b"".join([*head, *(reply.event(reply.piece(p)) for p in turn.feed(first))])
+            pieces = turn.feed(first) if first is not None else []
+            yield b"".join([*head, *(reply.event(reply.piece(p)) for p in pieces)])
             try:
-                while batch := await deltas.batch():  # one write for all that is ready
-                    out = [reply.event(reply.piece(p)) for d in batch for p in turn.feed(d)]
-                    if out:
-                        yield b"".join(out)
-                if deltas._failure is not None:
-                    raise deltas._failure
+                if first is not None:
+                    async for delta in deltas:  # one write for all that is ready
+                        batch = [delta, *_ready(deltas)]
+                        out = [reply.event(reply.piece(p)) for d in batch for p in turn.feed(d)]
+                        if out:
+                            yield b"".join(out)
             except Exception as exc:  # headers are out: report it in the stream
                 yield reply.event(error_body(_model_error(exc)))
                 yield b"data: [DONE]\n\n"
@@ -624,8 +581,7 @@ class _App:
         finally:
             if not finished:
                 self.metrics.disconnects.labels(served.name).inc()
-            cancel.set()
-            await deltas.aclose()
+            await _aclose(deltas)
             self._free(served)
 
     # -- agents ----------------------------------------------------------------------------
@@ -649,50 +605,40 @@ class _App:
         if conversation is not None:  # the caller's own: keyed by who it is
             conversation = self.conversations.claim(request.state.owner, conversation)
         served = entry.served
-        cancel = threading.Event()
-        slot = ThreadSlot(
-            lambda: self._slot(served),
-            lambda: self._free(served),
-            asyncio.get_running_loop(),
-            cancel,
-        )
         run = AgentRun(
             entry.config,
             served.model,
             conversation,
             req.generation(),
-            slot,
+            _GateSlot(self, served),
             req.thinking(),
             mcp=entry.mcp,
             shared=entry.shared,
         )
-        events = Pump(lambda: run.events(messages), cancel, self.pool)
         reply = Reply(f"agent:{entry.name}", chat=True)
         if req.stream:
-            body = self._agent_sse(served, run, events, reply, req.include_usage, cancel)
+            body = self._agent_sse(served, run, messages, reply, req.include_usage)
             return StreamingResponse(
                 body, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
             )
-        watch = asyncio.ensure_future(wait_disconnect(request, cancel))
+        watch = asyncio.ensure_future(wait_disconnect(request))
 
         async def drain() -> None:
-            async for _ in events:
+            async for _ in run.events(messages):
                 pass
 
         try:
-            # a client that leaves ends the run at once (its kernel is freed below), not
-            # when the tool it waits on returns: as a streamed one does
+            # a client that leaves ends the run at once (its tool calls are cancelled and
+            # its kernel freed below), not when the tool it waits on returns
             await _unless_left(drain(), watch)
-        except ClientLeft:
+        except RunCancelled:
             self.metrics.disconnects.labels(served.name).inc()
             return self.Response(b"", 499)
         except Exception as exc:
             raise _model_error(exc) from exc
         finally:
             watch.cancel()
-            cancel.set()
-            await events.aclose()
-            await asyncio.to_thread(run.close)
+            await asyncio.shield(asyncio.to_thread(run.close))
         self._count(served, run.usage)
         return self._json(reply.agent_whole(run))
 
@@ -700,15 +646,18 @@ class _App:
         self,
         served: _Served,
         run: Any,
-        events: Any,
+        messages: list[Any],
         reply: Reply,
         include_usage: bool,
-        cancel: threading.Event,
     ) -> AsyncIterator[bytes]:
+        from qwen_agent.serving.agents import agent_delta
+
+        events = run.events(messages)
         try:
             yield reply.event(reply.chunk({"role": "assistant", "content": ""}))
             try:
-                async for delta in events:
+                async for ev in events:
+                    delta = agent_delta(ev)
                     if delta:
                         yield reply.event(reply.chunk(delta))
             except Exception as exc:
@@ -721,7 +670,6 @@ class _App:
                 yield reply.event(reply.usage_chunk(run.usage))
             yield b"data: [DONE]\n\n"
         finally:
-            cancel.set()
             # started before any await: a client that left cancels this generator, and an
             # await in its cleanup would be cancelled too, leaving the kernel to its tool
             closing = asyncio.get_running_loop().run_in_executor(None, run.close)
@@ -731,8 +679,34 @@ class _App:
                 await asyncio.shield(closing)
 
 
+class _GateSlot:
+    """A served model's gate, taken by an agent run around each model call."""
+
+    def __init__(self, app: _App, served: _Served) -> None:
+        self.app, self.served = app, served
+
+    async def acquire(self) -> None:
+        await self.app._slot(self.served)
+
+    def release(self) -> None:
+        self.app._free(self.served)
+
+
+async def _aclose(deltas: Any) -> None:
+    close = getattr(deltas, "aclose", None)
+    if close is not None:
+        await close()
+
+
+def _ready(deltas: Any) -> list[Delta]:
+    """The deltas a threaded stream already holds (none for other streams)."""
+    ready = getattr(deltas, "ready", None)
+    return ready() if ready is not None else []
+
+
 async def _unless_left(awaitable: Any, watch: Any) -> Any:
-    """``await awaitable``, unless the client leaves first (``watch`` ends): ClientLeft."""
+    """``await awaitable``, unless the client leaves first (``watch`` ends):
+    :class:`~qwen_agent.errors.RunCancelled`."""
     task = asyncio.ensure_future(awaitable)
     done, _ = await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
@@ -740,20 +714,7 @@ async def _unless_left(awaitable: Any, watch: Any) -> Any:
     task.cancel()
     with contextlib.suppress(BaseException):
         await task
-    raise ClientLeft()
-
-
-class _Reasoning:
-    """The "format" of a reply with no tools in play: reasoning split off, text as is."""
-
-    @staticmethod
-    def parser() -> Any:
-        from qwen_agent.formats.base import ReasoningSplitter
-
-        return ReasoningSplitter()
-
-
-_REASONING = _Reasoning()
+    raise RunCancelled("the client left")
 
 
 class UnsupportedParameterForAgent(WireError):
@@ -761,102 +722,3 @@ class UnsupportedParameterForAgent(WireError):
         super().__init__(
             400, f"'{param}' is not supported for agent models", param, "unsupported_parameter"
         )
-
-
-# -- running it ------------------------------------------------------------------------------
-
-
-class Server:
-    """Runs the app with uvicorn in a background thread: for tests, notebooks and Python
-    programs (``qwen-agent serve`` runs it in the foreground). ``port=0`` picks a free
-    port; use as a context manager, or ``start()`` / ``stop()``."""
-
-    _ids = itertools.count()
-
-    def __init__(
-        self,
-        models: ChatModel | dict[str, ChatModel],
-        config: ServeConfig | None = None,
-        agents: list[Any] = (),  # type: ignore[assignment]
-        **options: Any,
-    ) -> None:
-        config = config or ServeConfig()
-        if options:
-            config = config.model_copy(
-                update=ServeConfig.model_validate({**config.model_dump(), **options}).model_dump()
-            )
-        self.config = config
-        self.app = create_app(models, config, agents)
-        self.port = config.port
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        """The base URL for OpenAI clients, e.g. ``http://127.0.0.1:8000/v1``."""
-        host = self.config.host
-        host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.port}/v1"
-
-    def start(self) -> Server:
-        import socket
-
-        import uvicorn
-
-        if self._server is not None:
-            return self
-        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
-        # IPPROTO_TCP spelled out: asyncio turns Nagle off (TCP_NODELAY) only for sockets
-        # whose proto says TCP; with proto 0 every reply waits ~40 ms on delayed ACKs
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.config.host, self.config.port))
-        sock.listen(2048)
-        self.port = sock.getsockname()[1]
-        cfg = uvicorn.Config(
-            self.app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            limit_concurrency=self.config.max_connections,
-            timeout_graceful_shutdown=2,
-            backlog=2048,
-        )
-        self._server = uvicorn.Server(cfg)
-        self._server.install_signal_handlers = lambda: None  # not the main thread
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [sock]},
-            name=f"qwen-agent-serve-{next(self._ids)}",
-            daemon=True,
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise BackendConnectionError("the server did not start")
-            time.sleep(0.01)
-        self._sock = sock
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._sock.close()
-        self.app.state.close()
-
-    def __enter__(self) -> Server:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-
-def api_key_from_env() -> list[str] | None:
-    """The keys in ``$QWEN_AGENT_API_KEY`` (comma-separated), or None."""
-    keys = [k.strip() for k in os.environ.get(API_KEY_ENV, "").split(",") if k.strip()]
-    return keys or None

@@ -14,58 +14,37 @@ import time
 import uuid
 from typing import Any
 
-from qwen_agent.events import CallParseError, ReasoningDelta, TextDelta, ToolCallEvent
+from qwen_agent.events import CallParseError, Event, ReasoningDelta, TextDelta, ToolCallEvent
 from qwen_agent.llm import Delta, Usage
 from qwen_agent.messages import ToolCall
 from qwen_agent.serving.wire import tool_call_dict
+from qwen_agent.turn import TurnAssembler
 
-__all__ = ["Turn", "Reply"]
+__all__ = ["Turn", "Reply", "new_call_id"]
 
 
 class Turn:
-    """Turns a model's deltas into content, reasoning and tool calls (with a format) or
-    passes the text through (without one)."""
+    """The server's view of one reply: the core's :class:`~qwen_agent.turn.TurnAssembler`
+    events as OpenAI's pieces (content, reasoning, a call's start and its arguments). A
+    call the model wrote but that could not be read is told in the content."""
 
-    def __init__(self, fmt: Any, prefill: str, parallel: bool, calls: bool = True) -> None:
-        self.parser = fmt.parser() if fmt is not None else None
-        self.parallel = parallel
-        #: False for tool_choice "none": calls the model writes anyway are dropped
-        self.takes_calls = calls
+    def __init__(self, assembler: TurnAssembler) -> None:
+        self.asm = assembler
         self.content: list[str] = []
         self.reasoning: list[str] = []
-        self.calls: list[ToolCall] = []
-        self.errors: list[str] = []
-        self._usage: Usage | None = None
-        self._reason: str | None = None
-        self._chars = 0
-        if self.parser is not None and prefill:
-            self.parser.feed(prefill)
+        self._sent = 0  # calls streamed so far
+
+    @property
+    def calls(self) -> list[ToolCall]:
+        return self.asm.calls
 
     def feed(self, delta: Delta) -> list[tuple[str, Any]]:
-        out: list[tuple[str, Any]] = []
-        if delta.usage is not None:
-            self._usage = delta.usage
-        if delta.finish_reason is not None:
-            self._reason = delta.finish_reason
-        self._chars += len(delta.text)
-        if delta.text:
-            if self.parser is None:
-                self.content.append(delta.text)
-                out.append(("content", delta.text))
-            else:
-                out.extend(self._events(self.parser.feed(delta.text)))
-        for call in delta.tool_calls or () if self.takes_calls else ():
-            out.extend(self._call(call))
-        for err in delta.call_errors or () if self.takes_calls else ():
-            out.extend(self._events([CallParseError(err)]))
-        return out
+        return self._pieces(self.asm.feed(delta))
 
     def finish(self) -> list[tuple[str, Any]]:
-        if self.parser is None:
-            return []
-        return self._events(self.parser.finish(self._reason or "stop"))
+        return self._pieces(self.asm.finish())
 
-    def _events(self, events: list[Any]) -> list[tuple[str, Any]]:
+    def _pieces(self, events: list[Event]) -> list[tuple[str, Any]]:
         out: list[tuple[str, Any]] = []
         for ev in events:
             if isinstance(ev, TextDelta):
@@ -75,33 +54,27 @@ class Turn:
                 self.reasoning.append(ev.text)
                 out.append(("reasoning", ev.text))
             elif isinstance(ev, ToolCallEvent):
-                if self.takes_calls:
-                    out.extend(self._call(ev.call))
-            elif isinstance(ev, CallParseError) and self.takes_calls:
-                self.errors.append(ev.message)
+                # a call goes out once it parsed, start and arguments together, so a
+                # streaming client never holds a call that the whole reply does not have
+                index, self._sent = self._sent, self._sent + 1
+                out.append(("call_start", (index, ev.call)))
+                out.append(("call_args", (index, ev.call.arguments_json())))
+            elif isinstance(ev, CallParseError):
                 note = f"[the model wrote a tool call that could not be read: {ev.message}]"
                 self.content.append(note)
                 out.append(("content", note))
         return out
 
-    def _call(self, call: ToolCall) -> list[tuple[str, Any]]:
-        """A call that parsed: a start (index, id, name) and then its arguments, as OpenAI
-        streams a call. Nothing of a call goes out before it parsed, so a streaming client
-        never holds a call that the whole reply does not have."""
-        if self.calls and not self.parallel:
-            return []
-        call = call.model_copy(update={"id": f"call_{uuid.uuid4().hex[:24]}"})
-        index = len(self.calls)
-        self.calls.append(call)
-        return [("call_start", (index, call)), ("call_args", (index, call.arguments_json()))]
-
     def finish_reason(self) -> str:
-        if self.calls:
-            return "tool_calls"
-        return self._reason or "stop"
+        return self.asm.reason()
 
     def usage(self) -> Usage:
-        return self._usage or Usage(0, self._chars)
+        return self.asm.total_usage()
+
+
+def new_call_id() -> str:
+    """OpenAI-style call ids, unique per call."""
+    return f"call_{uuid.uuid4().hex[:24]}"
 
 
 class Reply:

@@ -28,6 +28,7 @@ from typing import Any
 from qwen_agent.chatml import render_chatml
 from qwen_agent.formats.hermes import HermesFormat
 from qwen_agent.messages import Message, ToolCall
+from qwen_agent.tool import ToolSpec
 
 FMT = HermesFormat()
 
@@ -606,6 +607,20 @@ class Dialogue:
         return FMT.build_prompt(
             self.messages[: self._last_user() + 1], self.tools, self.instructions
         )
+
+    def request(self, generation: Any = None) -> Any:
+        """The model request the agent makes for the assistant turn after the last user
+        message (:func:`qwen_agent.turn.build_request`: rendered messages, tools,
+        constraint and context)."""
+        from qwen_agent.turn import build_request
+
+        return build_request(
+            FMT,
+            self.messages[: self._last_user() + 1],
+            [ToolSpec.of(t) for t in self.tools],
+            instructions=self.instructions,
+            generation=generation,
+        ).request
 
     def text(self) -> str:
         """The whole dialogue as ChatML, as the agent would render it."""
