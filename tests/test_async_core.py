@@ -310,9 +310,7 @@ def test_a_backend_sees_the_same_request_from_the_agent_and_through_the_server(f
     a, b = direct.requests[0], served.requests[0]
     assert a.constraint == b.constraint
     if fmt == "hermes":
-        assert a.constraint is not None and [t.name for t in a.constraint.tools] == [
-            "get_weather"
-        ]
+        assert a.constraint is not None and [t.name for t in a.constraint.tools] == ["get_weather"]
         assert a.constraint.open == "<tool_call>"
     else:
         assert a.constraint is None

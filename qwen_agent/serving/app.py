@@ -66,6 +66,7 @@ __all__ = ["ServeConfig", "create_app"]
 
 log = logging.getLogger("qwen_agent.serving")
 
+
 class ServeConfig(BaseModel):
     """How the server listens and what it bounds."""
 
