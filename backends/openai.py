@@ -27,12 +27,15 @@ in :attr:`~qwen_agent.llm.Delta.reasoning`.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import mimetypes
 import os
 import threading
-from collections.abc import Iterable, Iterator
+import weakref
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -132,6 +135,10 @@ class OpenAIChatModel:
         self.generation = generation or GenerationConfig()
         self.extra_body = dict(extra_body or {})
         self._client: httpx.Client | None = None
+        #: one async pool per event loop (an httpx.AsyncClient is bound to its loop)
+        self._aclients: weakref.WeakKeyDictionary[Any, httpx.AsyncClient] = (
+            weakref.WeakKeyDictionary()
+        )
         self._lock = threading.Lock()
 
     @classmethod
@@ -173,11 +180,21 @@ class OpenAIChatModel:
         return self._stream(url, body)
 
     def close(self) -> None:
-        """Close the connection pool. The model can still be used; it reconnects."""
+        """Close the connection pools. The model can still be used; it reconnects."""
         with self._lock:
             client, self._client = self._client, None
+            pools = list(self._aclients.items())
+            self._aclients.clear()
         if client is not None:
             client.close()
+        for loop, pool in pools:  # each async pool is closed on its own loop
+            if loop.is_closed():
+                continue
+            if loop.is_running():
+                asyncio.run_coroutine_threadsafe(pool.aclose(), loop)
+            else:
+                with contextlib.suppress(RuntimeError):  # a loop running elsewhere now
+                    loop.run_until_complete(pool.aclose())
 
     def __enter__(self) -> OpenAIChatModel:
         return self
@@ -247,11 +264,8 @@ class OpenAIChatModel:
     # -- response --------------------------------------------------------------------------
 
     def _stream(self, url: str, body: dict[str, Any]) -> Iterator[Delta]:
-        finish: str | None = None
-        usage: Usage | None = None
-        calls = _CallCollector(url)
-        opened = self.opens_thinking and not body.get("continue_final_message")
-        try:
+        reader = _Reader(url, self.mode, self._opens(body))
+        with _mapped_errors(url, self.timeout):
             with self._http().stream("POST", url, json=body) as response:
                 if not response.is_success:
                     response.read()
@@ -262,43 +276,111 @@ class OpenAIChatModel:
                         for _ in events:  # read to the end, as openai-python does, so
                             pass  # the connection can be reused
                         break
-                    chunk = _chunk(url, data)
-                    usage = _usage(chunk) or usage
-                    reasoning, text, reason = _parse_chunk(url, data, self.mode, chunk, calls)
-                    if opened and (reasoning or text):  # the prompt opened <think>
-                        opened = False
-                        if not reasoning:  # the server sends the model's text as it is
-                            yield Delta("<think>\n")
-                    if reasoning or text:
-                        yield Delta(text, reasoning=reasoning)
-                    finish = reason or finish
-        except httpx.TimeoutException as exc:
-            raise BackendTimeoutError(
-                f"request to {url} timed out after {self.timeout:g}s ({type(exc).__name__}); "
-                "the server may be overloaded or still loading the model; raise `timeout` "
-                "if generations are slow"
-            ) from exc
-        except httpx.ConnectError as exc:
-            raise BackendConnectionError(
-                f"cannot reach {url}: {exc}; is the server running and is base_url right "
-                "(it usually ends in /v1)?"
-            ) from exc
-        except httpx.TransportError as exc:
-            raise BackendConnectionError(
-                f"the connection to {url} failed: {str(exc) or type(exc).__name__}; "
-                "the server may have crashed or restarted"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise BackendResponseError(f"bad response from {url}: {exc}") from exc
-        reason_out: FinishReason = "length" if finish == "length" else "stop"
-        found, errors = calls.result()
-        yield Delta(
-            "",
-            reason_out,
-            usage,
-            found or None,
-            errors or None,
-        )
+                    yield from reader.feed(data)
+        yield reader.end()
+
+    async def astream(self, request: ModelRequest) -> AsyncIterator[Delta]:
+        """:meth:`stream` over an ``httpx.AsyncClient`` (one per event loop): no thread
+        per generation; closing the iterator closes the response."""
+        if not request.messages:
+            raise ConfigError("stream() needs at least one message")
+        url, body = self._request(request)
+        reader = _Reader(url, self.mode, self._opens(body))
+        with _mapped_errors(url, self.timeout):
+            async with self._ahttp().stream("POST", url, json=body) as response:
+                if not response.is_success:
+                    await response.aread()
+                    raise _status_error(url, response)
+                done = False
+                async for data in _asse_events(response.aiter_lines()):
+                    if done:
+                        continue  # read to the end so the connection can be reused
+                    if data.strip() == "[DONE]":
+                        done = True
+                        continue
+                    for delta in reader.feed(data):
+                        yield delta
+        yield reader.end()
+
+    def _opens(self, body: dict[str, Any]) -> bool:
+        """Whether the reply begins inside reasoning the server's template opened."""
+        return self.opens_thinking and not body.get("continue_final_message")
+
+    def _ahttp(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            client = self._aclients.get(loop)
+            if client is None:
+                client = httpx.AsyncClient(
+                    timeout=httpx.Timeout(self.timeout),
+                    headers={"Authorization": f"Bearer {self.api_key}"},
+                )
+                self._aclients[loop] = client
+            return client
+
+    async def aclose(self) -> None:
+        """Close the connection pool of the running event loop (and the sync one)."""
+        with self._lock:
+            client = self._aclients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()
+        self.close()
+
+
+class _Reader:
+    """One streamed reply: each SSE ``data`` in, the deltas it holds out; :meth:`end` is
+    the last delta (finish reason, usage, the native calls and those that could not be
+    read)."""
+
+    def __init__(self, url: str, mode: str, opened: bool) -> None:
+        self.url, self.mode, self.opened = url, mode, opened
+        self.finish: str | None = None
+        self.usage: Usage | None = None
+        self.calls = _CallCollector(url)
+
+    def feed(self, data: str) -> list[Delta]:
+        out: list[Delta] = []
+        chunk = _chunk(self.url, data)
+        self.usage = _usage(chunk) or self.usage
+        reasoning, text, reason = _parse_chunk(self.url, data, self.mode, chunk, self.calls)
+        if self.opened and (reasoning or text):  # the prompt opened <think>
+            self.opened = False
+            if not reasoning:  # the server sends the model's text as it is
+                out.append(Delta("<think>\n"))
+        if reasoning or text:
+            out.append(Delta(text, reasoning=reasoning))
+        self.finish = reason or self.finish
+        return out
+
+    def end(self) -> Delta:
+        reason: FinishReason = "length" if self.finish == "length" else "stop"
+        found, errors = self.calls.result()
+        return Delta("", reason, self.usage, found or None, errors or None)
+
+
+@contextlib.contextmanager
+def _mapped_errors(url: str, timeout: float) -> Iterator[None]:
+    """httpx's errors as the backend's, saying what to check."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise BackendTimeoutError(
+            f"request to {url} timed out after {timeout:g}s ({type(exc).__name__}); "
+            "the server may be overloaded or still loading the model; raise `timeout` "
+            "if generations are slow"
+        ) from exc
+    except httpx.ConnectError as exc:
+        raise BackendConnectionError(
+            f"cannot reach {url}: {exc}; is the server running and is base_url right "
+            "(it usually ends in /v1)?"
+        ) from exc
+    except httpx.TransportError as exc:
+        raise BackendConnectionError(
+            f"the connection to {url} failed: {str(exc) or type(exc).__name__}; "
+            "the server may have crashed or restarted"
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise BackendResponseError(f"bad response from {url}: {exc}") from exc
 
 
 def _plain(msg: Message) -> Message:
@@ -335,20 +417,45 @@ def _image_url(image: str) -> str:
 
 def _sse_events(lines: Iterable[str]) -> Iterator[str]:
     """The ``data`` of each server-sent event; comments and other fields are skipped."""
-    data: list[str] = []
+    parser = _SSE()
     for line in lines:
+        data = parser.line(line)
+        if data is not None:
+            yield data
+    if parser.data:
+        yield "\n".join(parser.data)
+
+
+async def _asse_events(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+    """:func:`_sse_events` over async lines."""
+    parser = _SSE()
+    async for line in lines:
+        data = parser.line(line)
+        if data is not None:
+            yield data
+    if parser.data:
+        yield "\n".join(parser.data)
+
+
+class _SSE:
+    __slots__ = ("data",)
+
+    def __init__(self) -> None:
+        self.data: list[str] = []
+
+    def line(self, line: str) -> str | None:
+        """The event's data when ``line`` ends one, else None."""
         if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-            continue
+            if self.data:
+                out, self.data = "\n".join(self.data), []
+                return out
+            return None
         if line.startswith(":"):
-            continue
+            return None
         field, _, value = line.partition(":")
         if field == "data":
-            data.append(value[1:] if value.startswith(" ") else value)
-    if data:
-        yield "\n".join(data)
+            self.data.append(value[1:] if value.startswith(" ") else value)
+        return None
 
 
 def _chunk(url: str, data: str) -> dict[str, Any]:

@@ -331,3 +331,29 @@ def test_calls_stream_as_events_with_the_agents_ids():
 async def _drain(events: AsyncIterator) -> None:
     async for _ in events:
         pass
+
+
+def test_the_sync_api_works_where_an_event_loop_already_runs():
+    """A notebook cell or an async handler that calls the sync API: it runs on the shared
+    loop thread instead of failing with 'this event loop is already running'."""
+    call = H.render_calls([ToolCall(name="lookup", arguments={"city": "Oslo"})])
+    agent = Agent(llm=ScriptedLLM([call, "done"]), tools=[lookup])
+
+    async def inside() -> tuple[str, list[str]]:
+        results = [e.result.text for e in agent.run("go") if isinstance(e, ToolResultEvent)]
+        return agent.chat("again").answer, results
+
+    answer, results = asyncio.run(inside())
+    assert results == ["code-Oslo"] and answer == "done"
+
+
+def test_sync_api_from_an_async_tool_on_the_shared_loop_is_a_clear_error():
+    from qwen_agent import aio
+    from qwen_agent.errors import ConfigError
+
+    async def nested() -> None:
+        Agent(llm=ScriptedLLM(["x"])).chat("hi")
+
+    fut = asyncio.run_coroutine_threadsafe(nested(), aio.loop())
+    with pytest.raises(ConfigError, match="await the async API"):
+        fut.result(10)

@@ -649,3 +649,62 @@ def test_a_server_template_that_opens_thinking_gives_a_reply_inside_reasoning(ca
     )
     out = drain(client(split.url, opens_thinking=True), USER)
     assert (out.reasoning, out.text) == ("Sums.", "4")
+
+
+def test_astream_and_stream_read_a_reply_the_same(canned, client):
+    import asyncio
+
+    body = sse(
+        chat_chunk(reasoning_content="Hm."),
+        chat_chunk("Hello "),
+        {
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "c1",
+                                "function": {"name": "f", "arguments": '{"a": 1}'},
+                            }
+                        ]
+                    },
+                    "finish_reason": None,
+                }
+            ]
+        },
+        chat_chunk(finish="tool_calls"),
+        {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 4}},
+        "[DONE]",
+    )
+    model = client(canned(body).url, native_tools=True)
+    request = ModelRequest(messages=USER, generation=GEN)
+
+    async def read():
+        out = [d async for d in model.astream(request)]
+        await model.aclose()
+        return out
+
+    sync = list(model.stream(request))
+    both = asyncio.run(read())
+    key = lambda ds: [(d.text, d.reasoning, d.finish_reason, d.usage, d.tool_calls) for d in ds]  # noqa: E731
+    assert key(both) == key(sync)
+    assert both[-1].tool_calls[0].name == "f" and both[-1].usage.completion_tokens == 4
+
+
+def test_astream_maps_errors_as_stream_does(canned, client):
+    import asyncio
+
+    from qwen_agent.errors import BackendConnectionError, BackendResponseError
+
+    async def read(model):
+        return [d async for d in model.astream(ModelRequest(messages=USER, generation=GEN))]
+
+    bad = client(canned('{"error": {"message": "nope"}}', status=500).url)
+    with pytest.raises(BackendResponseError, match="nope") as caught:
+        asyncio.run(read(bad))
+    assert caught.value.status_code == 500
+    gone = client(f"http://127.0.0.1:{free_port()}/v1")
+    with pytest.raises(BackendConnectionError, match="cannot reach"):
+        asyncio.run(read(gone))

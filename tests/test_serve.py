@@ -835,6 +835,46 @@ def test_an_agents_tools_do_not_hold_the_model_while_they_work(serve, monkeypatc
     assert out == ["done"]
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_that_leaves_an_agent_run_cancels_its_tool_call(serve, monkeypatch, stream):
+    """With a conversation id too: the run is cancelled when its client leaves, and the
+    tool call it waits on with it, not when the tool's deadline passes."""
+    import asyncio
+
+    import tests._tools_fixture as fixture
+    from qwen_agent.tool import tool
+
+    started, cancelled = threading.Event(), threading.Event()
+
+    @tool(timeout=600)
+    async def hang(x: int) -> int:
+        """Waits until cancelled."""
+        started.set()
+        try:
+            await asyncio.sleep(600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return x
+
+    monkeypatch.setattr(fixture, "hang", hang, raising=False)
+    llm = ScriptedLLM([call("hang", x=1), "done"])
+    server, _ = serve(llm, agents=[AgentConfig(name="h", tools=["tests._tools_fixture:hang"])])
+    body = {
+        "model": "agent:h",
+        "messages": USER,
+        "stream": stream,
+        "metadata": {"conversation_id": "c-1"},
+    }
+    with httpx.Client(timeout=httpx.Timeout(30, read=1.0)) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            with http.stream("POST", server.url + "/chat/completions", json=body) as r:
+                for _ in r.iter_bytes():
+                    pass
+    assert started.is_set()
+    assert cancelled.wait(10), "the tool call went on after its client left"
+
+
 def test_agent_code_interpreter_sessions_follow_the_conversation_id(serve):
     from tests.sandbox_helpers import sandbox_skip_reason
 
