@@ -11,11 +11,10 @@ loop makes at most ``max_steps`` model calls.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from time import monotonic
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qwen_agent.errors import ConfigError, ToolCallError, ToolError
 from qwen_agent.events import Event, FinalEvent, ToolResultEvent
@@ -31,6 +30,9 @@ from qwen_agent.llm import (
 from qwen_agent.messages import Message, ToolCall, ToolResult
 from qwen_agent.tool import Tool, Toolset, ToolSpec, as_tool, check_timeout, to_result
 from qwen_agent.turn import PreparedTurn, build_request
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["Agent", "ChatResult"]
 
@@ -257,6 +259,8 @@ class Agent:
         """Run the calls concurrently; yield results as they finish and put them in
         ``results`` in the calls' order. Whenever this ends, no call is left running:
         async ones are cancelled, sync ones abandoned (their threads' slots freed)."""
+        import asyncio
+
         pending: dict[asyncio.Future[Any], int] = {}
         deadlines: dict[int, float] = {}
         try:
@@ -329,6 +333,8 @@ def _start(tool: Tool, args: dict[str, Any]) -> asyncio.Future[Any]:
     its own thread (:mod:`qwen_agent.toolrun`; a full runner raises ToolCallError here).
     Cancelling the future stops the call: the task is cancelled, or the thread abandoned
     (it runs on, uncounted, its result dropped), which frees its slot at once."""
+    import asyncio
+
     if tool.is_async:
         return asyncio.ensure_future(tool.call(**args))
     from qwen_agent.toolrun import runner

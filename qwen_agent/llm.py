@@ -14,11 +14,10 @@ observation, and how a forced tool call is begun).
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +25,9 @@ from qwen_agent.errors import ConfigError
 from qwen_agent.messages import Message, ToolCall
 from qwen_agent.registry import LazyRegistry
 from qwen_agent.tool import ToolSpec
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = [
     "Delta",
@@ -250,6 +252,8 @@ class _ThreadedStream:
         return self
 
     def _start(self) -> asyncio.Queue[Any]:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
 
@@ -302,6 +306,8 @@ class _ThreadedStream:
 
     def ready(self) -> list[Delta]:
         """The deltas already waiting (without waiting for more)."""
+        import asyncio
+
         out: list[Delta] = []
         queue = self._queue
         while queue is not None and not queue.empty() and not self._done:

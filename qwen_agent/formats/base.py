@@ -330,7 +330,7 @@ class ToolFormat(Protocol):
 def prepare(
     fmt: ToolFormat,
     messages: list[Message],
-    tools: list[Any],
+    tools: Sequence[ToolSpec],
     instructions: str = "",
     tool_choice: Any = "auto",
 ) -> tuple[list[Message], str]:
@@ -359,7 +359,7 @@ def all_instructions(messages: list[Message], instructions: str) -> str:
     return "\n\n".join(s for s in [instructions.strip(), *system] if s)
 
 
-def tool_specs(tools: list[Any]) -> list[dict[str, Any]]:
+def tool_specs(tools: Sequence[Any]) -> list[dict[str, Any]]:
     """``{"name", "description", "parameters"}`` dicts from tools, specs or tool dicts
     (bare or OpenAI's ``{"type": "function", "function": {...}}``); ConfigError for
     anything else."""

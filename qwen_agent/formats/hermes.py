@@ -225,7 +225,7 @@ class HermesFormat:
     name = "hermes"
     stop_words: list[str] = ["<tool_response>"]
 
-    def system_prompt(self, tools: list[Any], instructions: str = "") -> str:
+    def system_prompt(self, tools: Sequence[ToolSpec], instructions: str = "") -> str:
         text = instructions.strip() or DEFAULT_SYSTEM
         if not tools:
             return text
@@ -251,7 +251,7 @@ class HermesFormat:
         return "\n".join(parts)
 
     def build_prompt(
-        self, messages: list[Message], tools: list[Any], instructions: str = ""
+        self, messages: list[Message], tools: Sequence[ToolSpec], instructions: str = ""
     ) -> list[Message]:
         out = [
             Message(

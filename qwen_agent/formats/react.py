@@ -23,6 +23,7 @@ from qwen_agent.formats.base import (
     tool_specs,
 )
 from qwen_agent.messages import Message, ToolCall
+from qwen_agent.tool import ToolSpec
 
 __all__ = ["ReactFormat", "ReactParser"]
 
@@ -269,7 +270,7 @@ class ReactFormat:
     name = "react"
     stop_words: list[str] = ["Observation:"]
 
-    def system_prompt(self, tools: list[Any], instructions: str = "") -> str:
+    def system_prompt(self, tools: Sequence[ToolSpec], instructions: str = "") -> str:
         specs = tool_specs(tools)
         if not specs:
             return instructions.strip() or "You are a helpful assistant."
@@ -302,7 +303,7 @@ class ReactFormat:
         return "\n".join(lines)
 
     def build_prompt(
-        self, messages: list[Message], tools: list[Any], instructions: str = ""
+        self, messages: list[Message], tools: Sequence[ToolSpec], instructions: str = ""
     ) -> list[Message]:
         out = [
             Message(
