@@ -1,15 +1,19 @@
 """The chat-model protocol, the model request, backend configuration and the registry.
 
-A backend streams :class:`Delta` objects for a :class:`ModelRequest`: the messages, the
-tools as data (:class:`~qwen_agent.tool.ToolSpec`), ``tool_choice``, the tool-call format
-the messages were rendered with (the constraint a backend may enforce: the hermes guard in
-transformers), a ``response_format`` (JSON output) and the generation options. With
-``format`` set, the format has already written tool calls and results into plain text
-(roles system, user, assistant); with ``format=None`` the messages are as the user gave
-them and a backend that speaks tools natively (``native_tools``) passes ``tools`` on and
-returns calls in :attr:`Delta.tool_calls`. When the last message is from the assistant, the
-backend continues it instead of starting a new turn (how a ReAct trace resumes after an
-observation, and how a forced tool call is begun).
+A backend streams :class:`Delta` objects for a :class:`ModelRequest` (``astream``, async
+first; :func:`astream` adapts a backend that only has a sync ``stream``): the messages, the
+tools as data (:class:`~qwen_agent.tool.ToolSpec`), ``tool_choice``, the name of the
+tool-call format the messages were rendered with and the :class:`CallConstraint` it asks a
+backend to enforce (the transformers backend's tool guard applies it), the turn as data
+(:class:`TurnContext`, where each exchange begins), a ``response_format`` (JSON output) and
+the generation options. With ``format`` set, the format has already written tool calls and
+results into plain text (roles system, user, assistant); with ``format=None`` the messages
+are as the user gave them and a backend that speaks tools natively (``native_tools``)
+passes ``tools`` on and returns calls in :attr:`Delta.tool_calls`. Reasoning a backend gets
+apart from the text comes in :attr:`Delta.reasoning`. When the last message is from the
+assistant, the backend continues it instead of starting a new turn (how a ReAct trace
+resumes after an observation, and how a forced tool call is begun). Requests are built by
+:func:`qwen_agent.turn.build_request`.
 """
 
 from __future__ import annotations
@@ -105,7 +109,9 @@ class GenerationConfig(BaseModel):
     stop: list[str] = Field(default_factory=list)
 
     def with_stop(self, stop: list[str]) -> GenerationConfig:
-        """A copy whose stop words also include ``stop``."""
+        """A copy whose stop words also include ``stop`` (itself when they already do)."""
+        if all(s in self.stop for s in stop):
+            return self
         merged = list(dict.fromkeys([*self.stop, *stop]))
         return self.model_copy(update={"stop": merged})
 

@@ -187,6 +187,31 @@ class TurnAssembler:
                 self.parser.feed(self.prefill)
 
     def feed(self, delta: Delta) -> list[Event]:
+        text = delta.text
+        if (  # the common delta: text alone
+            delta.finish_reason is None
+            and delta.usage is None
+            and delta.trimmed is None
+            and not delta.reasoning
+            and not delta.tool_calls
+            and not delta.call_errors
+        ):
+            if not text:
+                return []
+            self.chars += len(text)
+            if self.parser is None:
+                self.content.append(text)
+                return [TextDelta(text)]
+            events = self.parser.feed(text)
+            if all(type(ev) is TextDelta for ev in events):
+                self.content.extend(ev.text for ev in events)
+                return events
+            out: list[Event] = []
+            self._take(events, out)
+            return out
+        return self._feed(delta)
+
+    def _feed(self, delta: Delta) -> list[Event]:
         out: list[Event] = []
         if delta.trimmed is not None:
             t = delta.trimmed
