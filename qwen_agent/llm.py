@@ -269,6 +269,12 @@ class _ThreadedStream:
             except RuntimeError:  # the loop is gone: nobody reads any more
                 self._stop.set()
 
+        def ended() -> None:
+            if not self._ended.done():
+                self._ended.set_result(None)
+
+        self._ended = loop.create_future()
+
         def work() -> None:
             it: Any = None
             try:
@@ -288,6 +294,10 @@ class _ThreadedStream:
                         pass
                 self.stopped.set()
                 put(_END)
+                try:
+                    loop.call_soon_threadsafe(ended)
+                except RuntimeError:  # the loop is gone
+                    pass
 
         threading.Thread(target=work, name="qwen-agent-stream", daemon=True).start()
         return queue
@@ -326,8 +336,21 @@ class _ThreadedStream:
         return out
 
     async def aclose(self) -> None:
+        """Stops the thread and waits (up to ``CLOSE_TIMEOUT`` s) until the sync iterator
+        is closed, so what its generation held is free when this returns."""
+        import asyncio
+
         self._stop.set()
         self._done = True
+        if self._queue is not None and not self.stopped.is_set():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._ended), CLOSE_TIMEOUT)
+            except TimeoutError:
+                pass
+
+
+#: seconds closing a sync stream waits for its thread to close the stream
+CLOSE_TIMEOUT = 30.0
 
 
 class LLMConfig(BaseModel):
