@@ -357,3 +357,30 @@ def test_sync_api_from_an_async_tool_on_the_shared_loop_is_a_clear_error():
     fut = asyncio.run_coroutine_threadsafe(nested(), aio.loop())
     with pytest.raises(ConfigError, match="await the async API"):
         fut.result(10)
+
+
+def test_closing_a_sync_models_stream_returns_once_its_generation_stopped():
+    """A sync backend's generation runs in the adapter's thread; closing the stream (a run
+    cancelled mid-reply) waits until that thread has closed it, so nothing of it is left
+    running (a torch thread alive at exit aborts the interpreter)."""
+    from qwen_agent.llm import astream
+
+    closed = threading.Event()
+
+    class Slow:
+        def stream(self, request):
+            try:
+                for i in range(1000):
+                    time.sleep(0.02)
+                    yield Delta(f"{i} ")
+            finally:
+                time.sleep(0.1)  # what stopping a generation takes
+                closed.set()
+
+    async def main() -> None:
+        deltas = astream(Slow(), ModelRequest(messages=[]))
+        assert (await anext(deltas)).text == "0 "
+        await deltas.aclose()
+        assert closed.is_set()
+
+    asyncio.run(main())
