@@ -485,8 +485,10 @@ class _App:
             first = await _unless_left(anext(deltas, None), watch)
         except BaseException as exc:
             watch.cancel()
-            await _aclose(deltas)
-            self._free(served)
+            try:
+                await _aclose(deltas)
+            finally:  # also when the cleanup itself is cancelled: the slot goes back
+                self._free(served)
             return self._left(served, exc)
         if req.stream:
             watch.cancel()  # from here on Starlette watches the stream's client
@@ -582,8 +584,10 @@ class _App:
         finally:
             if not finished:
                 self.metrics.disconnects.labels(served.name).inc()
-            await _aclose(deltas)
-            self._free(served)
+            try:
+                await _aclose(deltas)
+            finally:  # also when the cleanup itself is cancelled: the slot goes back
+                self._free(served)
 
     # -- agents ----------------------------------------------------------------------------
 
