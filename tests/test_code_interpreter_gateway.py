@@ -99,6 +99,18 @@ def test_timeout_interrupts_and_crash_recovers(gpool):
     assert gpool.execute("t", "1 + 1").result == "2"
 
 
+def test_a_late_close_of_the_old_connection_does_not_reach_the_new_one(gpool):
+    """After a crash the pool reconnects; the old WebSocket's close may be reported after
+    the new connection is up (it was, under load): it must not end the next call."""
+    gpool.execute("late", "1")
+    old = gpool._sessions["late"].ws
+    res = gpool.execute("late", "import os; os._exit(1)")
+    assert res.kernel_restarted
+    gpool._loop.call_soon_threadsafe(old._on_message_callback, None)  # the old one closes late
+    time.sleep(0.2)
+    assert gpool.execute("late", "1 + 1").result == "2"
+
+
 def test_close_session_deletes_the_remote_kernel(gpool, gateway):
     gpool.execute("c", "1")
     assert len(kernels(gateway)) == 1

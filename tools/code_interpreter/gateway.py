@@ -120,9 +120,13 @@ class GatewayPool:
             request_timeout=self.config.request_timeout,
         )
 
+        # this connection's own inbox: once a reconnect gives the kernel a new one, what
+        # the old connection still says (its close above all) cannot reach the new calls
+        inbox = kernel.inbox
+
         def on_message(text: str | bytes | None) -> None:
             if text is None:
-                kernel.inbox.put({"msg_type": "_closed", "content": {}})
+                inbox.put({"msg_type": "_closed", "content": {}})
             elif isinstance(text, str):
                 try:
                     msg = json.loads(text)
@@ -130,7 +134,7 @@ class GatewayPool:
                     msg = None
                 ok = isinstance(msg, dict) and isinstance(msg.get("content", {}), dict)
                 ok = ok and isinstance(msg.get("parent_header", {}), dict)
-                kernel.inbox.put(msg if ok else {"msg_type": "_malformed", "content": {}})
+                inbox.put(msg if ok else {"msg_type": "_malformed", "content": {}})
 
         try:
             kernel.ws = self._call(
@@ -284,11 +288,8 @@ class GatewayPool:
         return res
 
     def _reconnect(self, k: _RemoteKernel) -> None:
-        try:
-            if k.ws is not None:
-                k.ws.close()
-        except Exception:  # already closed
-            pass
+        if k.ws is not None:  # closed on the loop that owns it, as _delete does
+            self._loop.call_soon_threadsafe(k.ws.close)
         k.inbox = queue.Queue()
         k.session = uuid.uuid4().hex  # a new session: no replay of the old one's buffer
         self._connect(k)
