@@ -24,6 +24,7 @@ from qwen_agent.llm import (
     GenerationConfig,
     LLMConfig,
     ModelRequest,
+    aclose,
     astream,
     get_chat_model,
 )
@@ -172,9 +173,7 @@ class Agent:
                     for event in reply.feed(delta):
                         yield event
             finally:
-                close = getattr(deltas, "aclose", None)
-                if close is not None:
-                    await close()
+                await aclose(deltas)
             for event in reply.finish():
                 yield event
             message = reply.message()

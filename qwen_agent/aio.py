@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
 from qwen_agent.errors import ConfigError
+from qwen_agent.llm import aclose
 
 __all__ = ["loop", "run_sync", "iterate"]
 
@@ -147,9 +148,7 @@ def _iterate_here(
                     flushing = True
                     own.call_soon(flush)
         finally:
-            close = getattr(agen, "aclose", None)
-            if close is not None:
-                await close()
+            await aclose(agen)
 
     task = own.create_task(pump())
     task.add_done_callback(lambda _: own.stop())
@@ -191,9 +190,7 @@ def _iterate_shared(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
                 raise
         finally:
             try:
-                close = getattr(agen, "aclose", None)
-                if close is not None:
-                    await close()
+                await aclose(agen)
             finally:
                 cleaned.set()
                 items.put(_END)

@@ -48,6 +48,7 @@ __all__ = [
     "ChatModel",
     "astream",
     "adrain",
+    "aclose",
     "BACKENDS",
     "register_backend",
     "get_chat_model",
@@ -253,6 +254,8 @@ class _ThreadedStream:
         #: set once the thread has closed the sync iterator
         self.stopped = threading.Event()
         self._done = False
+        #: the end (or failure) that ready() came upon, for __anext__ to act on
+        self._held: Any = None
 
     def __aiter__(self) -> _ThreadedStream:
         return self
@@ -308,7 +311,7 @@ class _ThreadedStream:
         if self._queue is None:
             self._queue = self._start()
         try:
-            item = await self._queue.get()
+            item, self._held = self._held or await self._queue.get(), None
         except BaseException:
             self._stop.set()
             raise
@@ -322,15 +325,12 @@ class _ThreadedStream:
 
     def ready(self) -> list[Delta]:
         """The deltas already waiting (without waiting for more)."""
-        import asyncio
-
         out: list[Delta] = []
         queue = self._queue
-        while queue is not None and not queue.empty() and not self._done:
+        while queue is not None and self._held is None and not queue.empty() and not self._done:
             item = queue.get_nowait()
             if item is _END or isinstance(item, _Failed):
-                self._queue = asyncio.Queue()  # give it back for __anext__ to raise/end
-                self._queue.put_nowait(item)
+                self._held = item  # __anext__ ends or raises on it
                 break
             out.append(item)
         return out
@@ -500,9 +500,14 @@ async def _collect(model: Any, request: ModelRequest, out: _Collected) -> None:
         async for delta in deltas:
             out.add(delta)
     finally:
-        close = getattr(deltas, "aclose", None)
-        if close is not None:
-            await close()
+        await aclose(deltas)
+
+
+async def aclose(it: Any) -> None:
+    """Close an async iterator that may have an ``aclose`` (a stream, an async generator)."""
+    close = getattr(it, "aclose", None)
+    if close is not None:
+        await close()
 
 
 def _as_request(

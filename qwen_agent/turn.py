@@ -23,7 +23,13 @@ from qwen_agent.events import (
     TextDelta,
     ToolCallEvent,
 )
-from qwen_agent.formats.base import ReasoningSplitter, StreamParser, ToolFormat, prepare
+from qwen_agent.formats.base import (
+    ReasoningSplitter,
+    StreamParser,
+    ToolFormat,
+    all_instructions,
+    prepare,
+)
 from qwen_agent.llm import (
     Delta,
     GenerationConfig,
@@ -143,8 +149,6 @@ def build_request(
 
 
 def _context(messages: list[Message], instructions: str) -> TurnContext:
-    from qwen_agent.formats.base import all_instructions
-
     users = [m for m in messages if m.role == "user"]
     results: list[str] = []
     for m in reversed(messages):  # the results the reply answers, if it answers some

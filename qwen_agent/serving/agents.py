@@ -15,7 +15,7 @@ from qwen_agent.events import (
     ToolCallEvent,
     ToolResultEvent,
 )
-from qwen_agent.llm import ChatModel, Delta, GenerationConfig, ModelRequest, Usage, astream
+from qwen_agent.llm import ChatModel, Delta, GenerationConfig, ModelRequest, Usage, aclose, astream
 from qwen_agent.messages import Message
 
 __all__ = ["AgentRun", "agent_delta"]
@@ -45,9 +45,7 @@ class _Metered:
                 yield delta
         finally:
             try:
-                close = getattr(deltas, "aclose", None)
-                if close is not None:
-                    await close()
+                await aclose(deltas)
             finally:
                 if self.slot is not None:
                     self.slot.release()

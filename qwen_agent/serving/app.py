@@ -47,7 +47,7 @@ from qwen_agent.errors import (
     RunCancelled,
 )
 from qwen_agent.formats import get_format
-from qwen_agent.llm import ChatModel, Delta, ModelRequest, Usage, astream
+from qwen_agent.llm import ChatModel, Delta, ModelRequest, Usage, aclose, astream
 from qwen_agent.serving.conversations import Conversations, conversation_id, owner_of
 from qwen_agent.serving.reply import Reply, Turn, new_call_id
 from qwen_agent.serving.runtime import Gate, Metrics, wait_disconnect
@@ -486,7 +486,7 @@ class _App:
         except BaseException as exc:
             watch.cancel()
             try:
-                await _aclose(deltas)
+                await aclose(deltas)
             finally:  # also when the cleanup itself is cancelled: the slot goes back
                 self._free(served)
             return self._left(served, exc)
@@ -537,7 +537,7 @@ class _App:
             turn.finish()
         finally:
             watch.cancel()
-            await _aclose(deltas)
+            await aclose(deltas)
         usage = turn.usage()
         self._count(served, usage)
         return self._json(reply.whole(turn, usage))
@@ -585,7 +585,7 @@ class _App:
             if not finished:
                 self.metrics.disconnects.labels(served.name).inc()
             try:
-                await _aclose(deltas)
+                await aclose(deltas)
             finally:  # also when the cleanup itself is cancelled: the slot goes back
                 self._free(served)
 
@@ -695,12 +695,6 @@ class _GateSlot:
 
     def release(self) -> None:
         self.app._free(self.served)
-
-
-async def _aclose(deltas: Any) -> None:
-    close = getattr(deltas, "aclose", None)
-    if close is not None:
-        await close()
 
 
 def _ready(deltas: Any) -> list[Delta]:
