@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from time import monotonic
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qwen_agent.errors import ConfigError, ToolCallError, ToolError
 from qwen_agent.events import Event, FinalEvent, ToolResultEvent
@@ -31,9 +31,6 @@ from qwen_agent.llm import (
 from qwen_agent.messages import Message, ToolCall, ToolResult
 from qwen_agent.tool import Tool, Toolset, ToolSpec, as_tool, check_timeout, to_result
 from qwen_agent.turn import PreparedTurn, build_request
-
-if TYPE_CHECKING:
-    import asyncio
 
 __all__ = ["Agent", "ChatResult"]
 
@@ -260,7 +257,7 @@ class Agent:
         async ones are cancelled, sync ones abandoned (their threads' slots freed)."""
         import asyncio
 
-        pending: dict[asyncio.Future[Any], int] = {}
+        pending: dict[Any, int] = {}  # a call's future (see _start) -> its index
         deadlines: dict[int, float] = {}
         try:
             for i, call in enumerate(calls):
@@ -278,10 +275,7 @@ class Agent:
                 deadlines[i] = monotonic() + (tool.timeout or self.tool_timeout)
             while pending:
                 timeout = max(0.0, min(deadlines[i] for i in pending.values()) - monotonic())
-                done, _ = await asyncio.wait(
-                    pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-                )
-                for task in done:
+                for task in await _wait_any(pending, timeout):
                     i = pending.pop(task)
                     results[i] = _result_of(task, calls[i])
                     yield ToolResultEvent(results[i])
@@ -289,7 +283,7 @@ class Agent:
                 for task, i in list(pending.items()):
                     if deadlines[i] <= now:
                         del pending[task]
-                        task.cancel()  # see _start: nothing of the call holds on
+                        _stop(task)
                         limit = self.tools[calls[i].name].timeout or self.tool_timeout
                         results[i] = ToolResult.error(
                             f"Error: tool {calls[i].name!r} timed out after {limit:g} s",
@@ -299,9 +293,10 @@ class Agent:
                         yield ToolResultEvent(results[i])
         finally:
             for task in pending:
-                task.cancel()
-            if pending:  # let the cancelled calls run their cleanup
-                await asyncio.wait(pending, timeout=CANCEL_GRACE)
+                _stop(task)
+            tasks = [t for t in pending if isinstance(t, asyncio.Future)]
+            if tasks:  # let the cancelled calls run their cleanup
+                await asyncio.wait(tasks, timeout=CANCEL_GRACE)
 
 
 def _to_messages(items: Sequence[Message | dict[str, Any]]) -> list[Message]:
@@ -315,7 +310,8 @@ def _unknown_tool(name: str, tools: dict[str, Tool]) -> str:
     return f"there is no tool named {name!r}; available tools: {known}"
 
 
-def _result_of(task: asyncio.Future[Any], call: ToolCall) -> ToolResult:
+def _result_of(task: Any, call: ToolCall) -> ToolResult:
+    """The result of a finished call's future (either kind, see _start)."""
     exc = None if task.cancelled() else task.exception()
     if task.cancelled() or exc is not None:  # a tool's failure is an observation
         why = "was cancelled" if exc is None else f"failed: {type(exc).__name__}: {exc}"
@@ -327,19 +323,62 @@ def _result_of(task: asyncio.Future[Any], call: ToolCall) -> ToolResult:
 CANCEL_GRACE = 5.0
 
 
-def _start(tool: Tool, args: dict[str, Any]) -> asyncio.Future[Any]:
-    """The call as a future of this loop: an async tool's task, or a sync tool's call on
-    its own thread (:mod:`qwen_agent.toolrun`; a full runner raises ToolCallError here).
-    Cancelling the future stops the call: the task is cancelled, or the thread abandoned
-    (it runs on, uncounted, its result dropped), which frees its slot at once."""
+def _start(tool: Tool, args: dict[str, Any]) -> Any:
+    """The call as a future: an async tool's task on this loop, or a sync tool's call on
+    its own thread (:mod:`qwen_agent.toolrun`; a full runner raises ToolCallError here),
+    whose ``concurrent.futures.Future`` is waited on by :func:`_wait_any`. :func:`_stop`
+    stops either: the task is cancelled, or the thread abandoned (it runs on, uncounted,
+    its result dropped), which frees its slot at once."""
     import asyncio
 
     if tool.is_async:
         return asyncio.ensure_future(tool.call(**args))
     from qwen_agent.toolrun import runner
 
-    running = runner()
-    call = running.submit(tool.call, **args)
-    fut = asyncio.wrap_future(call)
-    fut.add_done_callback(lambda f: running.abandon(call) if f.cancelled() else None)
+    return runner().submit(tool.call, **args)
+
+
+def _stop(task: Any) -> None:
+    from concurrent.futures import Future
+
+    if isinstance(task, Future):
+        from qwen_agent.toolrun import runner
+
+        runner().abandon(task)
+    else:
+        task.cancel()
+
+
+async def _wait_any(pending: dict[Any, int], timeout: float) -> set[Any]:
+    """The calls of ``pending`` done within ``timeout`` (at least one unless it passed).
+
+    Where every call runs on a thread and :func:`qwen_agent.aio.wait_threads` finds it
+    safe (a sync caller's own loop with nothing else on it), this thread blocks on them as
+    the sync core did, which spares the loop's cross-thread wake-up (about as much as the
+    rest of a fast run). Otherwise their futures are wrapped into this loop's, in place in
+    ``pending``, and awaited with the async ones."""
+    import asyncio
+    from concurrent.futures import Future
+
+    from qwen_agent import aio
+
+    threads = [t for t in pending if isinstance(t, Future)]
+    if len(threads) == len(pending):
+        done = await aio.wait_threads(threads, timeout)
+        if done is not None:
+            return done
+    for thread in threads:
+        pending[_wrap(thread)] = pending.pop(thread)
+    done, _ = await asyncio.wait(pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    return done
+
+
+def _wrap(thread: Any) -> Any:
+    """A sync call's future as this loop's; cancelling it abandons the call."""
+    import asyncio
+
+    from qwen_agent.toolrun import runner
+
+    fut = asyncio.wrap_future(thread)
+    fut.add_done_callback(lambda f: runner().abandon(thread) if f.cancelled() else None)
     return fut

@@ -10,11 +10,16 @@ the sync iterator early (``break``, an exception, ``close()``) cancels the async
 waits until its cleanup ran, so what it started (tool calls, a model stream) is stopped,
 not left running. Sync code that is itself running on the shared loop (an async tool
 calling ``Agent.run``) gets a clear error: it must await the async API instead.
+
+:func:`wait_threads` lets code on a sync caller's own loop block on thread futures (sync
+tool calls) instead of awaiting them: a loop's cross-thread wake-up costs about as much as
+the rest of a fast agent run, and that loop has nothing else to run meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import queue
 import threading
 from collections import deque
@@ -24,7 +29,7 @@ from typing import Any, TypeVar
 from qwen_agent.errors import ConfigError
 from qwen_agent.llm import aclose
 
-__all__ = ["loop", "run_sync", "iterate"]
+__all__ = ["loop", "run_sync", "iterate", "wait_threads"]
 
 T = TypeVar("T")
 
@@ -66,6 +71,8 @@ class _Own:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        #: the iteration the loop is running now (see _iterate_here), if any
+        self.run: _Run | None = None
 
     def __del__(self) -> None:
         if not self.loop.is_running() and not self.loop.is_closed():
@@ -127,37 +134,70 @@ def iterate(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
     return _iterate_here(own, make)
 
 
+class _Run:
+    """One :func:`_iterate_here` iteration: the items its caller has not taken yet, and
+    the future that tells its async side they were all taken."""
+
+    __slots__ = ("loop", "ready", "flushing", "taken")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.ready: deque[Any] = deque()
+        self.flushing = False
+        self.taken: asyncio.Future[None] | None = None
+
+    def put(self, item: Any) -> None:
+        self.ready.append(item)
+        if not self.flushing:  # hand over once the run waits for something
+            self.flushing = True
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self.flushing = False
+        self.loop.stop()
+
+    async def handed_over(self) -> None:
+        """Returns once the caller has taken every item put so far."""
+        if self.ready:
+            self.taken = self.loop.create_future()
+            if not self.flushing:
+                self.flushing = True
+                self.loop.call_soon(self._flush)
+            await self.taken
+
+
 def _iterate_here(
     own: asyncio.AbstractEventLoop, make: Callable[[], AsyncIterator[T]]
 ) -> Iterator[T]:
-    ready: deque[T] = deque()
-    flushing = False
-
-    def flush() -> None:
-        nonlocal flushing
-        flushing = False
-        own.stop()
+    run = _Run(own)
+    ready = run.ready
 
     async def pump() -> None:
-        nonlocal flushing
         agen = make()
         try:
             async for item in agen:
-                ready.append(item)
-                if not flushing:  # hand over once the run waits for something
-                    flushing = True
-                    own.call_soon(flush)
+                run.put(item)
         finally:
             await aclose(agen)
 
+    holder: _Own = _local.own
     task = own.create_task(pump())
     task.add_done_callback(lambda _: own.stop())
     try:
         while True:
             if not ready and not task.done():
-                own.run_forever()
+                outer, holder.run = holder.run, run
+                try:
+                    own.run_forever()
+                finally:
+                    holder.run = outer
             while ready:
                 yield ready.popleft()
+            if run.taken is not None:
+                if not run.taken.done():
+                    run.taken.set_result(None)
+                run.taken = None
+                continue
             if task.done():
                 task.result()
                 return
@@ -165,6 +205,29 @@ def _iterate_here(
         if not task.done():
             task.cancel()
             _until_done(own, task)
+
+
+async def wait_threads(
+    futures: list[concurrent.futures.Future[Any]], timeout: float | None
+) -> set[concurrent.futures.Future[Any]] | None:
+    """Blocks this thread until one of ``futures`` is done or ``timeout`` passes, and
+    returns those done; where that is not safe, returns None at once (await the futures
+    instead). It is safe on the loop of a sync caller (:func:`iterate`) on which no other
+    task runs: nothing else waits for that loop. The caller first gets every item the
+    run yielded so far, so a slow tool call is shown before it is waited on."""
+    running = asyncio.get_running_loop()
+    own = getattr(_local, "own", None)
+    if own is None or own.loop is not running or own.run is None:
+        return None
+    if len(asyncio.all_tasks(running)) != 1:
+        return None
+    await own.run.handed_over()
+    if own.run is None or len(asyncio.all_tasks(running)) != 1:  # pragma: no cover
+        return None
+    done, _ = concurrent.futures.wait(
+        futures, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED
+    )
+    return done
 
 
 def _until_done(own: asyncio.AbstractEventLoop, task: asyncio.Future[Any]) -> None:

@@ -22,6 +22,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from functools import partial
 from typing import Any
 
 from qwen_agent.errors import ToolCallError
@@ -88,15 +89,23 @@ class ToolRunner:
         return call.future
 
     def _work(self, job: tuple[_Call, Callable[..., Any], dict[str, Any]] | None) -> None:
-        """Runs calls: this one, then those handed to it while it waits idle."""
+        """Runs calls: this one, then those handed to it while it waits idle. The thread
+        is back on the idle list before it hands a result over, so the waiter that wakes
+        for the result does not wait for this thread's bookkeeping (on a loop, that wait
+        cost more than the hop itself)."""
         while job is not None:
-            self._run(*job)
+            publish = self._run(*job)
             job = None
-            inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+            inbox: queue.SimpleQueue[Any] | None = queue.SimpleQueue()
             with self._lock:
                 if len(self._idle) >= self.capacity:
-                    return
-                self._idle.append(inbox)
+                    inbox = None
+                else:
+                    self._idle.append(inbox)
+            if publish is not None:
+                publish()
+            if inbox is None:
+                return
             try:
                 job = inbox.get(timeout=self.idle_seconds)
             except queue.Empty:
@@ -124,12 +133,16 @@ class ToolRunner:
                     self._abandoned_running += 1
         future.cancel()
 
-    def _run(self, call: _Call, fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    def _run(
+        self, call: _Call, fn: Callable[..., Any], kwargs: dict[str, Any]
+    ) -> Callable[[], None] | None:
+        """Runs the call; returns what hands its outcome to the waiter (None: nobody
+        waits for it any more)."""
         self._slots.acquire()
         with call.lock:
             if call.abandoned:  # given up on while it waited: never starts
                 self._slots.release()
-                return
+                return None
             call.holds_slot = True
         try:
             value = fn(**kwargs)
@@ -146,12 +159,11 @@ class ToolRunner:
                     self._abandoned_running -= 1
             self._calls.pop(call.future, None)
             if call.abandoned or not call.future.set_running_or_notify_cancel():
-                return
+                return None
         ok, value = outcome
         if ok:
-            call.future.set_result(value)
-        else:
-            call.future.set_exception(value)
+            return partial(call.future.set_result, value)
+        return partial(call.future.set_exception, value)
 
 
 _runner: ToolRunner | None = None

@@ -384,3 +384,84 @@ def test_closing_a_sync_models_stream_returns_once_its_generation_stopped():
         assert closed.is_set()
 
     asyncio.run(main())
+
+
+# -- the sync wrapper blocks on sync tool calls where nothing else uses its loop --------
+def _call_turn(*names: str) -> str:
+    return H.render_calls([ToolCall(name=n, arguments={}) for n in names])
+
+
+def test_a_sync_run_shows_a_slow_sync_calls_event_before_waiting_for_it():
+    release = threading.Event()
+
+    @tool
+    def slow() -> str:
+        """Waits until the test lets it go."""
+        if not release.wait(5):
+            raise RuntimeError("nobody saw the call before it was waited on")
+        return "released"
+
+    agent = Agent(llm=ScriptedLLM([_call_turn("slow"), "done"]), tools=[slow])
+    results = []
+    for ev in agent.run("go"):
+        if isinstance(ev, ToolCallEvent):
+            release.set()  # only possible if the event came before the wait
+        elif isinstance(ev, ToolResultEvent):
+            results.append(ev.result.text)
+    assert results == ["released"]
+
+
+def test_a_sync_run_times_out_a_hung_sync_call_and_frees_its_slot():
+    from qwen_agent.toolrun import runner
+
+    stop = threading.Event()
+
+    @tool(timeout=0.3)
+    def hang() -> str:
+        """Hangs."""
+        stop.wait(10)
+        return "late"
+
+    agent = Agent(llm=ScriptedLLM([_call_turn("hang"), "done"]), tools=[hang])
+    t0 = time.monotonic()
+    try:
+        results = [ev.result.text for ev in agent.run("go") if isinstance(ev, ToolResultEvent)]
+        took = time.monotonic() - t0
+        assert results == ["Error: tool 'hang' timed out after 0.3 s"]
+        assert took < 5
+        assert runner()._slots._value == runner().capacity  # the slot came back at once
+    finally:
+        stop.set()
+
+
+def test_sync_and_async_calls_of_one_turn_from_sync_code_and_from_threads():
+    @tool
+    def plain() -> str:
+        """A sync tool."""
+        time.sleep(0.02)
+        return "plain-ok"
+
+    @tool
+    async def waits() -> str:
+        """An async tool."""
+        await asyncio.sleep(0.02)
+        return "async-ok"
+
+    def one(out: list, i: int) -> None:
+        agent = Agent(
+            llm=ScriptedLLM([_call_turn("plain", "waits"), "done"]), tools=[plain, waits]
+        )
+        for ev in agent.run("go"):
+            if isinstance(ev, ToolResultEvent):
+                out.append((i, ev.result.text))
+
+    outs: list = []
+    threads = [threading.Thread(target=one, args=(outs, i)) for i in range(4)]
+    for t in threads:
+        t.start()
+    one(outs, 99)
+    for t in threads:
+        t.join(30)
+        assert not t.is_alive()
+    for i in [0, 1, 2, 3, 99]:
+        assert sorted(text for j, text in outs if j == i) == ["async-ok", "plain-ok"]
