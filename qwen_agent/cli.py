@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--config", type=Path, help="TOML or JSON file with agent settings")
     chat.add_argument(
         "--backend",
-        help="openai or transformers (default: openai with --base-url, else transformers)",
+        help="openai, transformers or vllm (default: openai with --base-url, else transformers)",
     )
     chat.add_argument(
         "--model",
@@ -77,7 +77,7 @@ def _serve_parser(sub: Any) -> None:
         "--model",
         help="model directory, or the model name on --base-url (default: the bundled model)",
     )
-    serve.add_argument("--backend", help="openai or transformers (default: as for chat)")
+    serve.add_argument("--backend", help="openai, transformers or vllm (default: as for chat)")
     serve.add_argument("--base-url", help="serve a model from this OpenAI-compatible server")
     serve.add_argument("--mode", choices=["chat", "completion"], help="endpoint of --base-url")
     serve.add_argument(

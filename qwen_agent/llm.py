@@ -408,6 +408,7 @@ BACKENDS: LazyRegistry[Any] = LazyRegistry(
     {
         "openai": "qwen_agent.backends.openai:OpenAIChatModel",
         "transformers": "qwen_agent.backends.transformers:TransformersChatModel",
+        "vllm": "qwen_agent.backends.vllm:VLLMChatModel",
     },
 )
 
