@@ -22,6 +22,10 @@ vLLM is an optional extra (``pip install 'qwen-agent-kit[vllm]'`` on a GPU machi
 process: a script that starts it needs the ``if __name__ == "__main__":`` guard. On CPU it
 is told to stay on the loopback interface (``VLLM_HOST_IP``, ``GLOO_SOCKET_IFNAME``)
 before it starts.
+
+:func:`start_server` runs vLLM's own OpenAI server as a subprocess on 127.0.0.1 (with
+hermes tool calls parsed), for the ``openai`` backend's native tool mode: the engine
+users scale out on (see ``docs/serving.md``).
 """
 
 from __future__ import annotations
@@ -31,10 +35,15 @@ import atexit
 import json
 import logging
 import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,7 +54,7 @@ from qwen_agent.chatml import special_pattern
 from qwen_agent.errors import BackendConnectionError, BackendResponseError, ConfigError
 from qwen_agent.llm import CallConstraint, Delta, GenerationConfig, LLMConfig, ModelRequest, Usage
 
-__all__ = ["VLLMChatModel", "VLLMOptions", "engine_env"]
+__all__ = ["VLLMChatModel", "VLLMOptions", "VLLMServer", "engine_env", "start_server"]
 
 log = logging.getLogger("qwen_agent.backends.vllm")
 DEFAULT_MAX_TOKENS = 512
@@ -431,3 +440,113 @@ def _on_cpu() -> bool:
         return bool(current_platform.is_cpu())
     except Exception:  # noqa: BLE001 - an unknown platform: assume a GPU
         return False
+
+
+# -- vLLM's own OpenAI server, for scaling out and for local use ---------------------------
+class VLLMServer:
+    """A ``vllm.entrypoints.openai.api_server`` subprocess on 127.0.0.1 (see
+    :func:`start_server`): ``url`` is its OpenAI base URL; :meth:`stop` (or leaving the
+    ``with`` block) ends it."""
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
+        self.process = process
+        self.url = url
+        self.log_path = log_path
+
+    def log_tail(self, chars: int = 4000) -> str:
+        """The end of the server's output."""
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ends the server (SIGTERM, then SIGKILL after ``timeout``) and its workers."""
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+            except ProcessLookupError:
+                pass
+
+    def __enter__(self) -> VLLMServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_server(
+    model: str,
+    *,
+    port: int = 0,
+    served_model_name: str | None = None,
+    tool_call_parser: str = "hermes",
+    max_model_len: int | None = None,
+    dtype: str = "auto",
+    args: Sequence[str] = (),
+    python: str | None = None,
+    cpu_threads: str | None = None,
+    timeout: float = 600.0,
+) -> VLLMServer:
+    """Starts vLLM's OpenAI server for ``model`` on 127.0.0.1 with tool calls parsed
+    (``--enable-auto-tool-choice --tool-call-parser hermes``) and waits until it is
+    healthy; point the ``openai`` backend at ``server.url`` with ``native_tools=True``.
+    ``port=0`` picks a free one; ``args`` are more ``vllm serve`` flags; ``python`` is the
+    interpreter with vLLM (default: this one). Raises BackendConnectionError with the end
+    of its output when it exits or is not healthy within ``timeout`` seconds."""
+    import httpx
+
+    engine_env(cpu_threads)
+    if port == 0:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+    cmd = [
+        python or sys.executable,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dtype",
+        dtype,
+        "--enable-auto-tool-choice",
+        "--tool-call-parser",
+        tool_call_parser,
+    ]
+    if served_model_name:
+        cmd += ["--served-model-name", served_model_name]
+    if max_model_len:
+        cmd += ["--max-model-len", str(max_model_len)]
+    if _on_cpu() and "--enforce-eager" not in args:
+        cmd.append("--enforce-eager")
+    cmd += list(args)
+    log_file = tempfile.NamedTemporaryFile(prefix="vllm-server-", suffix=".log", delete=False)
+    process = subprocess.Popen(
+        cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    log_file.close()
+    server = VLLMServer(process, f"http://127.0.0.1:{port}/v1", Path(log_file.name))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise BackendConnectionError(
+                f"vLLM's server exited with code {process.returncode}:\n{server.log_tail()}"
+            )
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    server.stop()
+    raise BackendConnectionError(
+        f"vLLM's server was not healthy after {timeout:g} s:\n{server.log_tail()}"
+    )

@@ -237,3 +237,34 @@ def test_serve_with_vllm_batches_eight_openai_clients(model):
         assert all(a.choices[0].message.tool_calls for a in answers)
         print(f"8 clients together {together:.1f} s, one at a time {one_by_one:.2f} s each")
         assert together < 8 * one_by_one * 0.6
+
+
+def test_vllms_own_server_answers_the_openai_backends_native_tool_calls(tmp_path_factory):
+    from qwen_agent.backends.vllm import start_server
+    from qwen_agent.llm import drain
+
+    path = model_dir(tmp_path_factory)
+    threads = os.environ.get("QWEN_VLLM_CPU_THREADS", "0-1")
+    with start_server(
+        str(path),
+        served_model_name="smol",
+        max_model_len=2048,
+        dtype="float32",
+        cpu_threads=threads,
+    ) as server:
+        assert server.url.startswith("http://127.0.0.1:")
+        llm = get_chat_model(
+            LLMConfig(backend="openai", base_url=server.url, model="smol", native_tools=True)
+        )
+        reply = drain(
+            llm,
+            ModelRequest(
+                messages=[Message(role="user", content="What is the airport code of Lisbon?")],
+                tools=(ToolSpec.of(city_code),),
+                tool_choice="required",
+            ),
+        )
+        assert reply.tool_calls and reply.tool_calls[0].name == "city_code", reply
+        assert isinstance(reply.tool_calls[0].arguments.get("city"), str)
+        llm.close()
+    assert server.process.poll() is not None  # stopped, workers and all

@@ -1,0 +1,244 @@
+"""Agent conversations through one backend at once versus one after another.
+
+Each conversation asks for a city's airport code and that airport's weather: two forced
+tool steps (the agent's turn pipeline: ``build_request``, the backend's guided call, the
+turn assembler, the tool) and an answer. For each N it prints completed conversations
+per second one after another and all at once, the speedup, the share of wall time the
+framework spent outside the model (parsing, building requests, tools), and, for vLLM, the
+raw engine's own tokens/s gain at the same N on the same prompts. The transformers
+backend is the baseline (one generation at a time). The last line reads
+``speedup at 32: N.Nx (engine N.Nx)`` for the last N and the first backend.
+
+    python benchmarks/concurrency.py --model DIR [--n 1 8 32] [--backends vllm transformers]
+        [--max-tokens 24] [--sequential 4] [--cpu-threads 0-1]
+
+The model directory must hold a chat model (for vLLM's CPU build, attention heads of 32 or
+more: e.g. ``python -m training.smol_agent.snapshot --out DIR``). One after another is
+timed on ``--sequential`` conversations (all N when it is 0) and given per conversation.
+vLLM needs the ``if __name__ == "__main__"`` guard this script has, and its own
+environment on CPU (``bash .ci/vllm-env``; run this with ``.venv-vllm/bin/python``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from qwen_agent.formats import get_format
+from qwen_agent.llm import (
+    FunctionChoice,
+    GenerationConfig,
+    LLMConfig,
+    astream,
+    get_chat_model,
+)
+from qwen_agent.messages import Message
+from qwen_agent.tool import ToolSpec, tool
+from qwen_agent.turn import build_request
+
+
+@tool
+def airport_code(city: str) -> str:
+    """The main airport code of a city.
+
+    Args:
+        city: the city's name.
+    """
+    return city.strip()[:3].upper() or "XXX"
+
+
+@tool
+def airport_weather(code: str) -> str:
+    """The weather at an airport.
+
+    Args:
+        code: the airport's code.
+    """
+    return f"sunny and 21 C at {code.strip()}"
+
+
+TOOLS = {t.name: t for t in (airport_code, airport_weather)}
+SPECS = [ToolSpec.of(t) for t in TOOLS.values()]
+STEPS = [
+    FunctionChoice(name="airport_code"),
+    FunctionChoice(name="airport_weather"),
+    "none",
+]
+
+
+class Clock:
+    """Time the loop spent outside the model: the whole run less the waits for deltas."""
+
+    def __init__(self) -> None:
+        self.model_wait = 0.0
+
+    async def deltas(self, model: Any, request: Any):
+        stream = astream(model, request)
+        try:
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    delta = await stream.__anext__()
+                except StopAsyncIteration:
+                    self.model_wait += time.perf_counter() - t0
+                    return
+                self.model_wait += time.perf_counter() - t0
+                yield delta
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
+
+
+async def conversation(model: Any, i: int, max_tokens: int, clock: Clock) -> list[str]:
+    """Two forced tool steps and an answer; returns the tool results."""
+    fmt = get_format("hermes")
+    convo = [Message(role="user", content=f"What is the weather at the airport of City{i}?")]
+    results = []
+    for choice in STEPS:
+        turn = build_request(
+            fmt,
+            convo,
+            SPECS,
+            tool_choice=choice,
+            instructions="",
+            generation=GenerationConfig(max_tokens=max_tokens),
+        )
+        reply = turn.assembler(id_prefix=f"call_{len(convo)}_")
+        async for delta in clock.deltas(model, turn.request):
+            reply.feed(delta)
+        reply.finish()
+        message = reply.message()
+        convo.append(message)
+        for call in message.tool_calls:
+            text = str(TOOLS[call.name].call(**call.arguments))
+            results.append(text)
+            convo.append(Message(role="tool", content=text, tool_call_id=call.id, name=call.name))
+    return results
+
+
+async def one_after_another(model: Any, k: int, max_tokens: int) -> tuple[float, float]:
+    """Wall seconds for k conversations in turn, and the share of it spent outside the
+    model (the whole run less the waits for the model's deltas)."""
+    clock = Clock()
+    t0 = time.perf_counter()
+    outs = [await conversation(model, i, max_tokens, clock) for i in range(k)]
+    wall = time.perf_counter() - t0
+    _check(outs)
+    return wall, max(0.0, wall - clock.model_wait) / wall
+
+
+async def at_once(model: Any, n: int, max_tokens: int) -> tuple[float, float]:
+    """Wall seconds for n conversations at once, and the event loop thread's CPU time
+    over the wall time: their waits for the model overlap, so the thread's own work is
+    the framework's (the engine's client runs on a thread of its own)."""
+    cpu0 = time.thread_time()
+    t0 = time.perf_counter()
+    clock = Clock()
+    outs = await asyncio.gather(
+        *(conversation(model, 1000 + i, max_tokens, clock) for i in range(n))
+    )
+    wall = time.perf_counter() - t0
+    _check(outs)
+    return wall, (time.thread_time() - cpu0) / wall
+
+
+def _check(outs: list[list[str]]) -> None:
+    short = sum(1 for r in outs if len(r) != 2)
+    if short:
+        print(f"  note: {short} of {len(outs)} conversations did not make both calls")
+
+
+async def raw_gain(model: Any, n: int, max_tokens: int) -> float | None:
+    """vLLM's own tokens/s with n requests at once over one at a time, same prompts."""
+    engine = getattr(getattr(model, "_engine", None), "engine", None)
+    if engine is None:
+        return None
+    from qwen_agent.llm import ModelRequest, adrain
+
+    fmt = get_format("hermes")
+    reqs = []
+    for i in range(n):
+        turn = build_request(
+            fmt,
+            [
+                Message(
+                    role="user",
+                    content=f"What is the weather at the airport of City{i}?",
+                )
+            ],
+            SPECS,
+            instructions="",
+            generation=GenerationConfig(max_tokens=max_tokens),
+        )
+        reqs.append(
+            ModelRequest(messages=turn.request.messages, generation=turn.request.generation)
+        )
+    t0 = time.perf_counter()
+    one = [await adrain(model, r) for r in reqs[: min(n, 4)]]
+    seq_rate = sum(d.usage.completion_tokens for d in one) / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    many = await asyncio.gather(*(adrain(model, r) for r in reqs))
+    par_rate = sum(d.usage.completion_tokens for d in many) / (time.perf_counter() - t0)
+    return par_rate / seq_rate
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--n", type=int, nargs="+", default=[1, 8, 32])
+    ap.add_argument("--backends", nargs="+", default=["vllm", "transformers"])
+    ap.add_argument("--max-tokens", type=int, default=24)
+    ap.add_argument("--sequential", type=int, default=4)
+    ap.add_argument("--cpu-threads", default="0-1", help="vLLM on CPU: the cores to use")
+    ap.add_argument("--threads", type=int, default=2, help="transformers: torch threads")
+    ap.add_argument(
+        "--no-guard", action="store_true", help="calls unguided (to see what guiding costs)"
+    )
+    args = ap.parse_args()
+
+    last = ""
+    for backend in args.backends:
+        extra = (
+            {"cpu_threads": args.cpu_threads, "dtype": "float32", "max_context": 2048}
+            if backend == "vllm"
+            else {"threads": args.threads, "dtype": "float32"}
+        )
+        if args.no_guard:
+            extra["tool_guard"] = False
+        t0 = time.perf_counter()
+        model = get_chat_model(LLMConfig(backend=backend, model=args.model, **extra))
+        print(f"{backend}: loaded in {time.perf_counter() - t0:.1f} s")
+
+        async def run(model: Any = model) -> str:
+            await conversation(model, 999, args.max_tokens, Clock())  # warm up
+            line = ""
+            for n in args.n:
+                k = n if args.sequential <= 0 else min(n, args.sequential)
+                seq_wall, seq_share = await one_after_another(model, k, args.max_tokens)
+                per_conv = seq_wall / k
+                par_wall, par_share = await at_once(model, n, args.max_tokens)
+                speedup = per_conv * n / par_wall
+                gain = await raw_gain(model, n, args.max_tokens)
+                engine = f"{gain:.1f}x" if gain is not None else "n/a"
+                print(
+                    f"  N={n:3d}: one after another {1 / per_conv:6.2f} conv/s (outside the "
+                    f"model {100 * seq_share:4.1f}% of wall); at once {n / par_wall:6.2f} "
+                    f"conv/s (loop thread CPU {100 * par_share:4.1f}% of wall); speedup "
+                    f"{speedup:4.1f}x; engine {engine}"
+                )
+                line = f"speedup at {n}: {speedup:.1f}x (engine {engine})"
+            return line
+
+        result = asyncio.run(run())
+        close = getattr(model, "close", None)
+        if close is not None:
+            close()
+        last = last or f"{backend} {result}"
+    print(last.split(" ", 1)[1] if last else "")
+
+
+if __name__ == "__main__":
+    main()
