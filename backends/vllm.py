@@ -166,8 +166,6 @@ def _shutdown_all() -> None:
         engine.shutdown()
 
 
-atexit.register(_shutdown_all)
-
 _END = object()
 
 
@@ -265,6 +263,10 @@ class VLLMChatModel(ChatPrompt):
                         f"vLLM could not start {self.model_name}: {type(exc).__name__}: {exc}"
                     ) from exc
                 _engines[key] = engine
+                # registered after vLLM's own exit hooks, so it runs before them: the
+                # engine is shut down while its core process is still there to answer
+                atexit.unregister(_shutdown_all)
+                atexit.register(_shutdown_all)
         self._engine = engine
         self.load_seconds = time.perf_counter() - start
         log.info("vLLM ready with %s in %.1f s", self.model_name, self.load_seconds)

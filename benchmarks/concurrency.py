@@ -194,6 +194,7 @@ def main() -> None:
     ap.add_argument("--sequential", type=int, default=4)
     ap.add_argument("--cpu-threads", default="0-1", help="vLLM on CPU: the cores to use")
     ap.add_argument("--threads", type=int, default=2, help="transformers: torch threads")
+    ap.add_argument("--dtype", default="float32", help="float32 (CPU), bfloat16 (GPU), auto")
     ap.add_argument(
         "--no-guard", action="store_true", help="calls unguided (to see what guiding costs)"
     )
@@ -202,9 +203,9 @@ def main() -> None:
     last = ""
     for backend in args.backends:
         extra = (
-            {"cpu_threads": args.cpu_threads, "dtype": "float32", "max_context": 2048}
+            {"cpu_threads": args.cpu_threads, "dtype": args.dtype, "max_context": 2048}
             if backend == "vllm"
-            else {"threads": args.threads, "dtype": "float32"}
+            else {"threads": args.threads, "dtype": args.dtype}
         )
         if args.no_guard:
             extra["tool_guard"] = False
