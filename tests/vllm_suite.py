@@ -253,6 +253,13 @@ def test_vllms_own_server_answers_the_openai_backends_native_tool_calls(tmp_path
         cpu_threads=threads,
     ) as server:
         assert server.url.startswith("http://127.0.0.1:")
+        import psutil
+
+        root = psutil.Process(server.process.pid)
+        for proc in [root, *root.children(recursive=True)]:
+            for conn in proc.net_connections(kind="inet"):
+                if conn.laddr:
+                    assert conn.laddr.ip in ("127.0.0.1", "::1"), (proc.pid, conn)
         llm = get_chat_model(
             LLMConfig(backend="openai", base_url=server.url, model="smol", native_tools=True)
         )
