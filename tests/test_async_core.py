@@ -448,9 +448,7 @@ def test_sync_and_async_calls_of_one_turn_from_sync_code_and_from_threads():
         return "async-ok"
 
     def one(out: list, i: int) -> None:
-        agent = Agent(
-            llm=ScriptedLLM([_call_turn("plain", "waits"), "done"]), tools=[plain, waits]
-        )
+        agent = Agent(llm=ScriptedLLM([_call_turn("plain", "waits"), "done"]), tools=[plain, waits])
         for ev in agent.run("go"):
             if isinstance(ev, ToolResultEvent):
                 out.append((i, ev.result.text))
