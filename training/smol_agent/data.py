@@ -8,7 +8,8 @@ random name, docstring and parameter keys) and holds one or two exchanges. Kinds
   commands, lowercase, typos, numbers in words, values before or after the verb), then
   the call, the tool's result and an answer that quotes it (sometimes the result is an
   error, and the answer says so);
-- ``none``: a request for something no listed tool does: a short direct answer saying so;
+- ``none``: a request for something no listed tool does, most often a near miss (a listed
+  tool takes the same kind of value): a short direct answer saying so;
 - ``chat``: small talk and general knowledge, answered in a sentence or two;
 - ``ask``: a request that lacks a required value: the assistant asks for it;
 - ``math``: arithmetic through a listed math tool or ``code_interpreter``, else directly;
@@ -35,6 +36,10 @@ from training.smol_agent.chat import CHATS, FACTS
 from training.smol_agent.families import FAMILIES, Family, Param
 
 FORMATS = {"hermes": HermesFormat(), "react": ReactFormat()}
+
+#: the share of ``none`` requests (where a listed tool shares a kind of value with the
+#: request) that are made near misses on purpose; since step 180 of the v2 run
+NEAR_MISS_RATE = 0.7
 
 # names the held-out set (benchmarks/heldout/) uses: never a training tool's name
 HELDOUT_NAMES = {
@@ -319,6 +324,18 @@ class Dialogue:
         return calls[0] if calls else None
 
 
+def unlisted_family(tools: list[BoundTool], rng: random.Random) -> Family:
+    """The family a ``none`` request asks for: never a listed one, and most of the time
+    (``NEAR_MISS_RATE``) a near miss, whose request carries a kind of value a listed tool
+    takes (a city, when a weather tool is listed and restaurants are asked for), so the
+    model learns that a fitting argument is not a fitting tool."""
+    listed = {t.family.gist for t in tools if t.family is not None}
+    unlisted = [f for f in FAMILIES if f.gist not in listed]
+    slots = {p.slot for t in tools if t.family is not None for p in t.family.params}
+    near = [f for f in unlisted if any(p.slot in slots for p in f.params)]
+    return rng.choice(near if near and rng.random() < NEAR_MISS_RATE else unlisted)
+
+
 class Generator:
     def __init__(self, seed: int, react_rate: float = 0.45, second_rate: float = 0.25) -> None:
         self.rng = random.Random(seed)
@@ -475,8 +492,7 @@ class Generator:
 
     def none(self, tools: list[BoundTool], fmt: str) -> list[Message]:
         rng = self.rng
-        listed = {t.family.gist for t in tools if t.family is not None}
-        fam = rng.choice([f for f in FAMILIES if f.gist not in listed])
+        fam = unlisted_family(tools, rng)
         template = rng.choice(fam.asks)
         params = {p.slot: p for p in fam.params}
         said = {
