@@ -212,18 +212,18 @@ async def wait_threads(
 ) -> set[concurrent.futures.Future[Any]] | None:
     """Blocks this thread until one of ``futures`` is done or ``timeout`` passes, and
     returns those done; where that is not safe, returns None at once (await the futures
-    instead). It is safe on the loop of a sync caller (:func:`iterate`) on which no other
-    task runs: nothing else waits for that loop. The caller first gets every item the
-    run yielded so far, so a slow tool call is shown before it is waited on."""
+    instead). It is safe on the loop of a sync caller (:func:`iterate`, :func:`run_sync`)
+    on which no other task runs: nothing else waits for that loop. An iteration's caller
+    first gets every item the run yielded so far, so a slow tool call is shown before it
+    is waited on."""
     running = asyncio.get_running_loop()
     own = getattr(_local, "own", None)
-    if own is None or own.loop is not running or own.run is None:
+    if own is None or own.loop is not running or len(asyncio.all_tasks(running)) != 1:
         return None
-    if len(asyncio.all_tasks(running)) != 1:
-        return None
-    await own.run.handed_over()
-    if own.run is None or len(asyncio.all_tasks(running)) != 1:  # pragma: no cover
-        return None
+    if own.run is not None:  # an iteration (run_sync has no items to hand over)
+        await own.run.handed_over()
+        if len(asyncio.all_tasks(running)) != 1:  # pragma: no cover
+            return None
     done, _ = concurrent.futures.wait(
         futures, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED
     )
