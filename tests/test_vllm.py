@@ -21,6 +21,23 @@ from tests.vllm_model import model_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "tests" / "vllm_suite.py"
+
+
+def test_bad_vllm_configs_are_clear_errors_before_anything_starts(tmp_path):
+    """Checked before vLLM is imported: these run with or without it."""
+    from qwen_agent.errors import ConfigError
+    from qwen_agent.llm import LLMConfig, get_chat_model
+
+    with pytest.raises(ConfigError, match="bundled tiny model"):
+        get_chat_model(LLMConfig(backend="vllm"))  # the default model cannot be served
+    with pytest.raises(ConfigError, match="not a model directory"):
+        get_chat_model(LLMConfig(backend="vllm", model=str(tmp_path)))
+    with pytest.raises(ConfigError, match="unknown options for the vllm backend: gpu_memory"):
+        get_chat_model(LLMConfig(backend="vllm", model=str(tmp_path), gpu_memory=0.5))
+    with pytest.raises(ConfigError, match="gpu_memory_utilization"):
+        get_chat_model(LLMConfig(backend="vllm", model=str(tmp_path), gpu_memory_utilization=1.5))
+
+
 try:
     import vllm  # noqa: F401
 except ImportError:
