@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import time
 from typing import Any
 
@@ -69,13 +70,15 @@ STEPS = [
 
 
 class Clock:
-    """Time the loop spent outside the model: the whole run less the waits for deltas."""
+    """The waits for the model's deltas (their sum, and each turn's wait for its first)."""
 
     def __init__(self) -> None:
         self.model_wait = 0.0
+        self.first: list[float] = []
 
     async def deltas(self, model: Any, request: Any):
         stream = astream(model, request)
+        started: float | None = time.perf_counter()
         try:
             while True:
                 t0 = time.perf_counter()
@@ -85,6 +88,9 @@ class Clock:
                     self.model_wait += time.perf_counter() - t0
                     return
                 self.model_wait += time.perf_counter() - t0
+                if delta.text and started is not None:
+                    self.first.append(time.perf_counter() - started)
+                    started = None
                 yield delta
         finally:
             close = getattr(stream, "aclose", None)
@@ -130,10 +136,11 @@ async def one_after_another(model: Any, k: int, max_tokens: int) -> tuple[float,
     return wall, max(0.0, wall - clock.model_wait) / wall
 
 
-async def at_once(model: Any, n: int, max_tokens: int) -> tuple[float, float]:
+async def at_once(model: Any, n: int, max_tokens: int) -> tuple[float, float, float]:
     """Wall seconds for n conversations at once, and the event loop thread's CPU time
     over the wall time: their waits for the model overlap, so the thread's own work is
-    the framework's (the engine's client runs on a thread of its own)."""
+    the framework's (the engine's client runs on a thread of its own), and the median
+    wait of a turn for its first text."""
     cpu0 = time.thread_time()
     t0 = time.perf_counter()
     clock = Clock()
@@ -142,7 +149,7 @@ async def at_once(model: Any, n: int, max_tokens: int) -> tuple[float, float]:
     )
     wall = time.perf_counter() - t0
     _check(outs)
-    return wall, (time.thread_time() - cpu0) / wall
+    return wall, (time.thread_time() - cpu0) / wall, statistics.median(clock.first or [0.0])
 
 
 def _check(outs: list[list[str]]) -> None:
@@ -220,14 +227,15 @@ def main() -> None:
                 k = n if args.sequential <= 0 else min(n, args.sequential)
                 seq_wall, seq_share = await one_after_another(model, k, args.max_tokens)
                 per_conv = seq_wall / k
-                par_wall, par_share = await at_once(model, n, args.max_tokens)
+                par_wall, par_share, first = await at_once(model, n, args.max_tokens)
                 speedup = per_conv * n / par_wall
                 gain = await raw_gain(model, n, args.max_tokens)
                 engine = f"{gain:.1f}x" if gain is not None else "n/a"
                 print(
                     f"  N={n:3d}: one after another {1 / per_conv:6.2f} conv/s (outside the "
                     f"model {100 * seq_share:4.1f}% of wall); at once {n / par_wall:6.2f} "
-                    f"conv/s (loop thread CPU {100 * par_share:4.1f}% of wall); speedup "
+                    f"conv/s (loop thread CPU {100 * par_share:4.1f}% of wall, a turn's first "
+                    f"text after {first:.2f} s); speedup "
                     f"{speedup:4.1f}x; engine {engine}"
                 )
                 line = f"speedup at {n}: {speedup:.1f}x (engine {engine})"
