@@ -211,3 +211,14 @@ def test_sigterm_finishes_the_step_saves_and_stops(toy_base, tmp_path):
     assert 2 <= state["step"] < 500  # saved though no save was due
     assert "stopping after step" in (run / "train.log").read_text()
     assert (run / "adapter.safetensors").is_file()
+
+
+def test_the_base_builder_takes_its_arguments_from_the_trainer(capsys):
+    """``ensure_base`` calls ``base.main`` with an argument list (the path CI takes where no
+    base is built yet); ``--help`` proves the list is parsed without downloading anything."""
+    from training.smol_agent import base
+
+    with pytest.raises(SystemExit) as done:
+        base.main(["--help"])
+    assert done.value.code == 0
+    assert "--out" in capsys.readouterr().out

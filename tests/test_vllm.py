@@ -48,6 +48,7 @@ except ImportError:
         reason="vLLM is not installed here: bash .ci/vllm-env makes its environment, and "
         "QWEN_VLLM_PYTHON=.venv-vllm/bin/python runs these tests there",
     )
+    @pytest.mark.timeout(2400)  # builds the base model where it is missing, then the suite
     def test_the_vllm_suite_in_its_own_environment(tmp_path_factory):
         env = {**os.environ, "QWEN_VLLM_TEST_MODEL": str(model_dir(tmp_path_factory))}
         env.pop("QWEN_VLLM_PYTHON")

