@@ -11,10 +11,11 @@ loop makes at most ``max_steps`` model calls.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from time import monotonic
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from qwen_agent.errors import ConfigError, ToolCallError, ToolError
 from qwen_agent.events import Event, FinalEvent, ToolResultEvent
@@ -31,6 +32,9 @@ from qwen_agent.llm import (
 from qwen_agent.messages import Message, ToolCall, ToolResult
 from qwen_agent.tool import Tool, Toolset, ToolSpec, as_tool, check_timeout, to_result
 from qwen_agent.turn import PreparedTurn, build_request
+
+if TYPE_CHECKING:
+    from qwen_agent.config import AgentConfig
 
 __all__ = ["Agent", "ChatResult"]
 
@@ -103,6 +107,18 @@ class Agent:
         #: the backend takes tools natively (an OpenAI-compatible server that parses calls)
         self.native = bool(getattr(self.llm, "native_tools", False))
         self.thinking = thinking
+
+    @classmethod
+    def from_config(cls, config: AgentConfig | str | os.PathLike[str], **options: Any) -> Agent:
+        """The agent an :class:`~qwen_agent.config.AgentConfig` (or a TOML/JSON file of one,
+        as ``qwen-agent chat --config`` reads it) describes; ``options`` go to
+        :meth:`AgentConfig.build <qwen_agent.config.AgentConfig.build>` (``llm=`` to run it
+        on another model)."""
+        from qwen_agent.config import AgentConfig
+
+        if not isinstance(config, AgentConfig):
+            config = AgentConfig.load(config)
+        return config.build(**options)
 
     def _add_tools(self, tools: Iterable[Any]) -> None:
         for obj in tools:

@@ -68,7 +68,41 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--temperature", type=float, help="sampling temperature")
     chat.add_argument("--quiet", action="store_true", help="do not show tool calls on stderr")
     _serve_parser(sub)
+    _fabric_parser(sub)
     return parser
+
+
+def _fabric_parser(sub: Any) -> None:
+    fabric = sub.add_parser(
+        "fabric", help="AgentFabric: build an agent by chatting, try it, keep it (a web app)"
+    )
+    fabric.add_argument("--model", help="model directory, or the model name on --base-url")
+    fabric.add_argument("--backend", help="openai, transformers or vllm (default: as for chat)")
+    fabric.add_argument("--base-url", help="an OpenAI-compatible server to run the agents on")
+    fabric.add_argument("--api-key", help="the key for --base-url")
+    fabric.add_argument("--format", choices=["hermes", "react"], default="hermes")
+    fabric.add_argument(
+        "--data-dir",
+        type=Path,
+        help="where agents and files are kept (default: $QWEN_FABRIC_DATA or "
+        "~/.local/share/qwen-agent/fabric)",
+    )
+    fabric.add_argument(
+        "--db", help="a database URL (postgresql://...) shared by several app processes"
+    )
+    fabric.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    fabric.add_argument("--port", type=int, default=7860)
+    fabric.add_argument(
+        "--auth",
+        action="append",
+        default=[],
+        metavar="USER:PASSWORD",
+        help="turn login on; may be repeated (agents then belong to who made them)",
+    )
+    fabric.add_argument(
+        "--user-header",
+        help="take the user's name from this header, set by a trusted proxy in front",
+    )
 
 
 def _serve_parser(sub: Any) -> None:
@@ -95,6 +129,10 @@ def _serve_parser(sub: Any) -> None:
         default=[],
         help="an agent file (TOML or JSON), served as model agent:NAME; may be repeated",
     )
+    serve.add_argument(
+        "--store",
+        help="also serve the agents published in AgentFabric: its data folder or database URL",
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument(
@@ -117,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             return _chat(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "fabric":
+            return _fabric(args)
     except ConfigError as exc:
         print(f"qwen-agent: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -171,9 +211,9 @@ def _chat(args: argparse.Namespace) -> int:
 
 def _chat_tools(config: Any, args: argparse.Namespace) -> list[Any]:
     """The config's tools, then --tool, --knowledge and --mcp-config ones (or the default)."""
-    specs: list[Any] = [*config.tools, *args.tool]
     if args.knowledge:
-        specs.append({"name": "retrieval", "files": list(args.knowledge)})
+        config.knowledge.extend(str(path) for path in args.knowledge)
+    specs: list[Any] = [*config.tool_specs(), *args.tool]
     if args.mcp_config:
         config.mcp_servers.update(_mcp_file(args.mcp_config))
     tools: list[Any] = []
@@ -301,6 +341,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.native_tools:
         llm["native_tools"] = True
     agents = [AgentConfig.load(path) for path in args.config]
+    if args.store:
+        agents.extend(_published(args.store))
     options = {
         "host": args.host,
         "port": args.port,
@@ -372,6 +414,67 @@ def _bind(host: str, port: int) -> Any:
             )
         ) from None
     return sock
+
+
+def _published(where: str) -> list[Any]:
+    """The agents published in an AgentFabric store (a data folder or a database URL),
+    with their files written out where their tools read them."""
+    try:
+        from agentfabric.store import Store
+    except ImportError as exc:
+        raise ConfigError(
+            f"--store needs the [fabric] extra ({exc.name} is missing): "
+            "pip install 'qwen-agent-kit[fabric]'"
+        ) from None
+    url = where if "://" in where else None
+    folder = Path(where) if url is None else None
+    store = Store(url, folder)
+    try:
+        from agentfabric.app import data_dir
+
+        files = data_dir(folder) / "files"
+        files.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return [
+            store.materialize(record, files).model_copy(update={"llm": None})
+            for record in store.published()
+        ]
+    finally:
+        store.close()
+
+
+def _fabric(args: argparse.Namespace) -> int:
+    try:
+        from agentfabric.app import FabricOptions, launch
+    except ImportError as exc:
+        raise ConfigError(
+            f"fabric needs the [fabric] extra ({exc.name} is missing): "
+            "pip install 'qwen-agent-kit[fabric]'"
+        ) from None
+    auth = []
+    for pair in args.auth:
+        user, sep, password = pair.partition(":")
+        if not sep or not user or not password:
+            raise ConfigError(f"--auth takes USER:PASSWORD, got {pair!r:.40}")
+        auth.append((user, password))
+    llm = {
+        k: getattr(args, k)
+        for k in ("backend", "model", "base_url", "api_key")
+        if getattr(args, k) is not None
+    }
+    print(f"AgentFabric: http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    launch(
+        FabricOptions(
+            data_dir=args.data_dir,
+            db=args.db,
+            llm=llm,
+            format=args.format,
+            host=args.host,
+            port=args.port,
+            auth=auth,
+            user_header=args.user_header,
+        )
+    )
+    return 0
 
 
 if __name__ == "__main__":

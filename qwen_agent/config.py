@@ -33,7 +33,7 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -67,6 +67,22 @@ class AgentConfig(BaseModel):
     max_steps: int = Field(default=8, ge=1, le=100)
     #: Qwen3's thinking switch; None: the model's default
     thinking: bool | None = None
+    #: one line saying what the agent does (shown to its users, not to the model)
+    description: str = Field(default="", max_length=1000)
+    #: example requests offered to users as buttons
+    conversation_starters: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        default_factory=list,
+        max_length=8,
+        validation_alias=AliasChoices("conversation_starters", "starters"),
+    )
+    #: the first message users see (not sent to the model)
+    welcome_message: str = Field(default="", max_length=2000)
+    #: an image file shown beside the agent's messages
+    avatar: str | None = None
+    #: files or folders the agent searches with the ``retrieval`` tool
+    knowledge: list[str] = Field(default_factory=list, max_length=200)
+    #: the config's revision, counted up by the store that keeps it (AgentFabric)
+    version: int = Field(default=1, ge=1)
 
     @classmethod
     def load(cls, path: str | Path) -> AgentConfig:
@@ -117,7 +133,7 @@ class AgentConfig(BaseModel):
         from qwen_agent.agent import Agent
 
         tools = []
-        for i, spec in enumerate(self.tools):
+        for i, spec in enumerate(self.tool_specs()):
             if shared is not None and not self.per_conversation(spec):
                 tools.append(shared.lend(i, lambda spec=spec: self.make_tool(spec)))
             else:
@@ -133,6 +149,26 @@ class AgentConfig(BaseModel):
             generation=generation,
             thinking=self.thinking,
         )
+
+    def tool_specs(self) -> list[str | dict[str, Any]]:
+        """``tools`` with ``knowledge`` given to the ``retrieval`` tool: added to a listed
+        one's files, or as a new entry when none is listed."""
+        if not self.knowledge:
+            return list(self.tools)
+        specs: list[str | dict[str, Any]] = []
+        merged = False
+        for spec in self.tools:
+            name = spec.get("name") if isinstance(spec, dict) else spec
+            if name == "retrieval" and not merged:
+                table = dict(spec) if isinstance(spec, dict) else {"name": "retrieval"}
+                files = table.get("files") or self.tool_options.get("retrieval", {}).get("files")
+                files = [files] if isinstance(files, str) else list(files or [])
+                table["files"] = [*files, *self.knowledge]
+                spec, merged = table, True
+            specs.append(spec)
+        if not merged:
+            specs.append({"name": "retrieval", "files": list(self.knowledge)})
+        return specs
 
     @field_validator("mcp_servers")
     @classmethod

@@ -1,0 +1,118 @@
+"""``qwen-agent fabric``: start AgentFabric on 127.0.0.1.
+
+    qwen-agent fabric                                   # the bundled model, data in ~/.local/share
+    qwen-agent fabric --model /models/Qwen2.5-7B-Instruct
+    qwen-agent fabric --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
+    qwen-agent fabric --db postgresql://fabric@db/fabric --auth alice:secret --host 0.0.0.0
+
+Nothing is sent outside the machine: Gradio's analytics and version check are off, the
+page uses the system's fonts (no font service), and the server binds 127.0.0.1 unless
+``--host`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qwen_agent.errors import ConfigError
+
+__all__ = ["FabricOptions", "create", "launch"]
+
+
+@dataclass
+class FabricOptions:
+    """How the app starts; ``qwen-agent fabric``'s flags."""
+
+    data_dir: Path | None = None
+    db: str | None = None
+    llm: dict[str, Any] = field(default_factory=dict)
+    format: str = "hermes"
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: list[tuple[str, str]] = field(default_factory=list)
+    user_header: str | None = None
+
+
+def data_dir(given: Path | None) -> Path:
+    if given is not None:
+        return Path(given)
+    env = os.environ.get("QWEN_FABRIC_DATA")
+    if env:
+        return Path(env)
+    return Path.home() / ".local" / "share" / "qwen-agent" / "fabric"
+
+
+def create(options: FabricOptions, llm: Any = None) -> tuple[Any, Any]:
+    """The :class:`~agentfabric.fabric.Fabric` and its Gradio Blocks, not yet launched;
+    ``llm`` (a ChatModel) overrides ``options.llm``."""
+    for key, value in {
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+    }.items():
+        os.environ.setdefault(key, value)
+    try:
+        import gradio  # noqa: F401
+        import sqlalchemy  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(
+            f"AgentFabric needs the [fabric] extra ({exc.name} is missing): "
+            "pip install 'qwen-agent-kit[fabric]'"
+        ) from None
+    from qwen_agent.llm import LLMConfig, get_chat_model
+
+    from .fabric import Fabric
+    from .store import Store
+    from .ui import build_ui
+
+    folder = data_dir(options.data_dir)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    store = Store(options.db, folder)
+    try:
+        if llm is None:
+            llm = get_chat_model(LLMConfig.model_validate(options.llm))
+        label = options.llm.get("model") or ""
+        fabric = Fabric(store, llm, folder, options.format, model_label=label)
+        demo = build_ui(fabric, options.user_header)
+    except BaseException:
+        store.close()
+        raise
+    return fabric, demo
+
+
+def theme() -> Any:
+    """Gradio's default look with the system's fonts: the default theme fetches its
+    fonts from Google's font service, and this page reaches no other host."""
+    import gradio as gr
+
+    system = ["ui-sans-serif", "system-ui", "sans-serif"]
+    mono = ["ui-monospace", "Consolas", "monospace"]
+    return gr.themes.Default(font=system, font_mono=mono)
+
+
+def launch(options: FabricOptions, llm: Any = None, block: bool = True) -> tuple[Any, Any]:
+    """Start the app; with ``block`` it serves until interrupted, then closes the store.
+    Returns the Fabric and the Blocks (launched) for a caller that does not block."""
+    from .ui import CSS
+
+    fabric, demo = create(options, llm)
+    demo.queue(default_concurrency_limit=None, max_size=256)
+    demo.launch(
+        server_name=options.host,
+        server_port=options.port,
+        auth=options.auth or None,
+        prevent_thread_lock=not block,
+        show_error=False,
+        theme=theme(),
+        css=CSS,
+        allowed_paths=[str(fabric.media), str(fabric.files)],
+        footer_links=[],
+        ssr_mode=False,
+        quiet=not block,
+    )
+    if block:
+        fabric.store.close()
+    return fabric, demo

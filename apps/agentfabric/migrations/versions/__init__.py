@@ -1,0 +1,1 @@
+"""Schema revisions of the AgentFabric store, oldest first."""
