@@ -96,7 +96,7 @@ async def builder_part(args: argparse.Namespace, llm: Any, data: Path) -> None:
     fabric = Fabric(store, llm, data, args.format)
     right, times, misses = 0, [], []
     for i, case in enumerate(cases):
-        start = AgentConfig(name="my-assistant", **case.get("start", {}))
+        start = AgentConfig.model_validate({"name": "my-assistant", **case.get("start", {})})
         record = store.create_agent("bench", start)
         s = fabric.session(f"case-{i}", "bench")
         fabric.open(s, record.id)

@@ -33,13 +33,11 @@ BUILTIN_TOOLS: dict[str, str] = {
 }
 
 INSTRUCTIONS = """\
-You help a person build an AI assistant by talking with them. Each time they say what the \
-assistant should be or do, call update_agent_config with only the fields that change, then \
-say in one or two sentences what you changed. If the request is unclear, ask one short \
-question instead of guessing.
+You help a person build an AI assistant. When they say what it should be or do, call \
+update_agent_config with the fields that change, then say briefly what you changed. If the \
+request is unclear, ask one short question.
 
-The assistant as it is now:
-{config}"""
+The assistant now: {config}"""
 
 
 class ConfigUpdate(BaseModel):
@@ -51,21 +49,16 @@ class ConfigUpdate(BaseModel):
     instructions: str | None = Field(
         default=None, description="how the assistant behaves (its system prompt)"
     )
-    tools: list[str] | None = Field(
-        default=None,
-        description="built-in tools to switch on: " + ", ".join(BUILTIN_TOOLS),
-    )
-    remove_tools: list[str] | None = Field(default=None, description="built-in tools to turn off")
+    tools: list[str] | None = Field(default=None, description="built-in tools to add")
+    remove_tools: list[str] | None = Field(default=None, description="built-in tools to remove")
     conversation_starters: list[str] | None = Field(
-        default=None, description="example requests to add, shown to users as buttons"
+        default=None, description="example questions to add"
     )
     remove_conversation_starters: list[str] | None = Field(
-        default=None, description="example requests to take away"
+        default=None, description="example questions to remove"
     )
     welcome_message: str | None = Field(default=None, description="the first message users see")
-    avatar: str | None = Field(
-        default=None, description="a description of a picture to draw as the assistant's avatar"
-    )
+    avatar: str | None = Field(default=None, description="a picture to draw as its avatar")
 
 
 def slug(name: str) -> str:
@@ -175,19 +168,37 @@ class Draft:
         return changed
 
 
+def _schema() -> dict[str, Any]:
+    """The tool's parameters as the model reads them: plain types, no nulls (a small
+    model's window is short), built-in tool names as an enum (a guided backend can write
+    no other); :func:`apply_update` checks a call against :class:`ConfigUpdate`."""
+    props: dict[str, Any] = {}
+    for key, field in ConfigUpdate.model_fields.items():
+        prop: dict[str, Any] = {"type": "string"}
+        if key in ("tools", "remove_tools"):
+            prop = {"type": "array", "items": {"type": "string", "enum": list(BUILTIN_TOOLS)}}
+        elif key.endswith("conversation_starters"):
+            prop = {"type": "array", "items": {"type": "string"}}
+        props[key] = {**prop, "description": field.description}
+    return {"type": "object", "properties": props}
+
+
 class UpdateAgentConfig(Tool):
     """The builder's one tool, bound to one :class:`Draft`."""
 
     name = "update_agent_config"
-    description = (
-        "Update the assistant being built. Give only the fields to change; lists are added "
-        "to what is there (use remove_tools or remove_conversation_starters to take away)."
-    )
-    Params = ConfigUpdate
+    description = "Change the assistant being built: give only the fields to change."
+    parameters = _schema()
 
     def __init__(self, draft: Draft) -> None:
         super().__init__()
         self.draft = draft
+
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Checked by :func:`apply_update`, whose messages say what to fix."""
+        if not isinstance(arguments, dict):
+            raise ToolCallError("update_agent_config takes a JSON object of fields to change")
+        return arguments
 
     def call(self, **arguments: Any) -> str:
         changed = self.draft.update(arguments)
@@ -212,7 +223,7 @@ def describe(config: AgentConfig) -> str:
     )
     shown["tools"] = [_tool_name(s) for s in config.tools]
     shown["knowledge_files"] = len(config.knowledge)
-    return json.dumps(shown, ensure_ascii=False, indent=1)
+    return json.dumps(shown, ensure_ascii=False)
 
 
 def builder(draft: Draft, llm: Any, format: str = "hermes") -> Agent:

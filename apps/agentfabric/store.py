@@ -18,7 +18,6 @@ import os
 import re
 import secrets
 import time
-import unicodedata
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,29 +27,31 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    ForeignKey,
-    Index,
-    LargeBinary,
-    MetaData,
-    String,
-    create_engine,
-    delete,
-    event,
-    func,
-    insert,
-    literal,
-    select,
-    text,
-)
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy import DateTime, delete, func, insert, literal, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 from qwen_agent.config import AgentConfig
 from qwen_agent.errors import ConfigError
+
+from .checks import (
+    check_key,
+    check_owner,
+    file_ext,
+    image_ext,
+    parse_import,
+    problems,
+    sanitize_filename,
+    untrusted_config,
+)
+from .models import (
+    AgentRow,
+    AgentVersionRow,
+    Base,  # noqa: F401 - re-exported: migrations/env.py and tests import it here
+    ConversationRow,
+    FileRow,
+    make_engine,
+)
 
 __all__ = [
     "AgentRecord",
@@ -70,11 +71,6 @@ EXPORT_VERSION = 1
 _MIGRATION_LOCK = 0x5157_4146  # "QWAF"
 _ID = re.compile(r"[0-9a-f]{32}")
 _GENERATED = re.compile(r"[0-9a-f]{32}(\.[a-z0-9]{1,10})?")
-#: tool options whose values are places on the host (files, folders, model directories)
-PATH_OPTIONS = frozenset({"files", "root", "index_dir", "output_dir", "model", "input_dirs"})
-#: tool options only the app sets: a config's ``session_id`` would join another
-#: conversation's kernel; ``pool``/``quota``/``progress`` are the operator's objects and limits
-APP_OPTIONS = frozenset({"session_id", "pool", "quota", "progress"})
 
 
 # -- errors -------------------------------------------------------------------------------
@@ -125,81 +121,6 @@ class AgentRecord:
     files: tuple[FileInfo, ...]
 
 
-# -- schema (migrations/versions/0001_initial.py makes exactly this) ----------------------
-
-
-class Base(DeclarativeBase):
-    """The ORM base; ``Base.metadata`` is what the migrations are compared with."""
-
-    metadata = MetaData(
-        naming_convention={
-            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-            "pk": "pk_%(table_name)s",
-        }
-    )
-    type_annotation_map = {datetime: DateTime(timezone=True)}
-
-
-class AgentRow(Base):
-    __tablename__ = "agents"
-    __table_args__ = (
-        # a published name is unique across all owners (``serve --store`` serves by name)
-        Index(
-            "uq_agents_published_name",
-            "name",
-            unique=True,
-            sqlite_where=text("published"),
-            postgresql_where=text("published"),
-        ),
-    )
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    owner: Mapped[str] = mapped_column(String(255), index=True)
-    #: the latest config's name
-    name: Mapped[str] = mapped_column(String(64), index=True)
-    published: Mapped[bool]
-    current_version: Mapped[int]
-    created: Mapped[datetime]
-    updated: Mapped[datetime]
-
-
-class AgentVersionRow(Base):
-    __tablename__ = "agent_versions"
-    agent_id: Mapped[str] = mapped_column(
-        String(32), ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
-    )
-    version: Mapped[int] = mapped_column(primary_key=True)
-    config: Mapped[dict[str, Any]] = mapped_column(JSON)
-    created: Mapped[datetime]
-
-
-class FileRow(Base):
-    __tablename__ = "files"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    agent_id: Mapped[str] = mapped_column(
-        String(32), ForeignKey("agents.id", ondelete="CASCADE"), index=True
-    )
-    kind: Mapped[str] = mapped_column(String(16))
-    filename: Mapped[str] = mapped_column(String(200))
-    ext: Mapped[str] = mapped_column(String(16))
-    size: Mapped[int]
-    sha256: Mapped[str] = mapped_column(String(64))
-    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
-    created: Mapped[datetime]
-
-
-class ConversationRow(Base):
-    __tablename__ = "conversations"
-    agent_id: Mapped[str] = mapped_column(
-        String(32), ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
-    )
-    owner: Mapped[str] = mapped_column(String(255), primary_key=True)
-    session: Mapped[str] = mapped_column(String(200), primary_key=True)
-    messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
-    updated: Mapped[datetime]
-
-
 # -- the store ----------------------------------------------------------------------------
 
 
@@ -231,7 +152,7 @@ class Store:
                     f"cannot create the data folder {folder}: {exc.strerror}"
                 ) from None
             url = f"sqlite:///{folder / 'fabric.db'}"
-        self._engine = _make_engine(url)
+        self._engine = make_engine(url)
         # writers on SQLite take the write lock up front (BEGIN IMMEDIATE), so two
         # transactions never both read and then both fail to upgrade to writing
         self._writer = self._engine.execution_options(qwen_write=True)
@@ -255,7 +176,7 @@ class Store:
 
     def create_agent(self, owner: str, config: AgentConfig) -> AgentRecord:
         """A new agent of ``owner`` with ``config`` as its version 1."""
-        _check_owner(owner)
+        check_owner(owner)
         stored = self._storable(config, 1)
         with self._tx(write=True) as s:
             row = self._insert_agent(s, owner, stored)
@@ -263,7 +184,7 @@ class Store:
 
     def list_agents(self, owner: str) -> list[AgentRecord]:
         """``owner``'s agents, the most recently changed first."""
-        _check_owner(owner)
+        check_owner(owner)
         with self._tx() as s:
             rows = s.scalars(
                 select(AgentRow)
@@ -285,7 +206,7 @@ class Store:
     ) -> AgentRecord:
         """Store ``config`` as the agent's next version. ``expected_version``: the version
         the caller edited; another writer's newer version makes this a :class:`Conflict`."""
-        _check_owner(owner)
+        check_owner(owner)
         for _attempt in range(5):
             try:
                 with self._tx(write=True) as s:
@@ -477,7 +398,7 @@ class Store:
     ) -> None:
         """Keep ``owner``'s conversation ``session`` with the agent (replacing what was
         kept). The agent is ``owner``'s own or a published one."""
-        _check_key(session, "session")
+        check_key(session, "session")
         if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
             raise StoreError("messages must be a list of objects (dicts)")
         try:
@@ -512,7 +433,7 @@ class Store:
 
     def load_conversation(self, owner: str, agent_id: str, session: str) -> list[dict[str, Any]]:
         """The kept conversation, or [] when there is none."""
-        _check_key(session, "session")
+        check_key(session, "session")
         with self._tx() as s:
             row = self._visible(s, owner, agent_id)
             messages = s.scalar(
@@ -555,9 +476,9 @@ class Store:
         """A new, unpublished agent of ``owner`` from an :meth:`export_agent` document.
         The document is untrusted: it may only use registered tools, start no MCP
         servers, name no model server and no host paths (:class:`ImportRefused`)."""
-        _check_owner(owner)
+        check_owner(owner)
         document = self._parse_import(data)
-        config = _untrusted_config(document["config"])
+        config = untrusted_config(document["config"])
         try:
             stored = self._storable(config, 1)
         except StoreError as exc:
@@ -572,36 +493,7 @@ class Store:
             return self._record(s, row)
 
     def _parse_import(self, data: bytes) -> dict[str, Any]:
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise ImportRefused("an import is the bytes of an exported .json file")
-        if len(data) > self.MAX_IMPORT_BYTES:
-            raise ImportRefused(
-                f"the import file is {len(data) / MiB:.1f} MiB; at most "
-                f"{self.MAX_IMPORT_BYTES // MiB} MiB can be imported"
-            )
-        try:
-            document = json.loads(bytes(data))
-        except (ValueError, RecursionError) as exc:
-            raise ImportRefused(f"the import file is not JSON: {str(exc):.200}") from None
-        if not isinstance(document, dict):
-            raise ImportRefused("the import file must hold a JSON object at the top")
-        if document.get("format") != EXPORT_FORMAT:
-            raise ImportRefused(
-                f"the import file is not an AgentFabric export (its 'format' is "
-                f"{document.get('format')!r:.60}, not {EXPORT_FORMAT!r})"
-            )
-        version = document.get("version")
-        if type(version) is not int or version != EXPORT_VERSION:
-            raise ImportRefused(
-                f"the import file's version is {document.get('version')!r:.60}; this "
-                f"AgentFabric reads version {EXPORT_VERSION}"
-            )
-        if not isinstance(document.get("config"), dict):
-            raise ImportRefused("the import file's 'config' must be an object")
-        unknown = sorted(set(document) - {"format", "version", "config", "files"})
-        if unknown:
-            raise ImportRefused(f"the import file has unknown keys {unknown[:5]}")
-        return document
+        return parse_import(data, self.MAX_IMPORT_BYTES)
 
     def _import_files(self, entries: Any) -> list[tuple[str, str, str, bytes]]:
         if not isinstance(entries, list):
@@ -666,7 +558,7 @@ class Store:
             ) from None
 
     def _owned(self, s: Session, owner: str, agent_id: str, lock: bool = False) -> AgentRow:
-        _check_owner(owner)
+        check_owner(owner)
         query = select(AgentRow).where(AgentRow.id == agent_id, AgentRow.owner == owner)
         row = None
         if isinstance(agent_id, str) and _ID.fullmatch(agent_id):
@@ -677,7 +569,7 @@ class Store:
 
     def _visible(self, s: Session, owner: str, agent_id: str) -> AgentRow:
         """``owner``'s agent, or any published one (others may chat with it)."""
-        _check_owner(owner)
+        check_owner(owner)
         row = None
         if isinstance(agent_id, str) and _ID.fullmatch(agent_id):
             row = s.scalar(select(AgentRow).where(AgentRow.id == agent_id))
@@ -735,14 +627,14 @@ class Store:
             raise StoreError("a file's data must be bytes")
         name, size = sanitize_filename(filename), len(data)
         if kind == "avatar":
-            ext = _image_ext(bytes(data[:16]))
+            ext = image_ext(bytes(data[:16]))
             if ext is None:
                 raise StoreError(
                     f"avatar {name!r} is not a PNG, JPEG, GIF or WebP image (by its content)"
                 )
             limit = self.MAX_AVATAR_BYTES
         else:
-            ext = _ext(name)
+            ext = file_ext(name)
             if ext not in self.KNOWLEDGE_EXTENSIONS:
                 allowed = " ".join(sorted(self.KNOWLEDGE_EXTENSIONS))
                 raise StoreError(f"knowledge file {name!r} must be one of: {allowed}")
@@ -833,71 +725,6 @@ class Store:
 # -- helpers ------------------------------------------------------------------------------
 
 
-def _make_engine(url: str) -> Engine:
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise StoreError(
-            "the store URL must look like sqlite:///path/fabric.db or "
-            "postgresql://user:password@host/db"
-        ) from None
-    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    elif parsed.drivername not in ("sqlite", "sqlite+pysqlite"):
-        raise StoreError(
-            f"the store supports SQLite and PostgreSQL, not {parsed.drivername!r}: "
-            "give sqlite:///path or postgresql://..."
-        )
-    try:
-        if parsed.drivername.startswith("sqlite"):
-            engine = create_engine(parsed, connect_args={"timeout": 30})
-            event.listen(engine, "connect", _sqlite_connect)
-            event.listen(engine, "begin", _sqlite_begin)
-        else:
-            engine = create_engine(parsed, pool_pre_ping=True)
-    except (ImportError, NoSuchModuleError) as exc:
-        raise StoreError(
-            f"the database driver is missing ({exc}); install qwen-agent-kit[fabric]"
-        ) from None
-    return engine
-
-
-def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    # pysqlite's own transaction handling is off; _sqlite_begin opens each transaction
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    for pragma in (
-        "journal_mode=WAL",
-        "foreign_keys=ON",
-        "busy_timeout=30000",
-        "synchronous=NORMAL",
-    ):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
-
-
-def _sqlite_begin(conn: Any) -> None:
-    write = conn.get_execution_options().get("qwen_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
-def _check_owner(owner: Any) -> None:
-    _check_key(owner, "owner")
-
-
-def _check_key(value: Any, what: str) -> None:
-    if (
-        not isinstance(value, str)
-        or not 1 <= len(value) <= (255 if what == "owner" else 200)
-        or any(unicodedata.category(ch) == "Cc" for ch in value)
-    ):
-        limit = 255 if what == "owner" else 200
-        raise StoreError(
-            f"{what} must be a non-empty string of at most {limit} characters without "
-            f"control characters, not {value!r:.40}"
-        )
-
-
 def _name_taken(name: str | None) -> str:
     what = f"the name {name!r}" if name else "this agent's name"
     return f"{what} is already published by another agent; rename this agent to publish it"
@@ -923,7 +750,7 @@ def _load(data: Any, version: int) -> AgentConfig:
         config = AgentConfig.model_validate(data)
     except ValidationError as exc:
         raise StoreError(
-            f"a stored config no longer validates ({_problems(exc)}); it was written by "
+            f"a stored config no longer validates ({problems(exc)}); it was written by "
             "another version of qwen-agent-kit"
         ) from None
     return config.model_copy(update={"version": version})
@@ -938,37 +765,6 @@ def _file_info(row: FileRow) -> FileInfo:
         sha256=row.sha256,
         created=_utc(row.created),
     )
-
-
-def sanitize_filename(name: str) -> str:
-    """A display name from an uploaded file's name: no folders (``/`` or ``\\``), no
-    control or format characters, no leading dots, at most 200 characters (the extension
-    kept); ``"file"`` when nothing is left."""
-    name = unicodedata.normalize("NFC", str(name))
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C")
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = name.strip().lstrip(".").strip()
-    if len(name) > 200:
-        stem, ext = os.path.splitext(name)
-        name = stem[: 200 - len(ext)] + ext if len(ext) <= 16 else name[:200]
-    return name or "file"
-
-
-def _ext(name: str) -> str:
-    ext = os.path.splitext(name)[1].lower()
-    return ext if re.fullmatch(r"\.[a-z0-9]{1,10}", ext) else ""
-
-
-def _image_ext(head: bytes) -> str | None:
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return ".png"
-    if head.startswith(b"\xff\xd8\xff"):
-        return ".jpg"
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return ".gif"
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return ".webp"
-    return None
 
 
 def _sha256_of(path: Path) -> str:
@@ -1000,69 +796,3 @@ def _write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def _problems(exc: ValidationError, n: int = 5) -> str:
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors()[:n]
-    )
-
-
-def _untrusted_config(raw: dict[str, Any]) -> AgentConfig:
-    """An imported config, checked: registered tools only, no MCP servers, no model server,
-    no host paths in tool options; ``llm``, ``knowledge``, ``avatar`` and ``version`` are
-    dropped (the app picks the model; files come from the import's ``files``)."""
-    from qwen_agent.formats import FORMATS
-    from qwen_agent.tool import TOOLS
-
-    raw = dict(raw)
-    llm = raw.pop("llm", None)
-    if isinstance(llm, dict) and (llm.get("base_url") or llm.get("api_key")):
-        raise ImportRefused(
-            "the import's config names a model server (llm.base_url / llm.api_key); an "
-            "imported agent uses the model this app runs: remove 'llm' from the file"
-        )
-    if raw.get("mcp_servers") or raw.get("mcpServers"):
-        raise ImportRefused(
-            "the import's config has mcp_servers, which start programs on this machine; "
-            "an import cannot carry them: remove them, import, and add servers you trust"
-        )
-    for key in ("knowledge", "avatar", "version", "mcp_servers", "mcpServers"):
-        raw.pop(key, None)
-    try:
-        config = AgentConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ImportRefused(f"the import's config is not valid: {_problems(exc)}") from None
-    known = TOOLS.names()
-    for spec in config.tools:
-        name = spec.get("name") if isinstance(spec, dict) else spec
-        if not isinstance(name, str) or name not in TOOLS or ":" in name:
-            raise ImportRefused(
-                f"the import's config uses tool {name!r:.80}; an import may only use this "
-                f"app's registered tools ({', '.join(known)}), never code by module or file"
-            )
-        if isinstance(spec, dict):
-            _check_options(name, {k: v for k, v in spec.items() if k != "name"})
-    for name, options in config.tool_options.items():
-        _check_options(name, options)
-    if config.format not in FORMATS:
-        raise ImportRefused(
-            f"the import's config asks for tool format {config.format!r:.40}; known: "
-            f"{', '.join(FORMATS.names())}"
-        )
-    return config
-
-
-def _check_options(tool: str, options: dict[str, Any]) -> None:
-    for key, value in options.items():
-        if key in PATH_OPTIONS and value not in (None, "", []):
-            raise ImportRefused(
-                f"the import's config gives tool {tool!r:.60} the option {key!r} = "
-                f"{value!r:.80}, a place on the exporting host; an import cannot name host "
-                "paths: upload knowledge files instead"
-            )
-        if key in APP_OPTIONS:
-            raise ImportRefused(
-                f"the import's config sets tool {tool!r:.60}'s option {key!r}, which only "
-                "this app sets (per conversation or by its operator): remove it"
-            )
