@@ -53,7 +53,12 @@ class Router:
 
     def __init__(self) -> None:
         self.bundled = get_chat_model(LLMConfig())
-        self.script = ScriptedLLM([UPDATE, "Done: it is Wanderer, a travel planner."])
+        # the builder's words carry markup that must stay text in the page
+        done = (
+            "Done: it is Wanderer, a travel planner. <img src=x onerror=alert(1)>"
+            "<script>alert(2)</script> ![pixel](http://198.51.100.7/p.png?leak=1)"
+        )
+        self.script = ScriptedLLM([UPDATE, done])
         self.scripted = True
         self.builder_turns = 0
 
@@ -108,9 +113,23 @@ class Visit:
         self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
         self.page: Page = self.context.new_page()
         self.requests: list[str] = []
+        self.dialogs: list[str] = []
         self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        # a request for any other host is recorded and never sent (the test stays on
+        # loopback even if the page's policy failed)
+        self.outside: list[str] = []
+        self.context.route("**/*", self._only_loopback)
         self.url = url
         self.login(user)
+
+    def _only_loopback(self, route: object) -> None:
+        url = route.request.url
+        if url.startswith(("data:", "blob:")) or urlparse(url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            self.outside.append(url)
+            route.abort()
 
     def login(self, user: str) -> None:
         page = self.page
@@ -196,9 +215,14 @@ def test_build_by_chat_form_fills_preview_streams_reload_and_privacy(app, browse
             expect(bob.page.locator("#preview-chat")).not_to_contain_text("408")
         finally:
             bob.close()
+        # the builder's markup stayed text: no script ran, no image was fetched from "x"
+        assert alice.dialogs == []
+        assert alice.outside == []  # the page's policy stopped the pixel before any request
         # nothing but 127.0.0.1 was asked for anything
+        # (the browser reports the blocked pixel as a request it did not send; the route
+        # above is where requests leave the page, and none left for another host)
         hosts = {urlparse(u).hostname for u in alice.requests if u.startswith("http")}
-        assert hosts == {"127.0.0.1"}, hosts
+        assert hosts - {"198.51.100.7"} == {"127.0.0.1"}, hosts
     finally:
         alice.close()
 

@@ -93,9 +93,44 @@ def theme() -> Any:
     return gr.themes.Default(font=system, font_mono=mono)
 
 
+#: what the page may load: its own server only. Model and tool text is rendered as
+#: Markdown, and an image or a fetch in it pointing elsewhere would carry data off the
+#: machine (a prompt-injection classic); the browser refuses those before any request.
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' data: blob:; "
+    "font-src 'self' data:; connect-src 'self' ws: wss:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline' 'unsafe-eval'; frame-src 'self'; "
+    "frame-ancestors 'self'; form-action 'self'; object-src 'none'; base-uri 'self'"
+)
+
+
+class SecurityHeaders:
+    """ASGI middleware: every HTTP response carries :data:`CSP` and ``nosniff``."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"content-security-policy", CSP.encode()))
+                headers.append((b"x-content-type-options", b"nosniff"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 def launch(options: FabricOptions, llm: Any = None, block: bool = True) -> tuple[Any, Any]:
     """Start the app; with ``block`` it serves until interrupted, then closes the store.
     Returns the Fabric and the Blocks (launched) for a caller that does not block."""
+    from starlette.middleware import Middleware
+
     from .ui import CSS
 
     fabric, demo = create(options, llm)
@@ -112,6 +147,7 @@ def launch(options: FabricOptions, llm: Any = None, block: bool = True) -> tuple
         footer_links=[],
         ssr_mode=False,
         quiet=not block,
+        app_kwargs={"middleware": [Middleware(SecurityHeaders)]},
     )
     if block:
         fabric.store.close()

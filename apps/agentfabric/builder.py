@@ -61,6 +61,39 @@ class ConfigUpdate(BaseModel):
     avatar: str | None = Field(default=None, description="a picture to draw as its avatar")
 
 
+def check_tool_options(text: str) -> dict[str, dict[str, Any]]:
+    """The form's tool options (JSON: options by built-in tool name), checked as an
+    import is: only options the tool takes, no host paths, nothing only the app sets.
+    Raises :class:`~qwen_agent.errors.ConfigError` with what to fix."""
+    import inspect
+
+    from qwen_agent.errors import ConfigError
+    from qwen_agent.tool import TOOLS
+
+    from .checks import APP_OPTIONS, PATH_OPTIONS
+
+    try:
+        data = json.loads(text or "{}")
+    except ValueError as exc:
+        raise ConfigError(f"tool options are not valid JSON: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ConfigError('tool options are {"tool name": {"option": value}}')
+    for tool, options in data.items():
+        if tool not in BUILTIN_TOOLS:
+            raise ConfigError(
+                f"no built-in tool {tool!r:.40}; choose from {', '.join(BUILTIN_TOOLS)}"
+            )
+        params = inspect.signature(TOOLS.get(tool)).parameters
+        allowed = sorted(set(params) - PATH_OPTIONS - APP_OPTIONS - {"self", "name"})
+        for key in options:
+            if key not in allowed:
+                raise ConfigError(
+                    f"{tool} has no option {key!r:.40} you can set here; its options: "
+                    + ", ".join(allowed)
+                )
+    return data
+
+
 def slug(name: str) -> str:
     """A display name as an agent name: spaces become hyphens, other characters that a
     name cannot hold are dropped ("Chef Bot!" -> "Chef-Bot")."""

@@ -46,6 +46,8 @@ log = logging.getLogger("agentfabric")
 #: how the preview conversation is keyed in the store (one per owner and agent)
 PREVIEW = "preview"
 BUILDER = "builder"
+#: the mark on an answer that was stopped before its end
+STOPPED = "\n\n*(stopped)*"
 #: the most messages of a conversation the page shows and the store keeps
 MAX_MESSAGES = 400
 
@@ -355,10 +357,13 @@ class Fabric:
         kind: str,
     ) -> AsyncIterator[list[dict[str, Any]]]:
         run = agent.arun(text, history=history)
+        said: list[str] = []
+        ended = False  # answered, or failed (a failed round is not kept)
         try:
             async for ev in run:
                 if isinstance(ev, TextDelta):
                     view.text(ev.text)
+                    said.append(ev.text)
                 elif isinstance(ev, ReasoningDelta):
                     continue
                 elif isinstance(ev, ToolCallEvent):
@@ -375,18 +380,25 @@ class Fabric:
                     del history[:]
                     history.extend(ev.messages[-MAX_MESSAGES:])
                     self._keep(s, kind, history)
+                    ended = True
                 else:
                     continue
                 yield view.messages
         except QwenAgentError as exc:
+            ended = True
             view.note(f"{type(exc).__name__}: {exc}", "⚠️ Error")
             yield view.messages
         except Exception as exc:  # the app keeps working; the person sees what broke
+            ended = True
             log.exception("a %s turn failed", kind)
             view.note(f"Something went wrong: {type(exc).__name__}: {exc}", "⚠️ Error")
             yield view.messages
         finally:
             await run.aclose()
+            if not ended and said:  # stopped, or the page went away: keep what was said
+                history.append(Message(role="user", content=text))
+                history.append(Message(role="assistant", content="".join(said) + STOPPED))
+                self._keep(s, kind, history)
             view.messages[:] = view.messages[-MAX_MESSAGES:]
             if kind == PREVIEW:
                 s.preview_chat = view.messages

@@ -9,6 +9,7 @@ the person: the name they logged in with (``auth``), the user header a trusted p
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 from qwen_agent.config import AgentConfig
 from qwen_agent.errors import QwenAgentError
 
-from .builder import BUILTIN_TOOLS, slug
+from .builder import BUILTIN_TOOLS, check_tool_options, slug
 from .fabric import BUILDER, PREVIEW, Fabric, Session
 
 __all__ = ["build_ui", "owner_of"]
@@ -129,6 +130,12 @@ class Page:
             choices=[(label, key) for key, label in BUILTIN_TOOLS.items()],
             elem_id="cfg-tools",
         )
+        self.tool_options = gr.Code(
+            label='Tool options (JSON by tool name, e.g. {"retrieval": {"top_k": 6}})',
+            language="json",
+            lines=3,
+            elem_id="cfg-tool-options",
+        )
         self.knowledge = gr.File(
             label="Knowledge files (searched by the agent; not the chat's sandbox)",
             file_count="multiple",
@@ -178,6 +185,7 @@ class Page:
             self.welcome,
             self.starters,
             self.tools,
+            self.tool_options,
             self.published,
         ]
 
@@ -252,8 +260,13 @@ class Page:
             c.welcome_message,
             "\n".join(c.conversation_starters),
             on,
+            json.dumps(c.tool_options, indent=1) if c.tool_options else "",
             self.fabric.record(s).published,
         ]
+
+    def kept(self) -> list[Any]:
+        """The form as the person left it (an edit that was not saved is not undone)."""
+        return [self.gr.skip() for _ in self.form]
 
     def show(self, s: Session) -> list[Any]:
         gr = self.gr
@@ -331,12 +344,17 @@ class Page:
         welcome: str,
         starters: str,
         tools: list[str],
+        tool_options: str,
         published: bool,
         request: gr.Request,
     ) -> list[Any]:
         s = self.session(request)
         c = s.draft.config
         keep = [spec for spec in c.tools if _name(spec) not in BUILTIN_TOOLS]
+        try:
+            options = check_tool_options(tool_options)
+        except QwenAgentError as exc:
+            return [*self.kept(), self.preview_update(s), f"Not saved: {exc}"]
         try:
             config = AgentConfig.model_validate(
                 {
@@ -349,13 +367,14 @@ class Page:
                         x.strip() for x in starters.splitlines() if x.strip()
                     ],
                     "tools": [*keep, *tools],
+                    "tool_options": options,
                 }
             )
         except ValidationError as exc:
             problem = "; ".join(
                 f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3]
             )
-            return [*self.form_values(s), self.preview_update(s), f"Not saved: {problem}"]
+            return [*self.kept(), self.preview_update(s), f"Not saved: {problem}"]
         said = self.fabric.save(s, config) if config != c else ""
         if published != self.fabric.record(s).published:
             try:
