@@ -148,6 +148,11 @@ class Page:
             )
             self.remove_file = gr.Button("Remove", scale=0)
         self.avatar = gr.Image(label="Avatar", type="filepath", height=128, elem_id="cfg-avatar")
+        with gr.Row():
+            self.versions = gr.Dropdown(
+                label="Versions (each change is kept)", choices=[], scale=3, elem_id="versions"
+            )
+            self.restore = gr.Button("Restore", scale=0, elem_id="restore-version")
         self.published = gr.Checkbox(
             label="Published: served as agent:NAME by `qwen-agent serve --store`",
             elem_id="cfg-published",
@@ -199,6 +204,7 @@ class Page:
             self.builder_chat,
             self.preview,
             self.exported,
+            self.versions,
         ]
 
     def _wire(self, demo: Any) -> None:
@@ -219,6 +225,7 @@ class Page:
         )
         self.remove_file.click(self.on_remove_file, self.knowledge_list, outs)
         self.avatar.upload(self.on_avatar, self.avatar, outs)
+        self.restore.click(self.on_restore, self.versions, outs)
         self.builder_box.submit(
             self.on_build, self.builder_box, [*self.page, self.builder_box, self.status]
         )
@@ -281,7 +288,16 @@ class Page:
             s.builder_chat,
             self.preview_update(s),
             gr.File(value=None, visible=False),
+            self.version_choices(s),
         ]
+
+    def version_choices(self, s: Session) -> Any:
+        kept = self.fabric.store.versions(s.owner, s.agent_id)
+        choices = [
+            (f"v{n} · {when:%Y-%m-%d %H:%M} · {config.name}", n)
+            for n, when, config in sorted(kept, key=lambda v: -v[0])[:50]
+        ]
+        return self.gr.Dropdown(choices=choices, value=s.version)
 
     # -- agents: load, open, new, duplicate, delete, import, export ---------------------
     def on_load(self, request: gr.Request) -> list[Any]:
@@ -384,6 +400,14 @@ class Page:
                 said += f" Not published: {exc}"
         return [*self.form_values(s), self.preview_update(s), said]
 
+    def on_restore(self, version: int | None, request: gr.Request) -> list[Any]:
+        s = self.session(request)
+        kept = {n: c for n, _, c in self.fabric.store.versions(s.owner, s.agent_id)}
+        if version not in kept:
+            return [*self.show(s), "Choose a version first."]
+        said = self.fabric.save(s, kept[version])
+        return [*self.show(s), f"Restored v{version}. {said}"]
+
     def on_knowledge(self, files: list[str] | None, request: gr.Request) -> list[Any]:
         s = self.session(request)
         said = []
@@ -422,7 +446,18 @@ class Page:
         skip = self.gr.skip
         async for chat in self.fabric.builder_turn(s, text.strip()):
             form = self.form_values(s)
-            yield [skip(), *form, skip(), skip(), chat, self.preview_update(s), skip(), "", ""]
+            yield [
+                skip(),
+                *form,
+                skip(),
+                skip(),
+                chat,
+                self.preview_update(s),
+                skip(),
+                skip(),
+                "",
+                "",
+            ]
         said = ""
         if s.avatar_prompt:
             yield [*self.show(s), "", "Drawing the avatar…"]
