@@ -324,10 +324,7 @@ def _serve(args: argparse.Namespace) -> int:
         from qwen_agent.serving.app import ServeConfig, create_app
         from qwen_agent.serving.server import api_key_from_env
     except ImportError as exc:
-        raise ConfigError(
-            f"serve needs the [serve] extra ({exc.name} is missing): "
-            "pip install 'qwen-agent-kit[serve]'"
-        ) from None
+        raise _missing_extra("serve", "serve", exc) from None
     from qwen_agent.config import AgentConfig
     from qwen_agent.llm import get_chat_model
 
@@ -416,16 +413,20 @@ def _bind(host: str, port: int) -> Any:
     return sock
 
 
+def _missing_extra(what: str, extra: str, exc: ImportError) -> ConfigError:
+    return ConfigError(
+        f"{what} needs the [{extra}] extra ({exc.name} is missing): "
+        f"pip install 'qwen-agent-kit[{extra}]'"
+    )
+
+
 def _published(where: str) -> list[Any]:
     """The agents published in an AgentFabric store (a data folder or a database URL),
     with their files written out where their tools read them."""
     try:
         from agentfabric.store import Store
     except ImportError as exc:
-        raise ConfigError(
-            f"--store needs the [fabric] extra ({exc.name} is missing): "
-            "pip install 'qwen-agent-kit[fabric]'"
-        ) from None
+        raise _missing_extra("--store", "fabric", exc) from None
     url = where if "://" in where else None
     folder = Path(where) if url is None else None
     store = Store(url, folder)
@@ -446,10 +447,7 @@ def _fabric(args: argparse.Namespace) -> int:
     try:
         from agentfabric.app import FabricOptions, launch
     except ImportError as exc:
-        raise ConfigError(
-            f"fabric needs the [fabric] extra ({exc.name} is missing): "
-            "pip install 'qwen-agent-kit[fabric]'"
-        ) from None
+        raise _missing_extra("fabric", "fabric", exc) from None
     auth = []
     for pair in args.auth:
         user, sep, password = pair.partition(":")
