@@ -89,3 +89,49 @@ def test_serve_store_refuses_a_store_that_is_not_there(tmp_path):
     )
     assert done.returncode == 2, done.stderr
     assert "configuration error" in done.stderr
+
+
+def test_the_fabric_command_serves_the_page_on_loopback_with_its_security_headers(tmp_path):
+    import time
+
+    import httpx
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qwen_agent.cli", "fabric", "--port", str(port)]
+        + ["--data-dir", str(tmp_path / "data")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        page = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.5)
+        assert page is not None, proc.stderr.read() if proc.poll() is not None else "no answer"
+        assert page.status_code == 200
+        assert "img-src 'self'" in page.headers["content-security-policy"]
+        assert (tmp_path / "data" / "fabric.db").is_file()
+        from tests.net import listening_on
+
+        assert listening_on(port) == {"0100007F"}  # 127.0.0.1 as /proc/net/tcp writes it
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+
+def test_the_fabric_command_refuses_a_bad_login_option(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "qwen_agent.cli", "fabric", "--auth", "alice"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "--auth takes USER:PASSWORD" in done.stderr

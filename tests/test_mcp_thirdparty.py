@@ -38,6 +38,8 @@ from typing import Any
 
 import pytest
 
+from tests.net import listening_on
+
 pytest.importorskip("mcp")
 if not sys.platform.startswith("linux"):  # processes are checked through /proc
     pytest.skip("the third-party MCP server tests need Linux", allow_module_level=True)
@@ -460,19 +462,6 @@ net.Server.prototype.listen = function (...args) {
   return listen.apply(this, args);
 };
 """
-
-
-def listening_on(port: int) -> set[str]:
-    """The local addresses (hex, as /proc/net/tcp* writes them) listening on ``port``."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError):
-            for line in Path(table).read_text().splitlines()[1:]:
-                local, state = line.split()[1], line.split()[3]
-                address, _, hex_port = local.partition(":")
-                if state == "0A" and int(hex_port, 16) == port:
-                    found.add(address)
-    return found
 
 
 @pytest.fixture(scope="module")
