@@ -44,6 +44,7 @@ def _args() -> argparse.Namespace:
     ap.add_argument("--chats", type=int, default=20, help="concurrent preview chats")
     ap.add_argument("--n", type=int, default=0, help="at most this many builder requests")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--max-tokens", type=int, default=256, help="most tokens per model call")
     return ap.parse_args()
 
 
@@ -108,6 +109,8 @@ async def builder_part(args: argparse.Namespace, llm: Any, data: Path) -> None:
         after = store.get_agent("bench", record.id).config
         wrong = judge(case, start, after, s.avatar_prompt)
         right += not wrong
+        mark = "right" if not wrong else "wrong"
+        print(f"  [{i + 1}/{len(cases)}] {mark} in {times[-1]:.1f} s", file=sys.stderr, flush=True)
         if wrong:
             answer = next(
                 (m["content"] for m in reversed(s.builder_chat) if m["role"] == "assistant"), ""
@@ -191,7 +194,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     from qwen_agent.llm import LLMConfig, get_chat_model
 
-    llm = get_chat_model(LLMConfig.model_validate(_llm_options(args)))
+    options = {**_llm_options(args), "generation": {"max_tokens": args.max_tokens}}
+    llm = get_chat_model(LLMConfig.model_validate(options))
     label = args.model or args.base_url or "the bundled model"
     print(f"model: {label}, format {args.format}")
     with tempfile.TemporaryDirectory() as tmp:
