@@ -243,3 +243,50 @@ def test_a_stopped_round_keeps_what_was_said(make):
     assert tab.history[1].text.startswith("The answer is") and "(stopped)" in tab.history[1].text
     again = fabric.session("t2", "local")
     assert again.history[1].text == tab.history[1].text  # kept in the store too
+
+
+def test_the_pages_agent_actions_through_the_real_gradio_client(tmp_path):
+    """New, duplicate, export, import (a good file and a hostile one), delete: the page's
+    own handlers, called as a browser calls them."""
+    import json
+    import socket
+
+    from gradio_client import Client, handle_file
+
+    from agentfabric.app import FabricOptions, launch
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    fabric, demo = launch(
+        FabricOptions(data_dir=tmp_path / "data", port=port), llm=ScriptedLLM("ok"), block=False
+    )
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+
+        def names(out: tuple) -> list[str]:
+            return [label for label, _ in out[0]["choices"]]
+
+        first = client.predict(api_name="/on_load")
+        assert names(first) == ["my-assistant"]
+        out = client.predict(api_name="/on_new")
+        assert sorted(names(out)) == ["my-assistant", "my-assistant-2"] and "Created" in out[-1]
+        out = client.predict(api_name="/on_duplicate")
+        assert "my-assistant-2-copy" in names(out) and out[-1].startswith("Duplicated")
+        exported = client.predict(api_name="/on_export")
+        path = exported["value"] if isinstance(exported, dict) else exported
+        data = json.loads(Path(path).read_text())
+        assert data["format"] == "qwen-agent-fabric" and data["config"]["name"]
+        out = client.predict(handle_file(path), api_name="/on_import")
+        assert out[-1].startswith("Imported") and len(names(out)) == 4
+        hostile = tmp_path / "hostile.json"
+        data["config"]["tools"] = ["os:system"]
+        hostile.write_text(json.dumps(data))
+        out = client.predict(handle_file(str(hostile)), api_name="/on_import")
+        assert out[-1].startswith("Import refused") and "os:system" in out[-1]
+        assert len(names(out)) == 4
+        out = client.predict(api_name="/on_delete")
+        assert out[-1].startswith("Deleted") and len(names(out)) == 3
+    finally:
+        demo.close()
+        fabric.store.close()
