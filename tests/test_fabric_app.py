@@ -290,3 +290,50 @@ def test_the_pages_agent_actions_through_the_real_gradio_client(tmp_path):
     finally:
         demo.close()
         fabric.store.close()
+
+
+def test_behind_a_trusted_proxy_the_user_header_decides_the_owner(tmp_path):
+    import socket
+
+    from gradio_client import Client
+
+    from agentfabric.app import FabricOptions, launch
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    options = FabricOptions(data_dir=tmp_path / "data", port=port, user_header="X-Forwarded-User")
+    fabric, demo = launch(options, llm=ScriptedLLM("ok"), block=False)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        carol = Client(url, headers={"X-Forwarded-User": "carol"}, verbose=False)
+        carol.predict(api_name="/on_load")
+        carol.predict(api_name="/on_new")
+        dave = Client(url, headers={"X-Forwarded-User": "dave"}, verbose=False)
+        seen = dave.predict(api_name="/on_load")
+        assert [label for label, _ in seen[0]["choices"]] == ["my-assistant"]
+        owners = {r.owner for o in ("user:carol", "user:dave") for r in fabric.store.list_agents(o)}
+        assert owners == {"user:carol", "user:dave"}
+        assert len(fabric.store.list_agents("user:carol")) == 2
+        nobody = Client(url, verbose=False)
+        with pytest.raises(Exception, match="(?i)error"):
+            nobody.predict(api_name="/on_load")  # no header: refused, nothing made
+        assert fabric.store.list_agents("local") == []
+    finally:
+        demo.close()
+        fabric.store.close()
+
+
+def test_knowledge_uploads_reach_the_preview_agents_retrieval(make):
+    fabric = make(ScriptedLLM("ok"))
+    tab = fabric.session("t", "local")
+    fabric.store.add_file(
+        "local", tab.agent_id, "knowledge", "../../handbook.md", b"Lunch is served at noon."
+    )
+    fabric.save(tab, tab.draft.config.model_copy(update={"tools": ["retrieval"]}))
+    agent = fabric.preview_agent(tab)
+    found = agent.tools["retrieval"].call(query="when is lunch served")
+    assert "noon" in str(found)
+    files = list((fabric.files / tab.agent_id).iterdir())
+    assert len(files) == 1 and files[0].name != "handbook.md"  # a generated name, inside
+    tab.close()
