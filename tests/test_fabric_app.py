@@ -337,3 +337,29 @@ def test_knowledge_uploads_reach_the_preview_agents_retrieval(make):
     files = list((fabric.files / tab.agent_id).iterdir())
     assert len(files) == 1 and files[0].name != "handbook.md"  # a generated name, inside
     tab.close()
+
+
+@pytest.mark.parametrize("native", [False, True])
+def test_the_builder_on_a_model_behind_an_openai_compatible_server(make, native):
+    """``qwen-agent fabric --base-url``: the builder's update travels over real HTTP, as
+    text the app parses or as the server's own tool calls (``native_tools``)."""
+    pytest.importorskip("fastapi")
+    from qwen_agent.llm import LLMConfig, get_chat_model
+    from qwen_agent.serving import Server
+
+    script = ScriptedLLM([call("update_agent_config", name="Quill", tools=["image_gen"]), "Done."])
+    server = Server(script).start()
+    try:
+        llm = get_chat_model(
+            LLMConfig(base_url=server.url, model="qwen-agent", api_key="x", native_tools=native)
+        )
+        fabric = make(llm)
+        tab = fabric.session("t", "local")
+        chats = drain(fabric.builder_turn(tab, "call it Quill and let it draw"))
+        assert chats[-1][-1]["content"] == "Done."
+        kept = fabric.record(tab).config
+        assert kept.name == "Quill" and kept.tools == ["image_gen"]
+        # the server's model was shown the tool (as data when native, else in the prompt)
+        assert "update_agent_config" in str(script.requests[0].tools or script.prompts[0])
+    finally:
+        server.stop()
