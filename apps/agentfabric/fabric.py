@@ -328,7 +328,7 @@ class Fabric:
         view.user(text)
         yield view.messages
         listed = [_tool_name(t) for t in s.draft.config.tools]
-        if "retrieval" in listed and not s.draft.config.knowledge and not self._knows(s):
+        if "retrieval" in listed and not s.draft.config.knowledge and not self.knows(s):
             view.note(
                 "Knowledge search is on, but there are no knowledge files yet: upload some "
                 "in Configure. The agent answers without it until then.",
@@ -344,7 +344,8 @@ class Fabric:
         async for messages in self._turn(s, view, agent, text, s.history, PREVIEW):
             yield messages
 
-    def _knows(self, s: Session) -> bool:
+    def knows(self, s: Session) -> bool:
+        """Whether the open agent has knowledge files."""
         return any(f.kind == "knowledge" for f in self.record(s).files)
 
     async def _turn(

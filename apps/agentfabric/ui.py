@@ -465,6 +465,16 @@ class Page:
         yield [*self.show(s), "", said]
 
     # -- the preview ---------------------------------------------------------------------
+    async def round(self, s: Session, text: str) -> Any:
+        """A preview round's chats, with a status line while it runs: the first update
+        comes before the agent is (re)built, which indexes its knowledge files."""
+        busy = "Working…"
+        if self.fabric.knows(s):
+            busy = "Preparing the agent (indexing its knowledge files)…"
+        async for chat in self.fabric.preview_turn(s, text):
+            yield chat, busy
+            busy = ""
+
     async def on_send(self, message: dict[str, Any] | None, request: gr.Request) -> Any:
         s = self.session(request)
         message = message or {}
@@ -476,14 +486,14 @@ class Page:
         if not text:
             yield s.preview_chat, None, " ".join(notes)
             return
-        async for chat in self.fabric.preview_turn(s, text):
-            yield chat, None, " ".join(notes)
+        async for chat, status in self.round(s, text):
+            yield chat, None, " ".join([*notes, status]).strip()
 
     async def on_starter(self, event: gr.SelectData, request: gr.Request) -> Any:
         s = self.session(request)
         value = event.value if isinstance(event.value, dict) else {}
-        async for chat in self.fabric.preview_turn(s, value.get("text", "")):
-            yield chat, None, ""
+        async for chat, status in self.round(s, value.get("text", "")):
+            yield chat, None, status
 
     async def on_retry(self, request: gr.Request) -> Any:
         s = self.session(request)
@@ -496,8 +506,8 @@ class Page:
         shown = [i for i, m in enumerate(s.preview_chat) if m.get("role") == "user"]
         if shown:
             s.preview_chat = s.preview_chat[: shown[-1]]
-        async for chat in self.fabric.preview_turn(s, text):
-            yield chat, None, ""
+        async for chat, status in self.round(s, text):
+            yield chat, None, status
 
     def on_clear(self, request: gr.Request) -> list[Any]:
         s = self.session(request)
