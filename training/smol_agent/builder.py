@@ -2,10 +2,13 @@
 turns each request into a partial update of the assistant's configuration.
 
 The tool has the shape of AgentFabric's ``update_agent_config`` (name, description,
-instructions, tools, conversation starters, welcome message); a request sets only what it
-mentions ("call it Wanderer" sets the name, "add the code interpreter" the tools). Requests
+instructions, tools and remove_tools, conversation starters to add or remove, welcome
+message, avatar); a request sets only what it mentions ("call it Wanderer" sets the name,
+"add the code interpreter" the tools, "take the image tool away" remove_tools). Requests
 too vague to act on get a question back. Field names and descriptions vary, so the model
-learns to read the schema, not one spelling of it.
+learns to read the schema, not one spelling of it. As in the app, the builder's
+instructions show the assistant as it is now (:func:`current_config`), and a removal names
+a tool it has.
 """
 
 from __future__ import annotations
@@ -38,6 +41,12 @@ TOOLS = {
     "image_gen": ["let it draw pictures", "add image generation", "it should make images"],
     "retrieval": ["it should search my documents", "add knowledge search over my files"],
 }
+#: how people name each tool when they take it away
+TOOL_WORDS = {
+    "code_interpreter": ["code interpreter", "code runner", "Python tool"],
+    "image_gen": ["image tool", "picture maker", "image generation"],
+    "retrieval": ["document search", "knowledge search", "file search"],
+}
 NAMES = ["Wanderer", "Chef Bot", "Mathy", "Coach Kai", "Quill", "Buddy", "Spoke", "Sage", "Fern"]
 
 
@@ -62,6 +71,23 @@ def builder_tool(rng: random.Random) -> dict[str, Any]:
         },
         "welcome_message": {"type": "string", "description": "the first message users see"},
     }
+    if rng.random() < 0.7:  # AgentFabric's full tool; the short one stays in the mix
+        props["remove_tools"] = {
+            "type": "array",
+            "items": {"type": "string", "enum": sorted(TOOLS)},
+            "description": rng.choice(["built-in tools to remove", "tools to turn off"]),
+        }
+        props["remove_conversation_starters"] = {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "example questions to remove",
+        }
+        props["avatar"] = {
+            "type": "string",
+            "description": rng.choice(
+                ["a picture to draw as its avatar", "describe the avatar image to draw"]
+            ),
+        }
     return {
         "name": rng.choice(["update_agent_config", "update_config", "set_assistant_config"]),
         "description": rng.choice(
@@ -74,12 +100,56 @@ def builder_tool(rng: random.Random) -> dict[str, Any]:
     }
 
 
-def builder_request(rng: random.Random) -> tuple[str, dict[str, Any] | None, str]:
+AVATARS = ["a smiling robot", "a paper plane", "a green leaf", "a tiny owl", "a red bicycle"]
+
+
+def current_config(rng: random.Random, tools: list[str]) -> str:
+    """The assistant as the app shows it to the builder (compact JSON, as
+    ``agentfabric.builder.describe`` writes it)."""
+    import json
+
+    role, does = rng.choice(ROLES)
+    fresh = rng.random() < 0.4
+    shown = {
+        "name": "my-assistant" if fresh else rng.choice(NAMES).replace(" ", "-"),
+        "description": "" if fresh else f"A {role} that {does}.",
+        "instructions": "" if fresh else f"You are a {role}.",
+        "conversation_starters": [],
+        "welcome_message": "",
+        "tools": tools,
+        "knowledge_files": 0,
+    }
+    return json.dumps(shown, ensure_ascii=False)
+
+
+def builder_request(
+    rng: random.Random, spec: dict[str, Any] | None = None, has: list[str] | None = None
+) -> tuple[str, dict[str, Any] | None, str]:
     """(what the person says, the update, the builder's answer); no update when the
-    request is too vague to act on."""
-    kind = rng.choices(["role", "name", "tool", "starter", "welcome", "vague"], [5, 3, 3, 2, 1, 1])[
-        0
-    ]
+    request is too vague to act on. ``spec``: the builder's tool (removals and avatars
+    only where it has those fields); ``has``: the tools the assistant has now."""
+    props = (spec or {}).get("parameters", {}).get("properties", {})
+    weights = [5, 3, 3, 2, 1, 1]
+    weights += [2 if "remove_tools" in props and has else 0, 1 if "avatar" in props else 0]
+    kinds = ["role", "name", "tool", "starter", "welcome", "vague", "remove", "avatar"]
+    kind = rng.choices(kinds, weights)[0]
+    if kind == "remove":
+        tool = rng.choice(sorted(has or []))
+        said = rng.choice(
+            [
+                "remove the {t}",
+                "take the {t} away",
+                "it doesn't need the {t} anymore",
+                "turn off the {t}",
+            ]
+        ).format(t=rng.choice(TOOL_WORDS[tool]))
+        return said, {"remove_tools": [tool]}, f"Removed {tool.replace('_', ' ')}."
+    if kind == "avatar":
+        picture = rng.choice(AVATARS)
+        said = rng.choice(
+            ["draw it an avatar: {p}", "give it a picture of {p} as avatar", "avatar: {p}"]
+        ).format(p=picture)
+        return said, {"avatar": picture}, "I'm drawing the avatar now."
     if kind == "role":
         role, does = rng.choice(ROLES)
         lang = rng.choice(V.LANGUAGES) if rng.random() < 0.4 else None

@@ -24,7 +24,7 @@ from typing import Any
 
 from qwen_agent.messages import Message, ToolCall
 from training.smol_agent import vocab as V
-from training.smol_agent.builder import builder_request, builder_tool
+from training.smol_agent.builder import builder_request, builder_tool, current_config
 from training.smol_agent.data import (
     CODE_TOOL,
     IMAGE_TOOL,
@@ -259,11 +259,19 @@ class GroupGenerator(Generator):
                 "You help the user build an assistant. Turn each request into an update of "
                 "its configuration; ask when a request is unclear.",
                 "You are the builder: configure the assistant the user describes.",
+                "You help a person build an AI assistant. When they say what it should be or "
+                "do, call the tool with the fields that change, then say briefly what you "
+                "changed. If the request is unclear, ask one short question.",
             ]
         )
+        has: list[str] = []
+        if rng.random() < 0.6:  # the app's way: the assistant as it is now
+            pool = ["code_interpreter", "image_gen", "retrieval"]
+            has = sorted(rng.sample(pool, rng.randint(0, 2)))
+            instructions += "\n\nThe assistant now: " + current_config(rng, has)
         texts, kinds = [], []
         for _ in range(size):
-            said, update, answer = builder_request(rng)
+            said, update, answer = builder_request(rng, spec, has)
             user, lower = reword(said, [str(v) for v in (update or {}).values()], rng)
             if lower and set(update or {}) - {"description", "instructions", "tools"}:
                 user = said  # a name or a quoted text is copied as written
