@@ -421,6 +421,42 @@ def test_an_enum_parameter_takes_only_its_listed_values():
     assert allowed_ids(guard, OPEN + '{"name": "set_alarm", "arguments": {"time": "', vocab) is None
 
 
+def test_an_array_of_listed_strings_takes_only_listed_items():
+    """AgentFabric's builder lists its tools as ``{"type": "array", "items": {"enum": ...}}``;
+    a model wrote the builder's own name there before items were guided."""
+    spec = {
+        "name": "update",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "tools": {
+                    "type": "array",
+                    "items": {"type": "string", "enum": ["code_interpreter", "image_gen"]},
+                    "maxItems": 2,
+                },
+                "name": {"type": "string"},
+            },
+        },
+    }
+    guard = ToolGuard.from_specs([spec])
+    vocab = ['"', "code", "_interpreter", "image", "_gen", '",', '"]', "]", ", ", "up", " ", "}"]
+    vocab += ['"update_agent_config', "update", '"c', 'ode_interpreter"]']
+    head = OPEN + '{"name": "update", "arguments": {"tools": ['
+    pick = lambda text: {vocab[i] for i in allowed_ids(guard, text, vocab)}  # noqa: E731
+    assert pick(head) == {'"', "]", " ", '"c'}  # an item, or an empty list
+    assert pick(head + '"') == {"code", "image"}  # not "update..."
+    assert pick(head + '"code') == {"_interpreter"}
+    assert pick(head + '"code_interpreter') == {'"', '",', '"]'}
+    assert pick(head + '"code_interpreter",') == {'"', " ", '"c'}  # a trailing comma: no ]
+    assert pick(head + '"c') == {'ode_interpreter"]'}
+    # maxItems: after two items only the end of the list
+    two = head + '"code_interpreter", "image_gen"'
+    assert pick(two) == {"]", " "}
+    # the free-text parameter beside it is the model's
+    free = OPEN + '{"name": "update", "arguments": {"tools": [], "name": "'
+    assert {"update", "up", "code", "image"} <= pick(free)
+
+
 def test_lexing_goes_on_from_the_last_step_with_the_same_answers():
     """Feeding a call a character at a time (the incremental path) gives the answers a
     fresh guard gives for the whole text at once."""
@@ -569,6 +605,11 @@ def test_guarded_random_calls_on_a_real_vocabulary_always_meet_their_schema():
                     "principal": {"type": "number", "minimum": 1, "maximum": 10**6},
                     "compounding_frequency": {"enum": [1, 4, 12, 365]},
                     "note": {"type": "string", "maxLength": 30},
+                    "channels": {
+                        "type": "array",
+                        "items": {"type": "string", "enum": ["mail", "sms", "push"]},
+                        "maxItems": 2,
+                    },
                 },
                 "required": ["principal", "compounding_frequency"],
             },

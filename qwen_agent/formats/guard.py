@@ -122,14 +122,16 @@ class ToolGuard:
             enums[fn["name"]] = {
                 k: tuple(v["enum"])
                 for k, v in (props.items() if isinstance(props, dict) else ())
-                if isinstance(v, dict)
-                and isinstance(v.get("enum"), list)
-                and v["enum"]
-                and all(
-                    isinstance(e, str) and e.isprintable() and '"' not in e and "\\" not in e
-                    for e in v["enum"]
-                )
+                if isinstance(v, dict) and _string_enum(v)
             }
+            enums[fn["name"]].update(  # an array of listed strings: each item one of them
+                (ITEMS + k, tuple(v["items"]["enum"]))
+                for k, v in (props.items() if isinstance(props, dict) else ())
+                if isinstance(v, dict)
+                and v.get("type") == "array"
+                and isinstance(v.get("items"), dict)
+                and _string_enum(v["items"])
+            )
             rules[fn["name"]] = {
                 k: r
                 for k, v in (props.items() if isinstance(props, dict) else ())
@@ -250,12 +252,11 @@ class ToolGuard:
             trial.feed(vocab[i])
             return not trial.bad
 
-        if state.phase == "string" and state.key in state.enums:
-            so_far = "".join(state.value)
-            nexts = {v[len(so_far)] for v in state.enums[state.key] if len(v) > len(so_far)} | (
-                {'"'} if so_far in state.enums[state.key] else set()
-            )
+        listed = _listed_next(state)
+        if listed is not None:  # a listed value, or an item of an array of them
+            nexts, between = listed
             candidates = [i for c in nexts for i in self._by_first.get(c, ())]
+            candidates += self._blank if between else []
             allowed = sorted({i for i in candidates if fits(i)})
             return ("only", allowed) if allowed else None
         if state.phase == "choice":
@@ -409,6 +410,40 @@ class ToolGuard:
 
 
 _UNIT = re.compile(r"\w+(?:[./:,'-]\w+)*")
+
+
+#: where ``enums`` keeps a parameter's item enum: ``ITEMS + name`` (no key holds a NUL)
+ITEMS = "\x00items:"
+
+
+def _listed_next(state: _Args) -> tuple[set[str], bool] | None:
+    """Where ``state`` writes a listed string (an enum parameter, or an item of an array
+    of listed strings): the characters that may come next, and whether blanks may too
+    (between items); None elsewhere."""
+    items = state.enums.get(ITEMS + state.key)
+    if state.phase == "nested" and state.depth == 1 and items:
+        if not state.nested_str:
+            return set('",]'), True
+        values = items
+    elif state.phase == "string" and state.key in state.enums:
+        values = state.enums[state.key]
+    else:
+        return None
+    so_far = "".join(state.value)
+    nexts = {v[len(so_far)] for v in values if len(v) > len(so_far) and v.startswith(so_far)}
+    return nexts | ({'"'} if so_far in values else set()), False
+
+
+def _string_enum(schema: dict) -> bool:
+    values = schema.get("enum")
+    return (
+        isinstance(values, list)
+        and bool(values)
+        and all(
+            isinstance(e, str) and e.isprintable() and '"' not in e and "\\" not in e
+            for e in values
+        )
+    )
 
 
 def copy_continuations(text: str, source: str, window: int = 80) -> tuple[list[str], bool]:
@@ -568,6 +603,7 @@ class _Args:
 
     def copy(self, keep_value: bool = False) -> _Args:
         keep = keep_value or self.key in self.enums or self.key in self.rules
+        keep = keep or ITEMS + self.key in self.enums
         # else only the end that could begin a call's tag, which the next token may finish
         value = list(self.value) if keep else list(_tag_suffix(self.value))
         return replace(
@@ -588,6 +624,8 @@ class _Args:
         elif self.phase == "string" and rule is not None:
             value = "".join(self.value)
             buf = value if rule.pattern is not None or rule.min_len else len(value)
+        elif self.phase == "nested" and ITEMS + self.key in self.enums:
+            buf = ("".join(self.value), self.items, self.item_open)
         elif self.phase == "nested" and rule is not None:
             buf = ("".join(self.buf), self.items, self.item_open)
         else:
@@ -689,6 +727,9 @@ class _Args:
                 self.bad = True
                 return
             self.phase = phase = "after_value"  # the character ends the value: go on
+        if phase == "nested" and self.depth == 1 and ITEMS + self.key in self.enums:
+            self._enum_item(ch, self.enums[ITEMS + self.key])
+            return
         if phase == "nested":
             rule = self.rules.get(self.key)
             if rule is not None and self.depth == 1 and not self.nested_str and self.buf == ["["]:
@@ -791,6 +832,33 @@ class _Args:
             self.phase, self.first = "key_or_end", False
         else:
             self._close()
+
+    def _enum_item(self, ch: str, allowed: tuple[str, ...]) -> None:
+        """An array of listed strings, at its top level: whole listed values separated by
+        commas, then ``]`` (within the array's minItems / maxItems)."""
+        rule = self.rules.get(self.key)
+        if self.nested_str:
+            so_far = "".join(self.value)
+            if ch == '"':
+                self.bad, self.nested_str = so_far not in allowed, False
+            else:
+                self.value.append(ch)
+                self.bad = not any(v.startswith(so_far + ch) for v in allowed)
+        elif ch == '"' and not self.item_open:
+            self.nested_str, self.value, self.item_open = True, [], True
+            self.items += 1
+            self.bad = (
+                rule is not None and rule.max_items is not None and self.items > rule.max_items
+            )
+        elif ch == "," and self.item_open:
+            self.item_open = False
+            most = rule.max_items if rule is not None else None
+            self.bad = most is not None and self.items >= most  # no room for another
+        elif ch == "]" and (self.item_open or not self.items):
+            self.depth, self.phase = 0, "after_value"
+            self.bad = rule is not None and self.items < rule.min_items
+        elif ch not in _BLANKS:
+            self.bad = True
 
     def _close(self) -> None:
         if not self.required <= self.used:
