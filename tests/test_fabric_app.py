@@ -160,6 +160,9 @@ def test_the_builder_draws_an_avatar_with_the_bundled_diffusion_model(make):
     record = fabric.record(tab)
     avatar = fabric.store.materialize(record, fabric.files).avatar
     assert avatar and Path(avatar).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    shown = Path(fabric.avatar(tab))  # the copy the page serves: in media, never files/
+    assert shown.parent == fabric.media and shown.suffix == ".png"
+    assert shown.read_bytes() == Path(avatar).read_bytes()
 
 
 def test_tool_results_are_shown_as_data_never_markup(tmp_path):
@@ -363,3 +366,35 @@ def test_the_builder_on_a_model_behind_an_openai_compatible_server(make, native)
         assert "update_agent_config" in str(script.requests[0].tools or script.prompts[0])
     finally:
         server.stop()
+
+
+def test_the_pages_server_hands_out_media_but_never_knowledge_files(tmp_path):
+    import socket
+
+    import httpx
+
+    from agentfabric.app import FabricOptions, launch
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    fabric, demo = launch(
+        FabricOptions(data_dir=tmp_path / "data", port=port), llm=ScriptedLLM("ok"), block=False
+    )
+    try:
+        tab = fabric.session("t", "local")
+        fabric.store.add_file("local", tab.agent_id, "knowledge", "secret.md", b"payroll")
+        config = fabric.runtime_config(tab)  # written out for the agent's retrieval
+        secret = Path(config.knowledge[0])
+        assert secret.read_bytes() == b"payroll"
+        shown = fabric.media / "shown.txt"
+        shown.write_text("fine")
+        base = f"http://127.0.0.1:{port}/gradio_api/file="
+        assert httpx.get(base + str(shown)).status_code == 200
+        refused = httpx.get(base + str(secret))
+        assert refused.status_code in (403, 404) and b"payroll" not in refused.content
+        db = httpx.get(base + str(tmp_path / "data" / "fabric.db"))
+        assert db.status_code in (403, 404)
+    finally:
+        demo.close()
+        fabric.store.close()

@@ -143,7 +143,7 @@ def launch(options: FabricOptions, llm: Any = None, block: bool = True) -> tuple
         show_error=False,
         theme=theme(),
         css=CSS,
-        allowed_paths=[str(fabric.media), str(fabric.files)],
+        allowed_paths=[str(fabric.media)],  # never the knowledge files
         footer_links=[],
         ssr_mode=False,
         quiet=not block,

@@ -37,6 +37,7 @@ from qwen_agent.llm import ChatModel
 from qwen_agent.messages import FileItem, ImageItem, Message
 
 from .builder import Draft, builder
+from .checks import image_ext
 from .store import AgentRecord, Conflict, Store
 
 __all__ = ["ChatView", "Fabric", "Session"]
@@ -442,6 +443,23 @@ class Fabric:
         finally:
             s.draft.on_change = None
             agent.close()
+
+    def avatar(self, s: Session) -> str | None:
+        """The open agent's avatar as the page may show it: a copy in the media folder
+        named by its SHA-256 (the only folder the page's server hands out; knowledge
+        files are never served)."""
+        record = self.record(s)
+        found = next((f for f in record.files if f.kind == "avatar"), None)
+        if found is None:
+            return None
+        shown = next(self.media.glob(f"{found.sha256}.*"), None)
+        if shown is None:
+            data = self.store.read_file(s.owner, s.agent_id, found.id)
+            shown = self.media / f"{found.sha256}{image_ext(data[:16]) or '.img'}"
+            tmp = shown.with_name(f".{shown.name}.{uuid.uuid4().hex}")
+            tmp.write_bytes(data)
+            os.replace(tmp, shown)
+        return str(shown)
 
     def draw_avatar(self, s: Session, prompt: str) -> str:
         """Draw an avatar with ``image_gen`` and keep it; a message for the page."""

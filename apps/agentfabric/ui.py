@@ -252,10 +252,7 @@ class Page:
         )
 
     def avatar_path(self, s: Session) -> str | None:
-        record = self.fabric.record(s)
-        if not any(f.kind == "avatar" for f in record.files):
-            return None
-        return self.fabric.store.materialize(record, self.fabric.files).avatar
+        return self.fabric.avatar(s)
 
     def form_values(self, s: Session) -> list[Any]:
         c = s.draft.config
