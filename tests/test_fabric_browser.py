@@ -249,3 +249,30 @@ def test_one_builder_turn_on_the_bundled_model(app, browser):
     finally:
         router.scripted = True
         alice.close()
+
+
+def test_knowledge_and_avatar_uploads_through_the_page(app, browser, tmp_path):
+    url, _ = app
+    doc = tmp_path / "../handbook.md"  # the name is data: only "handbook.md" is kept
+    doc.write_text("Lunch is served at noon.")
+    from PIL import Image
+
+    picture = tmp_path / "face.png"
+    Image.new("RGB", (32, 32), (200, 40, 40)).save(picture)
+    alice = Visit(browser, url, "alice")
+    page = alice.page
+    try:
+        page.get_by_role("tab", name="Configure").click()
+        page.locator("#cfg-knowledge input[type=file]").set_input_files(str(doc))
+        expect(page.locator("#status")).to_contain_text(
+            "Added handbook.md to the knowledge base", timeout=30_000
+        )
+        page.locator("#knowledge-list input").click()
+        expect(page.get_by_role("option", name="handbook.md")).to_be_visible(timeout=10_000)
+        page.keyboard.press("Escape")
+        page.locator("#cfg-avatar input[type=file]").set_input_files(str(picture))
+        expect(page.locator("#status")).to_contain_text("Avatar saved", timeout=30_000)
+        expect(page.locator("#cfg-avatar img").first).to_be_visible(timeout=15_000)
+        assert alice.dialogs == [] and alice.outside == []
+    finally:
+        alice.close()
