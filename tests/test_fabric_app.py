@@ -146,6 +146,11 @@ def test_chat_uploads_go_to_the_sandbox_or_say_why_not(make, tmp_path):
     assert "Uploaded data.csv" in said[0]
     ci = fabric.preview_agent(tab).tools["code_interpreter"]
     assert "data.csv" in [Path(f.path).name for f in ci.list_files()]
+    # a change of the config rebuilds the agent, not the sandbox: the file is still there
+    fabric.save(tab, tab.draft.config.model_copy(update={"description": "changed"}))
+    rebuilt = fabric.preview_agent(tab)
+    assert rebuilt.tools["code_interpreter"] is not ci
+    assert "data.csv" in [Path(f.path).name for f in rebuilt.tools["code_interpreter"].list_files()]
     tab.close()
 
 
@@ -398,3 +403,35 @@ def test_the_pages_server_hands_out_media_but_never_knowledge_files(tmp_path):
     finally:
         demo.close()
         fabric.store.close()
+
+
+def test_one_tab_key_for_two_owners_is_two_sessions_with_their_own_sandboxes(make):
+    fabric = make(ScriptedLLM("ok"))
+    a = fabric.session("", "user:alice")  # a client that sent no session hash
+    b = fabric.session("", "user:bob")
+    assert a is not b and a.sandbox != b.sandbox and a.agent_id != b.agent_id
+    assert fabric.session("", "user:alice") is a  # alice's tab was not closed by bob's
+
+
+def test_a_running_round_blocks_switching_and_a_clear_keeps_nothing_of_it(make):
+    from agentfabric.fabric import Busy
+
+    fabric = make(Endless())
+    tab = fabric.session("t", "local")
+    other = fabric.store.create_agent("local", AgentConfig(name="other"))
+
+    async def go() -> None:
+        stream = fabric.preview_turn(tab, "tell me")
+        await stream.__anext__()
+        await stream.__anext__()
+        with pytest.raises(Busy):
+            fabric.open(tab, other.id)  # the reply would land in the other agent
+        again = [x async for x in fabric.preview_turn(tab, "and again")]
+        assert "still running" in again[-1][-1]["content"]
+        fabric.clear(tab, "preview")
+        await stream.aclose()  # the Stop that Clear sends
+
+    asyncio.run(go())
+    assert tab.history == [] and tab.preview_chat == []
+    assert fabric.store.load_conversation("local", tab.agent_id, "preview") == []
+    fabric.open(tab, other.id)  # free again

@@ -13,6 +13,7 @@ page uses the system's fonts (no font service), and the server binds 127.0.0.1 u
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,18 @@ def launch(options: FabricOptions, llm: Any = None, block: bool = True) -> tuple
     from .ui import CSS
 
     fabric, demo = create(options, llm)
-    demo.queue(default_concurrency_limit=None, max_size=256)
+    # api_open=False: every event goes through the queue with its session (no direct
+    # REST calls that skip it)
+    demo.queue(default_concurrency_limit=None, max_size=256, api_open=False)
+    if options.host not in ("127.0.0.1", "localhost", "::1") and not (
+        options.auth or options.user_header
+    ):
+        print(
+            f"AgentFabric: WARNING: listening on {options.host} without --auth or "
+            "--user-header: everyone who reaches it shares the same agents",
+            file=sys.stderr,
+            flush=True,
+        )
     demo.launch(
         server_name=options.host,
         server_port=options.port,

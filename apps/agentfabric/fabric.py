@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from typing import Any
 
 from qwen_agent.agent import Agent
 from qwen_agent.config import AgentConfig
-from qwen_agent.errors import QwenAgentError
+from qwen_agent.errors import QwenAgentError, ToolCallError
 from qwen_agent.events import (
     CallParseError,
     FinalEvent,
@@ -38,15 +39,22 @@ from qwen_agent.messages import FileItem, ImageItem, Message
 
 from .builder import Draft, builder
 from .checks import image_ext
-from .store import AgentRecord, Conflict, Store
+from .store import AgentRecord, Conflict, Store, StoreError
 
-__all__ = ["ChatView", "Fabric", "Session"]
+__all__ = ["Busy", "ChatView", "Fabric", "Session"]
+
+
+class Busy(QwenAgentError):
+    """The tab is running a reply; what was asked waits for it to end."""
+
 
 log = logging.getLogger("agentfabric")
 
 #: how the preview conversation is keyed in the store (one per owner and agent)
 PREVIEW = "preview"
 BUILDER = "builder"
+#: a tab unused this long (and running nothing) is closed when another tab opens
+IDLE_SECONDS = 3 * 3600
 #: the mark on an answer that was stopped before its end
 STOPPED = "\n\n*(stopped)*"
 #: the most messages of a conversation the page shows and the store keeps
@@ -155,11 +163,37 @@ class Session:
     built_from: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock)
     avatar_prompt: str | None = None
+    #: the code interpreter's session: random, never derived from what the client sent
+    sandbox: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: the conversation kinds with a round running now (one at a time per kind)
+    busy: set[str] = field(default_factory=set)
+    #: counted up by Clear, so a round that ends after it keeps nothing
+    epoch: dict[str, int] = field(default_factory=dict)
+    used: float = field(default_factory=time.monotonic)
+
+    def idle(self, seconds: float) -> bool:
+        return not self.busy and time.monotonic() - self.used > seconds
 
     def close(self) -> None:
         agent, self.agent = self.agent, None
         if agent is not None:
             _close_quietly(agent)
+
+
+def _still_running() -> dict[str, Any]:
+    return {
+        "role": "assistant",
+        "content": "A reply is still running: press Stop, or wait for it.",
+        "metadata": {"title": "ℹ️ Busy", "status": "done"},
+    }
+
+
+def _from_a_user(messages: list[Message], most: int) -> list[Message]:
+    """The last ``most`` messages or fewer, starting at a user's (a cut that began at a
+    tool result would show a server a result without its call)."""
+    kept = messages[-most:]
+    start = next((i for i, m in enumerate(kept) if m.role == "user"), len(kept))
+    return kept[start:]
 
 
 def _tool_name(spec: Any) -> Any:
@@ -193,7 +227,7 @@ class Fabric:
         self.files = self.data_dir / "files"
         for folder in (self.media, self.files):
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.sessions: dict[str, Session] = {}
+        self.sessions: dict[tuple[str, str], Session] = {}
         self._lock = threading.Lock()
 
     # -- sessions -----------------------------------------------------------------------
@@ -201,13 +235,16 @@ class Fabric:
         """The session of browser tab ``key``, opened for ``owner`` on first use (their
         most recent agent, or a new one)."""
         with self._lock:
-            s = self.sessions.get(key)
-            if s is not None and s.owner == owner:
-                return s
+            s = self.sessions.get((owner, key))
             if s is not None:
-                s.close()
+                s.used = time.monotonic()
+                return s
+            idle = [k for k, v in self.sessions.items() if v.idle(IDLE_SECONDS)]
+            gone = [self.sessions.pop(k) for k in idle]
             s = Session(owner=owner, key=key)
-            self.sessions[key] = s
+            self.sessions[(owner, key)] = s
+        for old in gone:  # tabs that went away without saying so
+            old.close()
         agents = self.store.list_agents(owner)
         record = agents[0] if agents else self.store.create_agent(owner, self.new_config(owner))
         self.open(s, record.id)
@@ -215,8 +252,8 @@ class Fabric:
 
     def end(self, key: str) -> None:
         with self._lock:
-            s = self.sessions.pop(key, None)
-        if s is not None:
+            ended = [self.sessions.pop(k) for k in list(self.sessions) if k[1] == key]
+        for s in ended:
             s.close()
 
     def new_config(self, owner: str) -> AgentConfig:
@@ -228,6 +265,8 @@ class Fabric:
         return AgentConfig(name=name)
 
     def open(self, s: Session, agent_id: str) -> AgentRecord:
+        if s.busy:
+            raise Busy("a reply is still running: press Stop (or wait) before switching agents")
         record = self.store.get_agent(s.owner, agent_id)
         s.close()
         s.agent_id, s.version = record.id, record.version
@@ -266,16 +305,23 @@ class Fabric:
 
     def save(self, s: Session, config: AgentConfig) -> str:
         """Keep ``config`` as the open agent's next version; a message for the page."""
+        return self.try_save(s, config)[1]
+
+    def try_save(self, s: Session, config: AgentConfig) -> tuple[bool, str]:
+        """:meth:`save`, saying whether it was kept; when it was not, the draft is the
+        stored version again."""
         try:
             record = self.store.save_config(s.owner, s.agent_id, config, expected_version=s.version)
-        except Conflict:
+        except StoreError as exc:
             record = self.record(s)
             s.version = record.version
             s.draft.replace(record.config)
-            return "This agent was changed in another tab; its latest version is loaded."
+            if isinstance(exc, Conflict) and "version" in str(exc):
+                return False, "This agent was changed in another tab; its latest version is loaded."
+            return False, f"Not saved: {exc}"
         s.version = record.version
         s.draft.replace(record.config)
-        return f"Saved (version {record.version})."
+        return True, f"Saved (version {record.version})."
 
     # -- preview --------------------------------------------------------------------------
     def runtime_config(self, s: Session) -> AgentConfig:
@@ -297,9 +343,10 @@ class Fabric:
             if s.agent is not None and s.built_from == stamp:
                 return s.agent
             old, s.agent = s.agent, None
-        if old is not None:
+        if old is not None:  # the sandbox (its files, its variables) outlives a rebuild
+            old._owned = [t for t in old._owned if getattr(t, "session_id", None) != s.sandbox]
             _close_quietly(old)
-        agent = config.build(llm=self.llm, session_id=f"fabric-{s.key}")
+        agent = config.build(llm=self.llm, session_id=s.sandbox)
         with s.lock:
             s.agent, s.built_from = agent, stamp
         return agent
@@ -326,6 +373,9 @@ class Fabric:
     async def preview_turn(self, s: Session, text: str) -> AsyncIterator[list[dict[str, Any]]]:
         """One preview round: the chat after each change."""
         view = ChatView(self.media, s.preview_chat)
+        if PREVIEW in s.busy:
+            yield view.messages + [_still_running()]
+            return
         view.user(text)
         yield view.messages
         listed = [_tool_name(t) for t in s.draft.config.tools]
@@ -358,6 +408,8 @@ class Fabric:
         history: list[Message],
         kind: str,
     ) -> AsyncIterator[list[dict[str, Any]]]:
+        s.busy.add(kind)
+        bound, epoch = s.agent_id, s.epoch.get(kind, 0)
         run = agent.arun(text, history=history)
         said: list[str] = []
         ended = False  # answered, or failed (a failed round is not kept)
@@ -380,9 +432,10 @@ class Fabric:
                     if ev.stop_reason != "answer":
                         view.text(ev.message.text)
                     del history[:]
-                    history.extend(ev.messages[-MAX_MESSAGES:])
-                    self._keep(s, kind, history)
+                    history.extend(_from_a_user(ev.messages, MAX_MESSAGES))
                     ended = True
+                    if s.epoch.get(kind, 0) == epoch:  # not cleared meanwhile
+                        self._keep(s, kind, history, bound)
                 else:
                     continue
                 yield view.messages
@@ -397,24 +450,42 @@ class Fabric:
             yield view.messages
         finally:
             await run.aclose()
-            if not ended and said:  # stopped, or the page went away: keep what was said
-                history.append(Message(role="user", content=text))
-                history.append(Message(role="assistant", content="".join(said) + STOPPED))
-                self._keep(s, kind, history)
-            view.messages[:] = view.messages[-MAX_MESSAGES:]
-            if kind == PREVIEW:
-                s.preview_chat = view.messages
-            else:
-                s.builder_chat = view.messages
+            self._after(s, kind, view, (bound, epoch), "".join(said) if not ended else "", text)
 
-    def _keep(self, s: Session, kind: str, history: list[Message]) -> None:
+    def _after(
+        self, s: Session, kind: str, view: ChatView, at: tuple[str, int], cut: str, text: str
+    ) -> None:
+        """The end of a round started on agent ``at[0]`` in Clear-epoch ``at[1]``: a round
+        cut short (``cut``: what was said) is kept with a mark; the tab's chat is updated
+        unless it was cleared or switched to another agent since."""
+        s.busy.discard(kind)
+        bound, epoch = at
+        if s.epoch.get(kind, 0) != epoch:
+            return
+        history = s.history if kind == PREVIEW else s.builder_history
+        if cut and s.agent_id == bound:  # stopped, or the page went away
+            history.append(Message(role="user", content=text))
+            history.append(Message(role="assistant", content=cut + STOPPED))
+            self._keep(s, kind, history, bound)
+        if s.agent_id != bound:
+            return
+        view.messages[:] = view.messages[-MAX_MESSAGES:]
+        if kind == PREVIEW:
+            s.preview_chat = view.messages
+        else:
+            s.builder_chat = view.messages
+
+    def _keep(
+        self, s: Session, kind: str, history: list[Message], agent_id: str | None = None
+    ) -> None:
         data = [m.model_dump(mode="json", exclude_none=True) for m in history]
         try:
-            self.store.save_conversation(s.owner, s.agent_id, kind, data)
+            self.store.save_conversation(s.owner, agent_id or s.agent_id, kind, data)
         except QwenAgentError as exc:
             log.warning("a conversation was not kept: %s", exc)
 
     def clear(self, s: Session, kind: str) -> None:
+        s.epoch[kind] = s.epoch.get(kind, 0) + 1  # a round still running keeps nothing
         if kind == PREVIEW:
             s.history, s.preview_chat = [], []
         else:
@@ -426,12 +497,17 @@ class Fabric:
         """One builder round: the chat after each change; the draft is saved after each
         update the builder makes (so the form and the preview follow at once)."""
         view = ChatView(self.media, s.builder_chat)
+        if BUILDER in s.busy:
+            yield view.messages + [_still_running()]
+            return
         view.user(text)
         yield view.messages
         s.avatar_prompt = None
 
         def changed(config: AgentConfig, fields: list[str], avatar: str | None) -> None:
-            self.save(s, config)
+            ok, said = self.try_save(s, config)
+            if not ok:  # the builder reads why, and the draft is what is stored
+                raise ToolCallError(f"update_agent_config: {said}")
             if avatar:
                 s.avatar_prompt = avatar
 

@@ -236,20 +236,23 @@ class Page:
         start = self.preview.example_select(self.on_starter, None, chat_out, concurrency_limit=None)
         again = self.retry_btn.click(self.on_retry, None, chat_out, concurrency_limit=None)
         self.stop_btn.click(None, None, None, cancels=[send, start, again])
-        self.clear_btn.click(self.on_clear, None, chat_out)
-        self.preview.clear(self.on_clear, None, chat_out)
+        running = [send, start, again]
+        self.clear_btn.click(self.on_clear, None, chat_out, cancels=running)
+        self.preview.clear(self.on_clear, None, chat_out, cancels=running)
         self.builder_chat.clear(self.on_clear_builder, None, self.builder_chat)
         demo.unload(self.on_unload)
 
     # -- how the page shows a session --------------------------------------------------
-    def preview_update(self, s: Session) -> Any:
+    def preview_update(self, s: Session, chat: bool = True) -> Any:
+        """The preview's look for the draft; with ``chat`` its conversation too (not while
+        a builder turn streams: a preview round may be streaming beside it)."""
         c = s.draft.config
-        return self.gr.Chatbot(
-            value=s.preview_chat,
-            placeholder=c.welcome_message or f"**{c.name}**\n\n{c.description}",
-            examples=[{"text": t} for t in c.conversation_starters] or None,
-            avatar_images=(None, self.avatar_path(s)),
-        )
+        look = {
+            "placeholder": c.welcome_message or f"**{c.name}**\n\n{c.description}",
+            "examples": [{"text": t} for t in c.conversation_starters] or None,
+            "avatar_images": (None, self.avatar_path(s)),
+        }
+        return self.gr.Chatbot(value=s.preview_chat, **look) if chat else self.gr.Chatbot(**look)
 
     def avatar_path(self, s: Session) -> str | None:
         return self.fabric.avatar(s)
@@ -300,14 +303,24 @@ class Page:
     def on_load(self, request: gr.Request) -> list[Any]:
         return [*self.show(self.session(request)), ""]
 
+    def busy(self, s: Session) -> list[Any] | None:
+        """The page as it is, with why nothing happened, while a reply runs."""
+        if not s.busy:
+            return None
+        return [*self.show(s), "A reply is still running: press Stop, or wait for it."]
+
     def on_open(self, agent_id: str, request: gr.Request) -> list[Any]:
         s = self.session(request)
+        if (page := self.busy(s)) is not None:
+            return page
         if agent_id and agent_id != s.agent_id:
             self.fabric.open(s, agent_id)
         return [*self.show(s), ""]
 
     def on_new(self, request: gr.Request) -> list[Any]:
         s = self.session(request)
+        if (page := self.busy(s)) is not None:
+            return page
         store = self.fabric.store
         record = store.create_agent(s.owner, self.fabric.new_config(s.owner))
         self.fabric.open(s, record.id)
@@ -315,12 +328,16 @@ class Page:
 
     def on_duplicate(self, request: gr.Request) -> list[Any]:
         s = self.session(request)
+        if (page := self.busy(s)) is not None:
+            return page
         record = self.fabric.store.duplicate(s.owner, s.agent_id)
         self.fabric.open(s, record.id)
         return [*self.show(s), f"Duplicated as {record.config.name}."]
 
     def on_delete(self, request: gr.Request) -> list[Any]:
         s = self.session(request)
+        if (page := self.busy(s)) is not None:
+            return page
         store = self.fabric.store
         gone = s.draft.config.name
         store.delete_agent(s.owner, s.agent_id)
@@ -331,6 +348,8 @@ class Page:
 
     def on_import(self, file: Any, request: gr.Request) -> list[Any]:
         s = self.session(request)
+        if (page := self.busy(s)) is not None:
+            return page
         try:
             data = Path(file).read_bytes()
             record = self.fabric.store.import_agent(s.owner, data)
@@ -379,7 +398,7 @@ class Page:
                     "conversation_starters": [
                         x.strip() for x in starters.splitlines() if x.strip()
                     ],
-                    "tools": [*keep, *tools],
+                    "tools": [*keep, *(t for t in tools if t in BUILTIN_TOOLS)],
                     "tool_options": options,
                 }
             )
@@ -449,7 +468,7 @@ class Page:
                 skip(),
                 skip(),
                 chat,
-                self.preview_update(s),
+                self.preview_update(s, chat=False),
                 skip(),
                 skip(),
                 "",

@@ -50,6 +50,11 @@ TOOL_WORDS = {
 NAMES = ["Wanderer", "Chef Bot", "Mathy", "Coach Kai", "Quill", "Buddy", "Spoke", "Sage", "Fern"]
 
 
+def builder_tool_names() -> list[str]:
+    """The built-in tools the builder may switch on (AgentFabric's list)."""
+    return sorted(TOOLS)
+
+
 def builder_tool(rng: random.Random) -> dict[str, Any]:
     """The builder's one tool, with a name and field descriptions that vary."""
     props: dict[str, Any] = {

@@ -24,7 +24,12 @@ from typing import Any
 
 from qwen_agent.messages import Message, ToolCall
 from training.smol_agent import vocab as V
-from training.smol_agent.builder import builder_request, builder_tool, current_config
+from training.smol_agent.builder import (
+    builder_request,
+    builder_tool,
+    builder_tool_names,
+    current_config,
+)
 from training.smol_agent.data import (
     CODE_TOOL,
     IMAGE_TOOL,
@@ -286,8 +291,37 @@ class GroupGenerator(Generator):
                 thought = f"I'll update the configuration with {spec['name']}."
                 msgs = self._finish(user, call, result, answer, thought, fmt)
                 kinds.append("builder")
+                if "tools" in update and rng.random() < 0.25:
+                    msgs = self._corrected(msgs, spec, update, fmt)
+                    kinds[-1] = "builder_fix"
             texts.append(Dialogue("builder", fmt, specs, instructions, msgs).text())
         return _split(fmt, False, texts, kinds)
+
+    def _corrected(
+        self, msgs: list[Message], spec: dict[str, Any], update: dict[str, Any], fmt: str
+    ) -> list[Message]:
+        """``msgs`` with a first call that names a tool that is not built in, the app's
+        error for it, and then the right call: a failed update is fixed, not given up."""
+        rng = self.rng
+        wrong = rng.choice(["web_search", "python", "calculator", "search", "drawing", "code"])
+        bad = ToolCall(id="", name=spec["name"], arguments={**update, "tools": [wrong]})
+        self._n += 1
+        bad = bad.model_copy(update={"id": f"call_{self._n}"})
+        choices = ", ".join(sorted(builder_tool_names()))
+        error = (
+            f"Error: tool {spec['name']!r} failed: ToolCallError: {spec['name']}: there is no "
+            f"built-in tool {wrong!r}; choose from {choices}"
+        )
+        react = fmt == "react"
+        fix = f"{wrong} is not a built-in tool; I'll use the right one." if react else ""
+        first = msgs[1].content if react else ""
+        return [
+            msgs[0],
+            Message(role="assistant", content=first, tool_calls=[bad]),
+            Message(role="tool", content=error, tool_call_id=bad.id, name=bad.name),
+            msgs[1].model_copy(update={"content": fix}),
+            *msgs[2:],
+        ]
 
     # -- real API operations ---------------------------------------------------------------
     def api_call(self, tool: BoundTool, fmt: str) -> list[Message]:
