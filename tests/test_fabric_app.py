@@ -435,3 +435,35 @@ def test_a_running_round_blocks_switching_and_a_clear_keeps_nothing_of_it(make):
     assert tab.history == [] and tab.preview_chat == []
     assert fabric.store.load_conversation("local", tab.agent_id, "preview") == []
     fabric.open(tab, other.id)  # free again
+
+
+def test_an_agent_deleted_in_another_tab_is_replaced_not_an_error(make):
+    fabric = make(ScriptedLLM("ok"))
+    one = fabric.session("one", "local")
+    two = fabric.session("two", "local")
+    keep = fabric.store.create_agent("local", AgentConfig(name="keep"))
+    fabric.store.delete_agent("local", one.agent_id)
+    again = fabric.session("two", "local")
+    assert again is two and two.agent_id == keep.id  # the most recent one left
+    assert fabric.record(two).config.name == "keep"
+
+
+def test_old_exports_are_swept_and_versions_can_be_limited(make):
+    import os
+    import time
+
+    fabric = make(ScriptedLLM("ok"))
+    tab = fabric.session("t", "local")
+    old = fabric.media / "export-old"
+    old.mkdir()
+    (old / "a.json").write_text("{}")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    fresh = fabric.media / "export-new"
+    fresh.mkdir()
+    fabric.sweep_exports()
+    assert not old.exists() and fresh.exists()
+    for i in range(5):
+        fabric.save(tab, tab.draft.config.model_copy(update={"description": f"d{i}"}))
+    latest = fabric.store.versions("local", tab.agent_id, latest=2)
+    assert [v for v, _, _ in latest] == [5, 6]
+    assert len(fabric.store.versions("local", tab.agent_id)) == 6

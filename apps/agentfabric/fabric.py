@@ -39,7 +39,7 @@ from qwen_agent.messages import FileItem, ImageItem, Message
 
 from .builder import Draft, builder
 from .checks import image_ext
-from .store import AgentRecord, Conflict, Store, StoreError
+from .store import AgentRecord, Conflict, NotFound, Store, StoreError
 
 __all__ = ["Busy", "ChatView", "Fabric", "Session"]
 
@@ -234,21 +234,45 @@ class Fabric:
     def session(self, key: str, owner: str) -> Session:
         """The session of browser tab ``key``, opened for ``owner`` on first use (their
         most recent agent, or a new one)."""
+        gone: list[Session] = []
         with self._lock:
             s = self.sessions.get((owner, key))
-            if s is not None:
-                s.used = time.monotonic()
-                return s
-            idle = [k for k, v in self.sessions.items() if v.idle(IDLE_SECONDS)]
-            gone = [self.sessions.pop(k) for k in idle]
-            s = Session(owner=owner, key=key)
-            self.sessions[(owner, key)] = s
+            fresh = s is None
+            if s is None:
+                idle = [k for k, v in self.sessions.items() if v.idle(IDLE_SECONDS)]
+                gone = [self.sessions.pop(k) for k in idle]
+                s = self.sessions[(owner, key)] = Session(owner=owner, key=key)
+            s.used = time.monotonic()
         for old in gone:  # tabs that went away without saying so
             old.close()
-        agents = self.store.list_agents(owner)
-        record = agents[0] if agents else self.store.create_agent(owner, self.new_config(owner))
-        self.open(s, record.id)
+        with s.lock:
+            if fresh or (not s.busy and not self._exists(s)):  # or deleted in another tab
+                self._open_latest(s)
         return s
+
+    def _exists(self, s: Session) -> bool:
+        try:
+            self.store.get_agent(s.owner, s.agent_id)
+        except NotFound:
+            return False
+        return True
+
+    def _open_latest(self, s: Session) -> None:
+        """Open the owner's most recently changed agent (a new one if they have none)."""
+        agents = self.store.list_agents(s.owner)
+        record = agents[0] if agents else self.store.create_agent(s.owner, self.new_config(s.owner))
+        self.open(s, record.id)
+
+    def sweep_exports(self, older_than: float = 3600.0) -> None:
+        """Remove export files written more than ``older_than`` seconds ago (each export
+        is a download, not something to keep)."""
+        now = time.time()
+        for folder in self.media.glob("export-*"):
+            try:
+                if now - folder.stat().st_mtime > older_than:
+                    shutil.rmtree(folder)
+            except OSError:
+                continue
 
     def end(self, key: str) -> None:
         with self._lock:

@@ -239,16 +239,22 @@ class Store:
                     ) from None
         raise Conflict(f"agent {agent_id} is being saved by many writers at once; try again")
 
-    def versions(self, owner: str, agent_id: str) -> list[tuple[int, datetime, AgentConfig]]:
-        """Every stored version of the agent's config, oldest first."""
+    def versions(
+        self, owner: str, agent_id: str, latest: int | None = None
+    ) -> list[tuple[int, datetime, AgentConfig]]:
+        """The stored versions of the agent's config, oldest first: every one, or the
+        ``latest`` few."""
         with self._tx() as s:
             row = self._owned(s, owner, agent_id)
-            found = s.execute(
+            query = (
                 select(AgentVersionRow.version, AgentVersionRow.created, AgentVersionRow.config)
                 .where(AgentVersionRow.agent_id == row.id)
-                .order_by(AgentVersionRow.version)
-            ).all()
-            return [(v, _utc(c), _load(cfg, v)) for v, c, cfg in found]
+                .order_by(AgentVersionRow.version.desc())
+            )
+            if latest is not None:
+                query = query.limit(latest)
+            found = s.execute(query).all()
+            return [(v, _utc(c), _load(cfg, v)) for v, c, cfg in reversed(found)]
 
     def duplicate(self, owner: str, agent_id: str) -> AgentRecord:
         """A new, unpublished agent with a copy of the latest config (named ``...-copy``)

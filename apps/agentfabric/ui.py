@@ -292,10 +292,10 @@ class Page:
         ]
 
     def version_choices(self, s: Session) -> Any:
-        kept = self.fabric.store.versions(s.owner, s.agent_id)
+        kept = self.fabric.store.versions(s.owner, s.agent_id, latest=50)
         choices = [
             (f"v{n} · {when:%Y-%m-%d %H:%M} · {config.name}", n)
-            for n, when, config in sorted(kept, key=lambda v: -v[0])[:50]
+            for n, when, config in reversed(kept)
         ]
         return self.gr.Dropdown(choices=choices, value=s.version)
 
@@ -361,7 +361,8 @@ class Page:
     def on_export(self, request: gr.Request) -> Any:
         s = self.session(request)
         data = self.fabric.store.export_agent(s.owner, s.agent_id)
-        folder = self.fabric.media / uuid.uuid4().hex
+        self.fabric.sweep_exports()
+        folder = self.fabric.media / f"export-{uuid.uuid4().hex}"
         folder.mkdir()
         out = folder / f"{slug(s.draft.config.name) or 'agent'}.json"
         out.write_bytes(data)
@@ -418,7 +419,7 @@ class Page:
 
     def on_restore(self, version: int | None, request: gr.Request) -> list[Any]:
         s = self.session(request)
-        kept = {n: c for n, _, c in self.fabric.store.versions(s.owner, s.agent_id)}
+        kept = {n: c for n, _, c in self.fabric.store.versions(s.owner, s.agent_id, latest=50)}
         if version not in kept:
             return [*self.show(s), "Choose a version first."]
         said = self.fabric.save(s, kept[version])
