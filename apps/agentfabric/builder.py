@@ -63,14 +63,12 @@ class ConfigUpdate(BaseModel):
 
 def check_tool_options(text: str) -> dict[str, dict[str, Any]]:
     """The form's tool options (JSON: options by built-in tool name), checked as an
-    import is: only options the tool takes, no host paths, nothing only the app sets.
-    Raises :class:`~qwen_agent.errors.ConfigError` with what to fix."""
-    import inspect
-
+    import is: only the options :data:`~agentfabric.checks.SETTABLE` lists, within their
+    bounds (never a host path, nothing only the app or its operator sets). Raises
+    :class:`~qwen_agent.errors.ConfigError` with what to fix."""
     from qwen_agent.errors import ConfigError
-    from qwen_agent.tool import TOOLS
 
-    from .checks import APP_OPTIONS, PATH_OPTIONS
+    from .checks import settable_problem
 
     try:
         data = json.loads(text or "{}")
@@ -83,14 +81,10 @@ def check_tool_options(text: str) -> dict[str, dict[str, Any]]:
             raise ConfigError(
                 f"no built-in tool {tool!r:.40}; choose from {', '.join(BUILTIN_TOOLS)}"
             )
-        params = inspect.signature(TOOLS.get(tool)).parameters
-        allowed = sorted(set(params) - PATH_OPTIONS - APP_OPTIONS - {"self", "name"})
-        for key in options:
-            if key not in allowed:
-                raise ConfigError(
-                    f"{tool} has no option {key!r:.40} you can set here; its options: "
-                    + ", ".join(allowed)
-                )
+        for key, value in options.items():
+            problem = settable_problem(tool, key, value)
+            if problem is not None:
+                raise ConfigError(problem)
     return data
 
 

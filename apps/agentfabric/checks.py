@@ -21,6 +21,8 @@ from qwen_agent.config import AgentConfig
 __all__ = [
     "APP_OPTIONS",
     "PATH_OPTIONS",
+    "SETTABLE",
+    "settable_problem",
     "check_key",
     "check_owner",
     "file_ext",
@@ -185,6 +187,41 @@ def untrusted_config(raw: dict[str, Any]) -> AgentConfig:
     return config
 
 
+#: the options a person (the form, an import) may give the built-in tools, with their
+#: kind and bounds: an allow-list, so nothing can hold a shared kernel for hours or load
+#: another copy of a model (``timeout``, ``device``, ``dtype`` elsewhere are the operator's)
+SETTABLE: dict[str, dict[str, tuple[type, float, float]]] = {
+    "code_interpreter": {"timeout": (float, 1, 300)},
+    "image_gen": {"timeout": (float, 1, 600)},
+    "retrieval": {
+        "top_k": (int, 1, 20),
+        "chunk_chars": (int, 200, 5000),
+        "chunk_overlap": (int, 0, 1000),
+        "max_file_mb": (float, 0.1, 20),
+        "stem": (bool, 0, 1),
+        "timeout": (float, 1, 300),
+    },
+}
+
+
+def settable_problem(tool: str, key: str, value: Any) -> str | None:
+    """Why ``tool``'s option ``key`` may not be ``value`` here (None: it may)."""
+    allowed = SETTABLE.get(tool, {})
+    if key not in allowed:
+        names = ", ".join(allowed) or "none"
+        return f"{tool} has no option {key!r:.40} you can set here; its options: {names}"
+    kind, low, high = allowed[key]
+    if kind is bool:
+        return None if isinstance(value, bool) else f"{tool}.{key} is true or false"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{tool}.{key} is a number"
+    if kind is int and not float(value).is_integer():
+        return f"{tool}.{key} is a whole number"
+    if not low <= value <= high:
+        return f"{tool}.{key} must be between {low:g} and {high:g}, got {value!r:.20}"
+    return None
+
+
 def _check_options(tool: str, options: dict[str, Any]) -> None:
     """ImportRefused if an imported tool's ``options`` name a host path or set what only
     the app sets."""
@@ -202,3 +239,7 @@ def _check_options(tool: str, options: dict[str, Any]) -> None:
                 f"the import's config sets tool {tool!r:.60}'s option {key!r}, which only "
                 "this app sets (per conversation or by its operator): remove it"
             )
+        empty = key in PATH_OPTIONS and value in (None, "", [])  # names no place: harmless
+        problem = None if empty else settable_problem(tool, key, value)
+        if problem is not None:
+            raise ImportRefused(f"the import's config: {problem}")
