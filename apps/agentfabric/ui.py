@@ -461,25 +461,29 @@ class Page:
             yield [*self.show(s), "", ""]
             return
         skip = self.gr.skip
+        start = seen = s.version
         async for chat in self.fabric.builder_turn(s, text.strip()):
-            form = self.form_values(s)
-            yield [
-                skip(),
-                *form,
-                skip(),
-                skip(),
-                chat,
-                self.preview_update(s, chat=False),
-                skip(),
-                skip(),
-                "",
-                "",
-            ]
+            # the form and the preview's look change only when an update was saved (so
+            # a person typing in Configure meanwhile keeps their keystrokes)
+            saved = s.version != seen
+            seen = s.version
+            form = self.form_values(s) if saved else [skip() for _ in self.form]
+            look = self.preview_update(s, chat=False) if saved else skip()
+            yield [skip(), *form, skip(), skip(), chat, look, skip(), skip(), "", ""]
         said = ""
         if s.avatar_prompt:
-            yield [*self.show(s), "", "Drawing the avatar…"]
+            yield [*self.unchanged(), "", "Drawing the avatar…"]
             said = await asyncio.to_thread(self.fabric.draw_avatar, s, s.avatar_prompt)
-        yield [*self.show(s), "", said]
+        if s.version == start and not s.avatar_prompt:
+            yield [*self.unchanged(), "", said]
+            return
+        page = self.show(s)
+        page[self.page.index(self.preview)] = self.preview_update(s, chat=False)
+        page[self.page.index(self.builder_chat)] = skip()
+        yield [*page, "", said]
+
+    def unchanged(self) -> list[Any]:
+        return [self.gr.skip() for _ in self.page]
 
     # -- the preview ---------------------------------------------------------------------
     async def round(self, s: Session, text: str) -> Any:
