@@ -5,7 +5,8 @@ avatar drawn by the bundled diffusion model, and what the form may set."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,25 @@ def drain(stream: AsyncIterator[list]) -> list[list]:
         return [list(x) async for x in stream]
 
     return asyncio.run(go())
+
+
+@contextmanager
+def running_app(tmp_path: Path, **options: object) -> Iterator[tuple[Fabric, str]]:
+    """The app launched on a free port of 127.0.0.1 with a scripted model: (fabric, url)."""
+    import socket
+
+    from agentfabric.app import FabricOptions, launch
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = FabricOptions(data_dir=tmp_path / "data", port=port, **options)
+    fabric, demo = launch(config, llm=ScriptedLLM("ok"), block=False)
+    try:
+        yield fabric, f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+        fabric.store.close()
 
 
 @pytest.fixture
@@ -261,20 +281,11 @@ def test_the_pages_agent_actions_through_the_real_gradio_client(tmp_path):
     """New, duplicate, export, import (a good file and a hostile one), delete: the page's
     own handlers, called as a browser calls them."""
     import json
-    import socket
 
     from gradio_client import Client, handle_file
 
-    from agentfabric.app import FabricOptions, launch
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    fabric, demo = launch(
-        FabricOptions(data_dir=tmp_path / "data", port=port), llm=ScriptedLLM("ok"), block=False
-    )
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+    with running_app(tmp_path) as (fabric, url):
+        client = Client(url, verbose=False)
 
         def names(out: tuple) -> list[str]:
             return [label for label, _ in out[0]["choices"]]
@@ -299,25 +310,12 @@ def test_the_pages_agent_actions_through_the_real_gradio_client(tmp_path):
         assert len(names(out)) == 4
         out = client.predict(api_name="/on_delete")
         assert out[-1].startswith("Deleted") and len(names(out)) == 3
-    finally:
-        demo.close()
-        fabric.store.close()
 
 
 def test_behind_a_trusted_proxy_the_user_header_decides_the_owner(tmp_path):
-    import socket
-
     from gradio_client import Client
 
-    from agentfabric.app import FabricOptions, launch
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    options = FabricOptions(data_dir=tmp_path / "data", port=port, user_header="X-Forwarded-User")
-    fabric, demo = launch(options, llm=ScriptedLLM("ok"), block=False)
-    url = f"http://127.0.0.1:{port}/"
-    try:
+    with running_app(tmp_path, user_header="X-Forwarded-User") as (fabric, url):
         carol = Client(url, headers={"X-Forwarded-User": "carol"}, verbose=False)
         carol.predict(api_name="/on_load")
         carol.predict(api_name="/on_new")
@@ -331,9 +329,6 @@ def test_behind_a_trusted_proxy_the_user_header_decides_the_owner(tmp_path):
         with pytest.raises(Exception, match="(?i)error"):
             nobody.predict(api_name="/on_load")  # no header: refused, nothing made
         assert fabric.store.list_agents("local") == []
-    finally:
-        demo.close()
-        fabric.store.close()
 
 
 def test_knowledge_uploads_reach_the_preview_agents_retrieval(make):
@@ -378,19 +373,9 @@ def test_the_builder_on_a_model_behind_an_openai_compatible_server(make, native)
 
 
 def test_the_pages_server_hands_out_media_but_never_knowledge_files(tmp_path):
-    import socket
-
     import httpx
 
-    from agentfabric.app import FabricOptions, launch
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    fabric, demo = launch(
-        FabricOptions(data_dir=tmp_path / "data", port=port), llm=ScriptedLLM("ok"), block=False
-    )
-    try:
+    with running_app(tmp_path) as (fabric, url):
         tab = fabric.session("t", "local")
         fabric.store.add_file("local", tab.agent_id, "knowledge", "secret.md", b"payroll")
         config = fabric.runtime_config(tab)  # written out for the agent's retrieval
@@ -398,15 +383,12 @@ def test_the_pages_server_hands_out_media_but_never_knowledge_files(tmp_path):
         assert secret.read_bytes() == b"payroll"
         shown = fabric.media / "shown.txt"
         shown.write_text("fine")
-        base = f"http://127.0.0.1:{port}/gradio_api/file="
+        base = f"{url}gradio_api/file="
         assert httpx.get(base + str(shown)).status_code == 200
         refused = httpx.get(base + str(secret))
         assert refused.status_code in (403, 404) and b"payroll" not in refused.content
         db = httpx.get(base + str(tmp_path / "data" / "fabric.db"))
         assert db.status_code in (403, 404)
-    finally:
-        demo.close()
-        fabric.store.close()
 
 
 def test_one_tab_key_for_two_owners_is_two_sessions_with_their_own_sandboxes(make):
