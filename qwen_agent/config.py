@@ -43,7 +43,7 @@ from qwen_agent.llm import ChatModel, GenerationConfig, LLMConfig
 if TYPE_CHECKING:
     from qwen_agent.agent import Agent
 
-__all__ = ["AgentConfig", "load_tool"]
+__all__ = ["AgentConfig", "load_tool", "tool_name"]
 
 
 class AgentConfig(BaseModel):
@@ -158,7 +158,7 @@ class AgentConfig(BaseModel):
         specs: list[str | dict[str, Any]] = []
         merged = False
         for spec in self.tools:
-            name = spec.get("name") if isinstance(spec, dict) else spec
+            name = tool_name(spec)
             if name == "retrieval" and not merged:
                 table = dict(spec) if isinstance(spec, dict) else {"name": "retrieval"}
                 files = table.get("files") or self.tool_options.get("retrieval", {}).get("files")
@@ -191,7 +191,7 @@ class AgentConfig(BaseModel):
         takes ``session_id`` (the code interpreter, image_gen)."""
         from qwen_agent.tool import TOOLS, Tool
 
-        name = spec.get("name") if isinstance(spec, dict) else spec
+        name = tool_name(spec)
         if not isinstance(name, str):
             return True
         target = load_tool(name)
@@ -241,6 +241,11 @@ def _instance(
             f"tool {name!r} is not a Tool class, so it takes no options (got {sorted(options)})"
         )
     return target
+
+
+def tool_name(spec: Any) -> Any:
+    """The name one entry of ``AgentConfig.tools`` names (a string, or a table's ``name``)."""
+    return spec.get("name") if isinstance(spec, dict) else spec
 
 
 def load_tool(spec: str) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from qwen_agent.agent import Agent
-from qwen_agent.config import AgentConfig
+from qwen_agent.config import AgentConfig, tool_name
 from qwen_agent.errors import ToolCallError
 from qwen_agent.tool import Tool
 
@@ -119,7 +119,7 @@ def apply_update(config: AgentConfig, update: dict[str, Any]) -> tuple[AgentConf
         value = getattr(upd, field)
         if value is not None:
             data[field] = value.strip()
-    names = [_tool_name(spec) for spec in data["tools"]]
+    names = [tool_name(spec) for spec in data["tools"]]
     for tool in upd.tools or []:
         if tool not in BUILTIN_TOOLS:
             raise ToolCallError(
@@ -130,7 +130,7 @@ def apply_update(config: AgentConfig, update: dict[str, Any]) -> tuple[AgentConf
             data["tools"].append(tool)
             names.append(tool)
     for tool in upd.remove_tools or []:
-        data["tools"] = [s for s in data["tools"] if _tool_name(s) != tool]
+        data["tools"] = [s for s in data["tools"] if tool_name(s) != tool]
     starters = list(data["conversation_starters"])
     for text in upd.conversation_starters or []:
         if text.strip() and text.strip() not in starters:
@@ -147,10 +147,6 @@ def apply_update(config: AgentConfig, update: dict[str, Any]) -> tuple[AgentConf
     if upd.avatar:
         changed.append("avatar")
     return new, changed
-
-
-def _tool_name(spec: Any) -> Any:
-    return spec.get("name") if isinstance(spec, dict) else spec
 
 
 def _problems(exc: ValidationError) -> str:
@@ -248,7 +244,7 @@ def describe(config: AgentConfig) -> str:
             "welcome_message",
         }
     )
-    shown["tools"] = [_tool_name(s) for s in config.tools]
+    shown["tools"] = [tool_name(s) for s in config.tools]
     shown["knowledge_files"] = len(config.knowledge)
     return json.dumps(shown, ensure_ascii=False)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from qwen_agent.config import AgentConfig
+from qwen_agent.config import AgentConfig, tool_name
 
 __all__ = [
     "APP_OPTIONS",
@@ -169,7 +169,7 @@ def untrusted_config(raw: dict[str, Any]) -> AgentConfig:
         raise ImportRefused(f"the import's config is not valid: {problems(exc)}") from None
     known = TOOLS.names()
     for spec in config.tools:
-        name = spec.get("name") if isinstance(spec, dict) else spec
+        name = tool_name(spec)
         if not isinstance(name, str) or name not in TOOLS or ":" in name:
             raise ImportRefused(
                 f"the import's config uses tool {name!r:.80}; an import may only use this "

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from qwen_agent.agent import Agent
-from qwen_agent.config import AgentConfig
+from qwen_agent.config import AgentConfig, tool_name
 from qwen_agent.errors import QwenAgentError, ToolCallError
 from qwen_agent.events import (
     CallParseError,
@@ -196,10 +196,6 @@ def _from_a_user(messages: list[Message], most: int) -> list[Message]:
     return kept[start:]
 
 
-def _tool_name(spec: Any) -> Any:
-    return spec.get("name") if isinstance(spec, dict) else spec
-
-
 def _close_quietly(agent: Agent) -> None:
     try:
         agent.close()
@@ -353,9 +349,7 @@ class Fabric:
         config = self.store.materialize(record, self.files)
         tools = config.tools
         if not config.knowledge:  # knowledge search with nothing to search: left out
-            tools = [
-                t for t in tools if (t.get("name") if isinstance(t, dict) else t) != "retrieval"
-            ]
+            tools = [t for t in tools if tool_name(t) != "retrieval"]
         return config.model_copy(update={"llm": None, "mcp_servers": {}, "tools": tools})
 
     def preview_agent(self, s: Session) -> Agent:
@@ -402,7 +396,7 @@ class Fabric:
             return
         view.user(text)
         yield view.messages
-        listed = [_tool_name(t) for t in s.draft.config.tools]
+        listed = [tool_name(t) for t in s.draft.config.tools]
         if "retrieval" in listed and not s.draft.config.knowledge and not self.knows(s):
             view.note(
                 "Knowledge search is on, but there are no knowledge files yet: upload some "

@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 from pydantic import ValidationError
 
-from qwen_agent.config import AgentConfig
+from qwen_agent.config import AgentConfig, tool_name
 from qwen_agent.errors import QwenAgentError
 
 from .builder import BUILTIN_TOOLS, check_tool_options, slug
@@ -48,10 +48,6 @@ def owner_of(request: Any, user_header: str | None) -> str:
 def build_ui(fabric: Fabric, user_header: str | None = None) -> Any:
     """The Gradio Blocks of the app for ``fabric``."""
     return Page(fabric, user_header).build()
-
-
-def _name(spec: Any) -> Any:
-    return spec.get("name") if isinstance(spec, dict) else spec
 
 
 class Page:
@@ -259,7 +255,7 @@ class Page:
 
     def form_values(self, s: Session) -> list[Any]:
         c = s.draft.config
-        on = [t for t in (_name(spec) for spec in c.tools) if t in BUILTIN_TOOLS]
+        on = [t for t in (tool_name(spec) for spec in c.tools) if t in BUILTIN_TOOLS]
         return [
             c.name,
             c.description,
@@ -383,7 +379,7 @@ class Page:
     ) -> list[Any]:
         s = self.session(request)
         c = s.draft.config
-        keep = [spec for spec in c.tools if _name(spec) not in BUILTIN_TOOLS]
+        keep = [spec for spec in c.tools if tool_name(spec) not in BUILTIN_TOOLS]
         try:
             options = check_tool_options(tool_options)
         except QwenAgentError as exc:
