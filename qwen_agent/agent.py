@@ -273,8 +273,12 @@ class Agent:
         async ones are cancelled, sync ones abandoned (their threads' slots freed)."""
         import asyncio
 
+        from qwen_agent import aio
+
         pending: dict[Any, int] = {}  # a call's future (see _start) -> its index
         deadlines: dict[int, float] = {}
+        if all(c.name in self.tools and not self.tools[c.name].is_async for c in calls):
+            await aio.hand_over()  # see _wait_any
         try:
             for i, call in enumerate(calls):
                 tool = self.tools.get(call.name)

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from qwen_agent.errors import ConfigError
 from qwen_agent.llm import aclose
 
-__all__ = ["loop", "run_sync", "iterate", "wait_threads"]
+__all__ = ["loop", "run_sync", "iterate", "hand_over", "wait_threads"]
 
 T = TypeVar("T")
 
@@ -205,6 +205,16 @@ def _iterate_here(
         if not task.done():
             task.cancel()
             _until_done(own, task)
+
+
+async def hand_over() -> None:
+    """On a sync caller's own loop, returns once the caller has taken every item yielded
+    so far (elsewhere at once). Call it before starting threads that :func:`wait_threads`
+    will block on: a thread started while this one still runs Python waits for the GIL,
+    and each such wait costs a cross-CPU wake-up."""
+    own = getattr(_local, "own", None)
+    if own is not None and own.run is not None and own.loop is asyncio.get_running_loop():
+        await own.run.handed_over()
 
 
 async def wait_threads(

@@ -207,12 +207,15 @@ class TurnAssembler:
                 self.content.append(text)
                 return [TextDelta(text)]
             events = self.parser.feed(text)
-            if all(type(ev) is TextDelta for ev in events):
-                self.content.extend(ev.text for ev in events)
-                return events
-            out: list[Event] = []
-            self._take(events, out)
-            return out
+            for ev in events:  # loops, not generators: this runs for every delta
+                if type(ev) is not TextDelta:
+                    out: list[Event] = []
+                    self._take(events, out)
+                    return out
+            content = self.content
+            for ev in events:
+                content.append(ev.text)
+            return events
         return self._feed(delta)
 
     def _feed(self, delta: Delta) -> list[Event]:

@@ -330,3 +330,35 @@ def test_hermes_history_sends_reasoning_back_only_within_the_current_turn():
     texts = [m.text for m in prompt if m.role == "assistant"]
     assert texts[0] == "Hello!"  # the earlier turn's reasoning is not sent back
     assert texts[1].startswith("<think>\nneed the tool\n</think>\n\n<tool_call>")
+
+
+def test_lenient_json_refuses_non_numbers_and_deep_nesting_wherever_they_are():
+    from qwen_agent.formats.base import MAX_ARGUMENT_DEPTH, loads_lenient
+
+    for text in ("NaN", "[1, Infinity]", '{"a": {"b": [2, -Infinity]}}', '{"a": [[NaN]]}'):
+        with pytest.raises(ValueError, match="not a JSON number"):
+            loads_lenient(text)
+    ok = "[" * MAX_ARGUMENT_DEPTH + "]" * MAX_ARGUMENT_DEPTH
+    assert loads_lenient(ok) is not None
+    too_deep = "[" * (MAX_ARGUMENT_DEPTH + 1) + "]" * (MAX_ARGUMENT_DEPTH + 1)
+    with pytest.raises(ValueError, match="nests deeper"):
+        loads_lenient(too_deep)
+    assert loads_lenient('{"a": [1.5, {"b": "x"}], "c": null}') == {
+        "a": [1.5, {"b": "x"}],
+        "c": None,
+    }
+
+
+def test_hermes_text_fast_path_matches_whole_parse():
+    """Chunks with no '<' skip the state machine; the events must be what one parse of the
+    whole text gives, whitespace handling included."""
+    fmt = get_format("hermes")
+    text = '  Hello  there,\n\n friend.  <tool_call>\n{"name": "f", "arguments": {}}\n</tool_call>  bye  '
+    whole = fmt.parse(text)
+    for size in (1, 2, 3, 5, 8):
+        parser = fmt.parser()
+        for i in range(0, len(text), size):
+            parser.feed(text[i : i + size])
+        parser.finish()
+        got = parser.result()
+        assert (got.content, got.calls, got.errors) == (whole.content, whole.calls, whole.errors)

@@ -485,21 +485,31 @@ def loads_lenient(text: str) -> Any:
             value = json5.loads(text)
         except Exception:
             raise ValueError(str(first)) from None
-    _check_value(value)
+    _check_top(value)
     return value
+
+
+_INFINITIES = (float("inf"), float("-inf"))
 
 
 def _check_value(value: Any) -> None:
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
-        if isinstance(node, float) and (node != node or node in (float("inf"), float("-inf"))):
-            raise ValueError(f"{node} is not a JSON number")
-        if isinstance(node, (dict, list)):
-            if depth > MAX_ARGUMENT_DEPTH:
-                raise ValueError(f"it nests deeper than {MAX_ARGUMENT_DEPTH} levels")
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((child, depth + 1) for child in children)
+        if depth > MAX_ARGUMENT_DEPTH:
+            raise ValueError(f"it nests deeper than {MAX_ARGUMENT_DEPTH} levels")
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+            elif isinstance(child, float) and (child != child or child in _INFINITIES):
+                raise ValueError(f"{child} is not a JSON number")
+
+
+def _check_top(value: Any) -> None:
+    if isinstance(value, (dict, list)):
+        _check_value(value)
+    elif isinstance(value, float) and (value != value or value in _INFINITIES):
+        raise ValueError(f"{value} is not a JSON number")
 
 
 def decode_call_json(body: str) -> tuple[str, dict[str, Any]] | str:

@@ -79,6 +79,9 @@ class HermesParser(StreamParser):
         self.draft_tag = CALL_OPEN
 
     def _feed(self, delta: str) -> None:
+        if self._state == "text" and not self._pending and "<" not in delta:
+            self._text(self._text_ws.push(delta))  # what _text_state does with no tag
+            return
         self._pending += delta
         self._run(final=False)
 
