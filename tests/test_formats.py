@@ -353,7 +353,10 @@ def test_hermes_text_fast_path_matches_whole_parse():
     """Chunks with no '<' skip the state machine; the events must be what one parse of the
     whole text gives, whitespace handling included."""
     fmt = get_format("hermes")
-    text = '  Hello  there,\n\n friend.  <tool_call>\n{"name": "f", "arguments": {}}\n</tool_call>  bye  '
+    text = (
+        '  Hello  there,\n\n friend.  <tool_call>\n{"name": "f", "arguments": {}}\n'
+        "</tool_call>  bye  "
+    )
     whole = fmt.parse(text)
     for size in (1, 2, 3, 5, 8):
         parser = fmt.parser()
