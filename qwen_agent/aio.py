@@ -230,10 +230,19 @@ async def wait_threads(
     own = getattr(_local, "own", None)
     if own is None or own.loop is not running or len(asyncio.all_tasks(running)) != 1:
         return None
-    if own.run is not None:  # an iteration (run_sync has no items to hand over)
+    if own.run is not None and own.run.ready:  # items to hand over first (run_sync has none)
         await own.run.handed_over()
         if len(asyncio.all_tasks(running)) != 1:  # pragma: no cover
             return None
+    if len(futures) == 1:  # the common case, on the future's own condition
+        (future,) = futures
+        try:
+            future.exception(timeout)
+        except concurrent.futures.TimeoutError:
+            return set()
+        except concurrent.futures.CancelledError:
+            pass
+        return {future}
     done, _ = concurrent.futures.wait(
         futures, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED
     )

@@ -45,15 +45,7 @@ class ScriptedLLM:
         return len(self.prompts)
 
     def stream(self, request: ModelRequest) -> Iterator[Delta]:
-        config = request.generation
-        with self._lock:
-            text = self.responses[self._next % len(self.responses)]
-            self._next += 1
-            self.prompts.append(list(request.messages))
-            self.configs.append(config)
-            self.requests.append(request)
-        prompt = sum(len(m.text) for m in request.messages)
-        return self._chunks(text, config, prompt)
+        return iter(self._reply(request))
 
     async def astream(self, request: ModelRequest) -> AsyncIterator[Delta]:
         """:meth:`stream`, as the async protocol asks; a subclass that overrides
@@ -66,10 +58,19 @@ class ScriptedLLM:
             finally:
                 await deltas.aclose()
             return
-        for delta in self.stream(request):
+        for delta in self._reply(request):
             yield delta
 
-    def _chunks(self, text: str, config: GenerationConfig, prompt: int = 0) -> Iterator[Delta]:
+    def _reply(self, request: ModelRequest) -> list[Delta]:
+        """Records the request; the deltas of the next response."""
+        config = request.generation
+        with self._lock:
+            text = self.responses[self._next % len(self.responses)]
+            self._next += 1
+            self.prompts.append(list(request.messages))
+            self.configs.append(config)
+            self.requests.append(request)
+        prompt = sum(len(m.text) for m in request.messages)
         finish = "stop"
         cut = min((i for i in (text.find(s) for s in config.stop if s) if i >= 0), default=-1)
         if cut >= 0:
@@ -78,9 +79,9 @@ class ScriptedLLM:
             text, finish = text[: config.max_tokens], "length"
         n = self.chunk_size
         last = max(len(text) - 1, 0) // n * n
-        for start in range(0, last, n):
-            yield Delta(text[start : start + n])
-        yield Delta(text[last:], finish, Usage(prompt, len(text)))  # type: ignore[arg-type]
+        deltas = [Delta(text[start : start + n]) for start in range(0, last, n)]
+        deltas.append(Delta(text[last:], finish, Usage(prompt, len(text))))  # type: ignore[arg-type]
+        return deltas
 
 
 def _threaded(model: ScriptedLLM, request: ModelRequest) -> AsyncIterator[Delta]:

@@ -22,6 +22,7 @@ import inspect
 import json
 import re
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any, ClassVar, get_type_hints, overload
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
@@ -187,6 +188,12 @@ class ToolSpec(BaseModel):
     def as_dict(self) -> dict[str, Any]:
         """``{"name", "description", "parameters"}``, what the formats render."""
         return {"name": self.name, "description": self.description, "parameters": self.parameters}
+
+    @cached_property
+    def as_json(self) -> str:
+        """:meth:`as_dict` as JSON, made once: every prompt that lists the tool writes it
+        (the spec is frozen)."""
+        return json.dumps(self.as_dict(), ensure_ascii=False)
 
     def openai(self) -> dict[str, Any]:
         """OpenAI's ``{"type": "function", "function": {...}}``."""

@@ -140,9 +140,12 @@ def test_timeouts_that_never_or_always_fire_are_refused(bad):
 
 
 def test_closing_a_run_at_an_early_error_still_abandons_the_calls_already_started(release):
+    started = threading.Event()
+
     @tool(timeout=30)
     def slow() -> str:
         """Waits for the test."""
+        started.set()
         release.wait(60)
         return "late"
 
@@ -153,6 +156,8 @@ def test_closing_a_run_at_an_early_error_still_abandons_the_calls_already_starte
     for event in run:
         if isinstance(event, ToolResultEvent):  # the unknown tool's error, slow still runs
             assert "no tool named 'nope'" in event.result.text
+            # a call that never started is dropped, not abandoned: make sure it started
+            assert started.wait(10)
             break
     run.close()
     assert runner().abandoned_running - before == 1

@@ -142,7 +142,10 @@ class StreamParser:
         raise NotImplementedError
 
     def _flush(self) -> list[ParserEvent]:
-        out, self._out = self._out, []
+        out = self._out
+        if not out:  # most deltas: nothing to report yet
+            return []
+        self._out = []
         self._events.extend(out)
         return out
 

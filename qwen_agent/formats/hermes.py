@@ -24,7 +24,6 @@ from qwen_agent.formats.base import (
     decode_call_json,
     partial_suffix,
     snippet,
-    tool_specs,
 )
 from qwen_agent.llm import CallConstraint
 from qwen_agent.messages import ImageItem, Message, TextItem, ToolCall
@@ -233,8 +232,7 @@ class HermesFormat:
         if not tools:
             return text
         lines = "\n".join(
-            json.dumps({"type": "function", "function": spec}, ensure_ascii=False)
-            for spec in tool_specs(tools)
+            f'{{"type": "function", "function": {ToolSpec.of(t).as_json}}}' for t in tools
         )
         return f"{text}\n\n{_TOOLS_PROMPT.format(tools=lines)}"
 

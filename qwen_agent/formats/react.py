@@ -87,6 +87,13 @@ class ReactParser(StreamParser):
         self._ws = WhitespaceHolder()
 
     def _feed(self, delta: str) -> None:
+        if not self._pending:  # what _final and _lines do with a delta that ends nothing
+            if self._state == "final":
+                self._text(self._ws.push(delta))
+                return
+            if self._state == "thought" and self._midline and "\n" not in delta:
+                self._thought.append(delta)
+                return
         self._pending += delta
         self._run(final=False)
 
