@@ -187,6 +187,35 @@ def test_groups_share_their_prefix_and_teach_reading_not_names():
         assert all(p.get("description") for p in spec["parameters"]["properties"].values())
 
 
+def test_arithmetic_is_computed_by_a_tool_or_declined_never_guessed():
+    """A 135M model answering arithmetic itself writes wrong numbers (step 290 said 12 * 34
+    was 3412): a math request is a call of a listed calculator or the code interpreter, or
+    a reply with no number in it. Groups of one and two tools exist, as people write them."""
+    from training.smol_agent.groups import GroupGenerator
+
+    gen = GroupGenerator(5)
+    groups = [gen.group(16) for _ in range(150)]
+    math = called = 0
+    for g in groups:
+        for kind, suffix in zip(g.kinds, g.suffixes, strict=True):
+            if kind != "math":
+                continue
+            math += 1
+            users = [
+                m.start() for m in re.finditer(r"<\|im_start\|>user\n(?!<tool_response>)", suffix)
+            ]
+            reply = suffix[users[-1] :].split("<|im_start|>assistant", 1)[1]
+            if "<tool_call>" in reply or "Action:" in reply:
+                called += 1
+            else:
+                answer = reply.split("Final Answer:", 1)[-1]
+                assert not re.search(r"\d", answer), answer
+    assert math > 100 and called > math * 0.3
+    sizes = [g.prefix.count('{"type": "function"') for g in groups if g.format == "hermes"]
+    assert 1 in sizes and 2 in sizes
+    assert sum(1 for g in groups if "Product of two numbers." in g.prefix) > 5
+
+
 def test_sigterm_finishes_the_step_saves_and_stops(toy_base, tmp_path):
     import signal
     import time

@@ -159,6 +159,14 @@ MATH_OPS = [
         lambda a, b: a + b,
     ),
     (
+        # "multiply" itself is a held-out name (the README's example tool)
+        ["times", "product", "mul", "multiply_numbers"],
+        "Product of two numbers.",
+        "*",
+        ["times", "multiplied by", "x"],
+        lambda a, b: a * b,
+    ),
+    (
         ["subtract", "minus", "difference"],
         "Subtract b from a.",
         "-",
@@ -591,16 +599,23 @@ class Generator:
             return self._finish(
                 user, call, f"{value}\n", ans, "I'll compute this with Python.", fmt
             )
-        if task[2] is None and len(str(value)) > 6:
-            return self.chat(fmt)
+        # No listed tool can compute it. A model this small writes wrong numbers when it
+        # answers arithmetic itself (step 290 said 12 * 34 was 3412), so it says so instead.
+        answer = rng.choice(
+            [
+                "I can't calculate that reliably without a calculator or code tool.",
+                "I don't have a tool here that can compute that, so I'd rather not guess.",
+                "None of my tools can do that calculation, and I might get it wrong by hand.",
+            ]
+        )
         return self._finish(
             user,
             None,
             None,
-            f"That's {value}.",
+            answer,
             "",
             fmt,
-            direct_thought="Simple arithmetic; I can answer directly.",
+            direct_thought="No listed tool can compute this; I should not guess a number.",
         )
 
     def image(self, tools: list[BoundTool], fmt: str) -> list[Message]:

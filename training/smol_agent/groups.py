@@ -145,18 +145,19 @@ class GroupGenerator(Generator):
 
     def big_toolset(self) -> list[BoundTool]:
         rng = self.rng
-        n = rng.choices(range(3, 13), weights=[6, 12, 12, 11, 10, 9, 8, 8, 7, 7])[0]
+        # 1 and 2 tools too: a person's first agent lists one or two (the README's does)
+        n = rng.choices(range(1, 13), weights=[5, 8, 6, 12, 12, 11, 10, 9, 8, 8, 7, 7])[0]
         out: list[BoundTool] = []
         apis = _api_tools()
-        if apis and rng.random() < self.api_rate:  # real API operations, called or not
+        if apis and n > 1 and rng.random() < self.api_rate:  # real API operations
             k = rng.randint(1, min(4, n - 1))
             out += [BoundTool(None, spec, {API: ""}) for spec in rng.sample(apis, k)]
         if rng.random() < 0.2:
             out.append(BoundTool(None, CODE_TOOL, {}))
         if rng.random() < 0.15:
             out.append(BoundTool(None, IMAGE_TOOL, {}))
-        if rng.random() < 0.2:
-            out.append(math_tool(rng.choice(MATH_OPS), rng))
+        if rng.random() < 0.35:  # adding and multiplying twice as often as the rest
+            out.append(math_tool(rng.choice(MATH_OPS + MATH_OPS[:2]), rng))
         fams = rng.sample(FAMILIES, max(1, n - len(out)))
         out += [build_tool(f, rng) for f in fams]
         seen: set[str] = set()
@@ -187,8 +188,11 @@ class GroupGenerator(Generator):
         instructions = rng.choice(INSTRUCTIONS)
         specs = [t.spec for t in tools]
         texts, kinds = [], []
+        has_math = any(t.keys.get("op") for t in tools)
         for _ in range(size):
             kind = self.kind()
+            if kind == "call" and has_math and rng.random() < 0.25:
+                kind = "math"  # a listed calculator gets used, not bypassed
             msgs: list[Message] = []
             r = rng.random()
             fams = [t for t in tools if t.family is not None]
