@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from qwen_agent.backends.kv_prefix import PrefixCache
 from qwen_agent.backends.loading import load_model
 from qwen_agent.backends.prompting import ChatPrompt, special_tokens
 from qwen_agent.bundled.aids import (
@@ -62,6 +63,7 @@ class TransformersOptions(BaseModel):
     max_context: int | None = Field(default=None, ge=16)
     threads: int | None = Field(default=None, ge=1)
     tool_guard: bool = True
+    prefix_cache: int = Field(default=4, ge=0)
     copy_bias: float | None = None
     lookahead: bool | None = None
     relevance: bool | None = None
@@ -81,6 +83,11 @@ class TransformersChatModel(ChatPrompt):
         threads: CPU threads for torch (default: torch's choice).
         tool_guard: constrain tool calls to the tools the prompt lists and their schemas
             (default on; see :mod:`qwen_agent.formats.guard`).
+        prefix_cache: how many recent token sequences (a prompt and its reply) keep their
+            KV cache (default 4; 0: none). A new prompt that starts like one of them is
+            computed only from where they part, as vLLM's prefix caching does: an agent's
+            system prompt and tool list, and each next turn's whole history, are not
+            computed again.
         copy_bias: with the guard, a logit bonus for tokens that copy the last user
             message's words into a string argument, and, in an answer after tool results,
             for tokens that go on with the answer's copy of a result or of the question
@@ -112,6 +119,7 @@ class TransformersChatModel(ChatPrompt):
         generation: GenerationConfig | None = None,
         threads: int | None = None,
         tool_guard: bool = True,
+        prefix_cache: int = 4,
         copy_bias: float | None = None,
         lookahead: bool | None = None,
         relevance: bool | None = None,
@@ -147,10 +155,19 @@ class TransformersChatModel(ChatPrompt):
         self._look: Lookahead | None = None
         self._lltok: Any = None
         self._lock = threading.Lock()
+        if prefix_cache < 0:
+            raise ConfigError(f"prefix_cache must be 0 or more, got {prefix_cache}")
+        #: recent sequences' KV caches (see backends/kv_prefix.py); under self._lock
+        self.prefixes = PrefixCache(prefix_cache)
+        self._cache_arg = "past_key_values"
         start = time.perf_counter()
         log.info("loading model %s on %s ...", path, self.device)
         self.tokenizer, self.model = load_model(transformers, torch, path, self.device, dtype)
         self.load_seconds = time.perf_counter() - start
+        import inspect
+
+        if "cache" in inspect.signature(self.model.forward).parameters:
+            self._cache_arg = "cache"  # transformers 5.2x's name; past_key_values is deprecated
         log.info("loaded %s in %.2f s", Path(path).name or path, self.load_seconds)
         cfg_ctx = getattr(self.model.config, "max_position_embeddings", None) or 4096
         self.max_context = max_context or int(cfg_ctx)
@@ -326,7 +343,7 @@ class TransformersChatModel(ChatPrompt):
                 with self._lock, torch.inference_mode():
                     if opts.seed is not None:
                         torch.manual_seed(opts.seed)
-                    out = self.model.generate(**kwargs)
+                    out = self._generate_reusing(ids, kwargs)
                     outcome["new"] = out[0, len(ids) :].tolist()
             except Exception as exc:  # reported to the consumer below
                 outcome["error"] = exc
@@ -367,6 +384,21 @@ class TransformersChatModel(ChatPrompt):
             return
         cut = len(new) >= max_new and not (new and new[-1] in self._eos_ids)
         yield Delta(text[sent:], "length" if cut else "stop", usage)
+
+    def _generate_reusing(self, ids: list[int], kwargs: dict[str, Any]) -> Any:
+        """``model.generate`` from the cache of the longest stored prefix of ``ids``, if
+        any; the sequence it ends with is stored in turn (see ``prefix_cache``). Holds
+        ``self._lock``."""
+        if self.prefixes.size <= 0:
+            return self.model.generate(**kwargs)
+        cached = self.prefixes.take(ids)
+        if cached is not None:
+            kwargs[self._cache_arg] = cached
+        out = self.model.generate(**kwargs, return_dict_in_generate=True)
+        cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+        if cache is not None:
+            self.prefixes.put(out.sequences[0].tolist(), cache)
+        return out.sequences
 
 
 def _in_reasoning(deltas: Iterator[Delta]) -> Iterator[Delta]:

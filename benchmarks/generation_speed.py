@@ -4,7 +4,8 @@
 
 Default: the bundled model through the transformers backend, greedy decoding, a tool-use
 prompt like the agent's (system prompt with two tools, one question). First-token latency
-goes through the backend's stream; decode speed is the model's own, ``--tokens`` new
+goes through the backend's stream, cold (the prefix cache emptied first) and warm (the same
+prompt again, its KV cache reused); decode speed is the model's own, ``--tokens`` new
 tokens after that prompt with the end of turn ignored. The last lines time a guarded tool
 call alone, and a whole tool turn through ``Agent`` (the call, the tool's result, the
 answer), as a user waits for it. Peak RSS is the process's high-water mark (Linux).
@@ -42,6 +43,7 @@ def main() -> None:
     ap.add_argument("--model", default="")
     ap.add_argument("--tokens", type=int, default=200)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--format", default="hermes", choices=["hermes", "react"], help="tool turn")
     args = ap.parse_args()
 
     t0 = time.perf_counter()
@@ -54,14 +56,22 @@ def main() -> None:
     n_prompt = llm.count_tokens(prompt)
     # ignore end of turn: measure a fixed number of new tokens
     cfg = GenerationConfig(max_tokens=args.tokens)
-    firsts = []
-    for _ in range(args.runs + 1):
+    prefixes = getattr(llm, "prefixes", None)
+
+    def first_token() -> float:
         start = time.perf_counter()
         for delta in llm.stream(ModelRequest(messages=prompt, generation=cfg)):
             if delta.text:
                 break
-        firsts.append(time.perf_counter() - start)
-    firsts = firsts[1:]  # the first run warms up
+        return time.perf_counter() - start
+
+    first_token()  # warms up
+    cold, warm = [], []
+    for _ in range(args.runs):
+        if prefixes is not None:
+            prefixes.clear()  # cold: the whole prompt is computed
+        cold.append(first_token())
+        warm.append(first_token())  # warm: the same prompt again, from the prefix cache
     rates = _decode_rates(llm, prompt, args.tokens, args.runs)
     # a whole tool call, decoded under the tool guard (and the copy nudge, if on)
     ask = HermesFormat().build_prompt(
@@ -81,7 +91,7 @@ def main() -> None:
         call_times.append(time.perf_counter() - start)
     n_call = len(llm.tokenizer(call_text, add_special_tokens=False)["input_ids"])
     turns, answer = [], ""
-    agent = Agent(llm=llm, tools=[multiply, get_weather])
+    agent = Agent(llm=llm, tools=[multiply, get_weather], format=args.format)
     for _ in range(args.runs + 1):
         start = time.perf_counter()
         answer, _ = agent.chat("What is 12 * 34?")
@@ -92,7 +102,9 @@ def main() -> None:
     print(f"import + load:        {load:6.2f} s   (also importing torch and transformers)")
     print(f"prompt:               {n_prompt} tokens")
     print(
-        f"first-token latency:  {statistics.median(firsts) * 1e3:6.1f} ms (median of {args.runs})"
+        f"first-token latency:  {statistics.median(cold) * 1e3:6.1f} ms cold, "
+        f"{statistics.median(warm) * 1e3:6.1f} ms warm (medians of {args.runs}; warm: the "
+        "prompt's KV from the prefix cache)"
     )
     print(
         f"decode speed:         {statistics.median(rates):6.0f} tokens/s "

@@ -490,3 +490,57 @@ def test_relevance_rule_keeps_the_models_pick_unless_the_question_says_otherwise
     assert _pick([0.0, -3.0], [CALL_EVIDENCE - 1, RELEVANT_NATS]) == 1
     # a sure pick the question fits a little worse with stands (one tool listed)
     assert _pick([0.0], [CALL_EVIDENCE + 0.5]) == 0
+
+
+def test_the_prefix_cache_keeps_replies_the_same_and_skips_what_turns_share():
+    """An agent's turns share the system prompt and their history: with the prefix cache
+    (the default) the bundled model's replies are token for token those without it, and
+    most prompt tokens come from the cache."""
+    from qwen_agent.bundled import TINY_AGENT
+
+    def replies(prefix_cache: int) -> tuple[list[str], TransformersChatModel]:
+        llm = TransformersChatModel(str(TINY_AGENT), threads=1, prefix_cache=prefix_cache)
+        agent = Agent(llm=llm, tools=[multiply])
+        out, history = [], []
+        for q in ("What is 12 * 34?", "multiply 7 by 8", "and 9 times 9?"):
+            result = agent.chat(q, history=history)
+            history = result.messages
+            out += [m.text + repr(m.tool_calls) for m in history if m.role == "assistant"]
+        return out, llm
+
+    plain, _ = replies(0)
+    cached, llm = replies(4)
+    assert cached == plain
+    assert llm.prefixes.hit_tokens > 0.6 * llm.prefixes.prompt_tokens
+    assert 0 < len(llm.prefixes) <= 4
+
+
+def test_prefix_cache_lookup_crop_and_eviction():
+    import torch
+    from transformers import DynamicCache
+
+    from qwen_agent.backends.kv_prefix import PrefixCache, common_prefix
+
+    def cache_of(n: int) -> DynamicCache:
+        c = DynamicCache()
+        c.update(torch.arange(n).float().view(1, 1, n, 1), torch.zeros(1, 1, n, 1), 0)
+        return c
+
+    assert common_prefix((1, 2, 3), (1, 2, 4)) == 2
+    assert common_prefix(tuple(range(600)), tuple(range(600))) == 600
+    assert common_prefix(tuple(range(600)), tuple(range(300)) + (-1,)) == 300
+    pc = PrefixCache(2, min_tokens=4)
+    assert pc.take(list(range(10))) is None
+    pc.put(list(range(20)), cache_of(20))
+    got = pc.take(list(range(8)) + [99, 98])  # parts after 8 tokens
+    assert got.get_seq_length() == 8
+    assert got.layers[0].keys.flatten().tolist() == list(range(8))
+    whole = pc.take(list(range(20)))  # the same sequence: the model must still see a token
+    assert whole.get_seq_length() == 19
+    assert pc.take(list(range(20)))  # the stored cache was copied, not cropped in place
+    assert pc.take([5, 6, 7, 8, 9]) is None  # a shared middle is no prefix
+    pc.put(list(range(30)), cache_of(30))  # extends the first: replaces it
+    assert len(pc) == 1
+    pc.put([7] * 10, cache_of(10))
+    pc.put([8] * 10, cache_of(10))  # the least recently used goes
+    assert len(pc) == 2 and pc.take(list(range(12))) is None
