@@ -544,3 +544,10 @@ def test_prefix_cache_lookup_crop_and_eviction():
     pc.put([7] * 10, cache_of(10))
     pc.put([8] * 10, cache_of(10))  # the least recently used goes
     assert len(pc) == 2 and pc.take(list(range(12))) is None
+    small = PrefixCache(4, min_tokens=4, max_tokens=25)
+    small.put([1] * 10, cache_of(10))
+    small.put([2] * 10, cache_of(10))
+    small.put([3] * 10, cache_of(10))  # 30 tokens: over the budget, the oldest goes
+    assert len(small) == 2 and small.take([1] * 10) is None
+    small.put([4] * 30, cache_of(30))  # longer than the whole budget: not kept
+    assert len(small) == 2
