@@ -190,6 +190,11 @@ class ToolSpec(BaseModel):
         return {"name": self.name, "description": self.description, "parameters": self.parameters}
 
     @cached_property
+    def parameters_json(self) -> str:
+        """The ``parameters`` schema as JSON, made once (ReAct lists it)."""
+        return json.dumps(self.parameters, ensure_ascii=False)
+
+    @cached_property
     def as_json(self) -> str:
         """:meth:`as_dict` as JSON, made once: every prompt that lists the tool writes it
         (the spec is frozen)."""

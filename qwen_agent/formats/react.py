@@ -20,7 +20,6 @@ from qwen_agent.formats.base import (
     all_instructions,
     decode_args,
     snippet,
-    tool_specs,
 )
 from qwen_agent.messages import Message, ToolCall
 from qwen_agent.tool import ToolSpec
@@ -278,20 +277,14 @@ class ReactFormat:
     stop_words: list[str] = ["Observation:"]
 
     def system_prompt(self, tools: Sequence[ToolSpec], instructions: str = "") -> str:
-        specs = tool_specs(tools)
+        specs = [ToolSpec.of(t) for t in tools]
         if not specs:
             return instructions.strip() or "You are a helpful assistant."
         descs = "\n\n".join(
-            _TOOL_DESC.format(
-                name=s["name"],
-                description=s.get("description", ""),
-                parameters=json.dumps(s.get("parameters", {}), ensure_ascii=False),
-            )
+            _TOOL_DESC.format(name=s.name, description=s.description, parameters=s.parameters_json)
             for s in specs
         )
-        prompt = _REACT_PROMPT.format(
-            tool_descs=descs, tool_names=", ".join(s["name"] for s in specs)
-        )
+        prompt = _REACT_PROMPT.format(tool_descs=descs, tool_names=", ".join(s.name for s in specs))
         return f"{instructions.strip()}\n\n{prompt}" if instructions.strip() else prompt
 
     def prefill(self, tool_choice: Any) -> str:
