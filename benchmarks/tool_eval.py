@@ -22,7 +22,7 @@ first tool call is compared with the expected one. Metrics:
 - answer uses the result: after the tool's result, the final answer quotes a value of it.
 
     python benchmarks/tool_eval.py [--model DIR] [--format both|hermes|react]
-        [--set heldout|generated] [--n 200] [--no-guard] [--failures FILE]
+        [--set heldout|generated] [--n 200] [--no-guard] [--failures FILE] [--listed 4|12]
 """
 
 from __future__ import annotations
@@ -67,6 +67,13 @@ def _args() -> argparse.Namespace:
     )
     ap.add_argument("--every", type=int, default=1, help="take every k-th case (a quick subset)")
     ap.add_argument(
+        "--listed",
+        type=int,
+        default=0,
+        help="held-out: list exactly this many tools in every case (its own, then others "
+        "of the 17 in a fixed order per case; the expected tool always stays)",
+    )
+    ap.add_argument(
         "-o",
         "--option",
         action="append",
@@ -81,6 +88,23 @@ def heldout_cases() -> tuple[list[dict[str, Any]], dict[str, Tool]]:
     from benchmarks.heldout.tools import TOOLS
 
     return json.loads(HELDOUT.read_text()), TOOLS
+
+
+def with_listed(case: dict[str, Any], names: list[str], k: int) -> dict[str, Any]:
+    """``case`` with exactly ``k`` tools listed: its own first (the expected one kept when
+    some must go), then other held-out tools in an order fixed by the case's id."""
+    import random
+
+    expected = (case.get("expect") or {}).get("name")
+    own = list(case["tools"])
+    if len(own) > k:
+        keep = [expected] if expected in own else []
+        own = keep + [n for n in own if n != expected][: k - len(keep)]
+    others = [n for n in names if n not in own]
+    random.Random(case["id"]).shuffle(others)
+    listed = own + others[: k - len(own)]
+    random.Random(case["id"] + "/order").shuffle(listed)
+    return {**case, "tools": listed}
 
 
 def generated_cases(n: int, seed: int, fmt: str) -> tuple[list[dict[str, Any]], dict[str, Tool]]:
@@ -330,6 +354,8 @@ def main() -> None:
             cases, tools = heldout_cases()
             if args.n:
                 cases = cases[: args.n]
+            if args.listed:
+                cases = [with_listed(c, sorted(tools), args.listed) for c in cases]
         else:
             cases, tools = generated_cases(args.n or 200, args.seed, fmt)
         start = time.perf_counter()

@@ -57,6 +57,18 @@ def test_relevance_sweep_replays_the_rule_over_a_grid():
     assert "the model's own pick" in out
 
 
+def test_tool_eval_lists_a_fixed_number_of_tools_keeping_the_expected_one():
+    from benchmarks.tool_eval import heldout_cases, with_listed
+
+    cases, tools = heldout_cases()
+    for k in (4, 12):
+        listed = [with_listed(c, sorted(tools), k) for c in cases]
+        assert all(len(set(c["tools"])) == k and set(c["tools"]) <= set(tools) for c in listed)
+        assert all(c["expect"]["name"] in c["tools"] for c in listed if c.get("expect"))
+        assert listed == [with_listed(c, sorted(tools), k) for c in cases]  # fixed per case
+    _run("benchmarks/tool_eval.py", "--n", "2", "--threads", "1", "--listed", "4")
+
+
 def test_tool_eval_matching_rules():
     """any_of alternatives, optional arguments left out or sent at their default, numbers
     compared by value, and nothing else."""
