@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from qwen_agent.backends.kv_prefix import PrefixCache
 from qwen_agent.backends.loading import load_model
 from qwen_agent.backends.prompting import ChatPrompt, special_tokens
+from qwen_agent.bundled import resolve
 from qwen_agent.bundled.aids import (
     Lookahead,
     RelevanceCheck,
@@ -139,7 +140,8 @@ class TransformersChatModel(ChatPrompt):
         self._torch = torch
         if threads:
             torch.set_num_threads(threads)
-        path = model or str(bundled_model_path())
+        bundled = resolve(model) if model else None
+        path = str(bundled) if bundled is not None else model or str(bundled_model_path())
         # the folder's name only: errors and clients never see the host's paths
         self.model_name = Path(path.rstrip("/")).name or path
         self.device = (

@@ -219,7 +219,9 @@ class VLLMChatModel(ChatPrompt):
                 "the vllm backend needs a model directory (--model DIR); the bundled tiny "
                 "model's heads are too small for vLLM's CPU kernels"
             )
-        path = Path(model).expanduser()
+        from qwen_agent.bundled import resolve
+
+        path = resolve(model) or Path(model).expanduser()
         if not (path / "config.json").is_file():
             raise ConfigError(f"{model} is not a model directory (no config.json)")
         try:

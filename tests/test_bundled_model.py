@@ -256,3 +256,43 @@ def dialogues_eval():
     from training.tiny_agent.data import dialogues
 
     return dialogues(100, seed=777, split="eval")
+
+
+@pytest.mark.timeout(900)  # the first use merges v2 into the cache (about 20 s here)
+def test_the_v2_preview_by_name_calls_tools_the_tiny_model_cannot():
+    """``llm={"model": "qwen-smol-agent"}`` loads the bundled model v2 (merged from the
+    shipped GGUF base and adapter on first use): on requests worded as people word them, to
+    tools it never saw in training (the held-out set's), it calls the right tool with the
+    right value, where the tiny model does not; and it chats in plain words."""
+    from benchmarks.heldout.tools import TOOLS
+    from qwen_agent.bundled import resolve
+    from qwen_agent.llm import LLMConfig, get_chat_model
+
+    cases = [
+        (["set_alarm", "get_recipe"], "wake me up at 07:30", "set_alarm", {"time": "07:30"}),
+        (["flight_status", "find_book"], "is flight BA286 on time?", "flight_status", {}),
+        (["find_book", "define_word"], "find the book Dune", "find_book", {"title": "Dune"}),
+    ]
+
+    def first_calls(model: str) -> list[tuple[str, dict]]:
+        llm = get_chat_model(LLMConfig(model=model, threads=2))
+        out = []
+        for names, question, _, _ in cases:
+            agent = Agent(llm=llm, tools=[TOOLS[n] for n in names], max_steps=1)
+            calls = [e.call for e in agent.run(question) if e.type == "tool_call"]
+            out.append((calls[0].name, calls[0].arguments) if calls else ("", {}))
+        return out
+
+    folder = resolve("qwen-smol-agent")
+    assert folder is not None and (folder / "model.safetensors").is_file()
+    v2 = first_calls("qwen-smol-agent")
+    for (_, question, name, args), (got, got_args) in zip(cases, v2, strict=True):
+        assert got == name, (question, got, got_args)
+        assert all(got_args.get(k) == v for k, v in args.items()), (question, got_args)
+    assert "BA286" in json.dumps(v2[1][1])
+    tiny = first_calls("qwen-tiny-agent")
+    assert sum(t != v for t, v in zip(tiny, v2, strict=True)) >= 2  # the test tells them apart
+
+    chat = Agent(llm={"model": "qwen-smol-agent", "threads": 2}, generation={"max_tokens": 40})
+    answer = chat.chat("Hi! How are you today?").answer
+    assert len(answer.split()) >= 3 and "<" not in answer, answer
