@@ -13,6 +13,7 @@ token by token with llguidance (the same grammar engine vLLM offers).
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import threading
@@ -166,8 +167,6 @@ class TransformersChatModel(ChatPrompt):
         log.info("loading model %s on %s ...", path, self.device)
         self.tokenizer, self.model = load_model(transformers, torch, path, self.device, dtype)
         self.load_seconds = time.perf_counter() - start
-        import inspect
-
         if "cache" in inspect.signature(self.model.forward).parameters:
             self._cache_arg = "cache"  # transformers 5.2x's name; past_key_values is deprecated
         log.info("loaded %s in %.2f s", Path(path).name or path, self.load_seconds)

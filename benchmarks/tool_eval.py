@@ -355,6 +355,8 @@ def main() -> None:
             if args.n:
                 cases = cases[: args.n]
             if args.listed:
+                if not 1 <= args.listed <= len(tools):
+                    raise SystemExit(f"--listed takes 1 to {len(tools)} (the held-out tools)")
                 cases = [with_listed(c, sorted(tools), args.listed) for c in cases]
         else:
             cases, tools = generated_cases(args.n or 200, args.seed, fmt)

@@ -280,6 +280,12 @@ def test_the_shipped_form_merges_at_first_load_into_the_trained_model(tmp_path):
     agent = Agent(llm={"model": str(folder), "threads": 2}, generation={"max_tokens": 24})
     assert agent.chat("Say hello.").answer.strip()
 
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")  # a cache that cannot be made: the merge goes to a temp folder
+    elsewhere = materialize(dest, blocked / "cache")
+    assert (elsewhere / "model.safetensors").is_file() and not elsewhere.is_relative_to(cache)
+    shutil.rmtree(elsewhere.parent)
+
     adapter = dest / "adapter.safetensors"
     adapter.write_bytes(adapter.read_bytes()[:-8] + b"\0" * 8)
     with pytest.raises(ConfigError, match="damaged"):

@@ -24,12 +24,13 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from qwen_agent.errors import ConfigError
 
-__all__ = ["SMOL_AGENT", "cache_root", "materialize", "manifest"]
+__all__ = ["SMOL_AGENT", "cache_root", "manifest", "materialize", "qwen2_from_llama", "sha256"]
 
 #: the shipped files: base GGUF, adapter, tokenizer, chat template, manifest
 SMOL_AGENT = Path(__file__).parent / "qwen-smol-agent"
@@ -89,32 +90,38 @@ def materialize(folder: Path = SMOL_AGENT, cache: Path | None = None) -> Path:
     try:
         root.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{_key(meta)}-", dir=root))
-    except OSError as exc:
+    except OSError as exc:  # a read-only home: this process merges for itself
         work = Path(tempfile.mkdtemp(prefix=f"{NAME}-"))
         log.warning("cannot write the model cache %s (%s); merging into %s", root, exc, work)
-        final = None  # type: ignore[assignment]
-    print(
-        f"qwen-agent: preparing the bundled model {NAME} (once; about 20 s) ...",
-        file=sys.stderr,
-        flush=True,
-    )
+        _merge_announced(folder, meta, work / NAME)
+        return work / NAME
     try:
-        _merge(folder, meta, work / NAME)
-        if final is None:
-            return work / NAME
+        _merge_announced(folder, meta, work / NAME)
+        final.parent.mkdir(parents=True, exist_ok=True)
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(work / NAME, final)  # atomic; another process may have won
         except OSError:
             if not (final / "model.safetensors").is_file():
                 raise
         return final
     finally:
-        if final is not None:
-            shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
 
 
-def _sha256(path: Path) -> str:
+def _merge_announced(folder: Path, meta: dict[str, Any], out: Path) -> None:
+    """:func:`_merge`, saying on stderr that it runs and how long it took."""
+    print(f"qwen-agent: preparing the bundled model {NAME} (once) ...", file=sys.stderr, flush=True)
+    start = time.perf_counter()
+    _merge(folder, meta, out)
+    print(
+        f"qwen-agent: {NAME} is ready ({time.perf_counter() - start:.1f} s)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def sha256(path: Path) -> str:
+    """The file's sha256 (hex), read in 1 MiB pieces."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(1 << 20):
@@ -122,11 +129,32 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def qwen2_from_llama(llama: Any, config: Any) -> Any:
+    """A ``Qwen2ForCausalLM`` of ``config`` holding a Llama model's weights, its q/k/v
+    biases zero (Qwen2 is Llama with those biases) and its embedding tied to the head;
+    ConfigError when the weights do not map."""
+    import torch
+    from transformers import Qwen2ForCausalLM
+
+    qwen = Qwen2ForCausalLM(config)
+    state = {k: v for k, v in llama.state_dict().items() if k != "lm_head.weight"}
+    missing, unexpected = qwen.load_state_dict(state, strict=False)
+    biases = [k for k in missing if k.endswith(("q_proj.bias", "k_proj.bias", "v_proj.bias"))]
+    rest = [k for k in missing if k not in biases and k != "lm_head.weight"]
+    if rest or unexpected:
+        raise ConfigError(f"the Llama weights do not map onto Qwen2: {rest[:3]} {unexpected[:3]}")
+    with torch.no_grad():
+        for k in biases:
+            qwen.get_parameter(k).zero_()
+        qwen.tie_weights()
+    return qwen
+
+
 def _merge(folder: Path, meta: dict[str, Any], out: Path) -> None:
     try:
         import torch
         from safetensors.torch import load_file
-        from transformers import AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
+        from transformers import AutoModelForCausalLM, Qwen2Config
     except ImportError as exc:
         raise ConfigError(
             "the bundled model needs torch and transformers: pip install 'qwen-agent-kit[local]'"
@@ -139,7 +167,7 @@ def _merge(folder: Path, meta: dict[str, Any], out: Path) -> None:
     ):
         if not path.is_file():
             raise ConfigError(f"the bundled model's file {path.name} is missing; reinstall")
-        if _sha256(path) != want:
+        if sha256(path) != want:
             raise ConfigError(
                 f"the bundled model's file {path.name} is damaged (sha256); reinstall"
             )
@@ -147,19 +175,11 @@ def _merge(folder: Path, meta: dict[str, Any], out: Path) -> None:
         folder, gguf_file=base_file.name, dtype=torch.float32
     )
     config = Qwen2Config.from_dict(meta["config"])
-    qwen = Qwen2ForCausalLM(config)
-    state = {k: v for k, v in llama.state_dict().items() if k != "lm_head.weight"}
-    missing, unexpected = qwen.load_state_dict(state, strict=False)
-    biases = [k for k in missing if k.endswith(("q_proj.bias", "k_proj.bias", "v_proj.bias"))]
-    rest = [k for k in missing if k not in biases and k != "lm_head.weight"]
-    if rest or unexpected:
-        raise ConfigError(f"the bundled base does not map onto Qwen2: {rest[:3]} {unexpected[:3]}")
+    qwen = qwen2_from_llama(llama, config)
     scale = meta["adapter"]["alpha"] / meta["adapter"]["rank"]
     lora = load_file(str(adapter_file))
     params = dict(qwen.named_parameters())
     with torch.no_grad():
-        for k in biases:
-            params[k].zero_()
         merged = 0
         for key, a in lora.items():
             if ".lora_A." not in key:

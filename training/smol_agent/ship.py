@@ -20,7 +20,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from training.smol_agent.base import GGUF_NAME, fetch, sha256
+from qwen_agent.bundled.smol import sha256
+from training.smol_agent.base import GGUF_NAME, fetch
 from training.smol_agent.train import DEFAULT_BASE, RUN, TARGETS, ensure_base, load_state
 
 ROOT = Path(__file__).resolve().parents[2]
