@@ -26,8 +26,15 @@ def calls(name: str, n: int) -> str:
 def release():
     """Set at the end of a test, so hung calls return and their threads end."""
     event = threading.Event()
+    before = runner().abandoned_running
     yield event
     event.set()
+    # the hung calls return now: wait for their threads, so the next test's count starts
+    # from a settled figure
+    for _ in range(200):
+        if runner().abandoned_running <= before:
+            break
+        threading.Event().wait(0.025)
 
 
 def test_hung_calls_that_timed_out_leave_room_for_another_agents_tool(release):
@@ -104,9 +111,12 @@ def test_a_runner_bounds_running_calls_and_abandoned_threads():
 
 
 def test_closing_a_run_mid_call_gives_the_calls_slots_back(release):
+    started = threading.Semaphore(0)
+
     @tool(timeout=30)
     def slow() -> str:
         """Waits for the test."""
+        started.release()
         release.wait(60)
         return "late"
 
@@ -123,6 +133,8 @@ def test_closing_a_run_mid_call_gives_the_calls_slots_back(release):
         if isinstance(event, ToolResultEvent):  # fast's: the slow ones still run
             assert event.result.text == "now"
             break
+    # both slow calls are running (not merely queued for a thread) when the caller leaves
+    assert started.acquire(timeout=10) and started.acquire(timeout=10)
     run.close()  # the caller left mid-call
     assert runner().abandoned_running - before == 2
 
