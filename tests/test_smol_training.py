@@ -69,8 +69,10 @@ def test_shared_prefix_gradients_equal_whole_dialogues(toy_base):
         if "lora_B" in name:  # zero at the start: give the adapter something to carry
             torch.nn.init.normal_(p, std=0.05)
     tok = AutoTokenizer.from_pretrained(toy_base)
-    prefix, examples, skipped = encode_group(tok, GroupGenerator(3).group(7), 8192)
+    # decision tokens weigh 3 (the run's loss): both paths weigh them alike
+    prefix, examples, skipped = encode_group(tok, GroupGenerator(3).group(7), 8192, (3.0, 16))
     assert skipped == 0 and len(examples) == 7
+    assert all(e.weights is not None and max(e.weights) == 3.0 for e in examples)
     params = [p for p in model.parameters() if p.requires_grad]
 
     def grads(fn, **kw):
@@ -139,9 +141,50 @@ def test_a_run_resumes_exactly_and_from_its_committed_files_alone(toy_base, tmp_
     assert json.loads((clone / "state.json").read_text())["step"] == 6
 
 
+def test_the_decision_tokens_are_the_first_of_every_assistant_turn(toy_base):
+    """The weighted tokens are where a turn decides: the first ``n`` of each assistant
+    span (the call's opening and the tool's name, or the first words of a reply), and
+    nothing else; the loss is normalised by the summed weight."""
+    from transformers import AutoTokenizer
+
+    from training.smol_agent.groups import GroupGenerator
+    from training.smol_agent.prefix import IGNORE
+    from training.smol_agent.train import encode_group
+
+    tok = AutoTokenizer.from_pretrained(toy_base)
+    group = GroupGenerator(5).group(12)
+    _, plain, _ = encode_group(tok, group, 8192)
+    _, weighted, _ = encode_group(tok, group, 8192, (2.5, 6))
+    assert all(e.weights is None for e in plain)
+    openers = 0
+    for a, b in zip(plain, weighted, strict=True):
+        assert a.ids == b.ids and a.labels == b.labels
+        runs, run, prev = [], [], False  # the loss-carrying runs of tokens, in order
+        for label, w in zip(b.labels, b.weights, strict=True):
+            on = label != IGNORE
+            if on and not prev:
+                run = []
+                runs.append(run)
+            if on:
+                run.append(w)
+            else:
+                assert w == 1.0
+            prev = on
+        for run in runs:
+            assert run[: min(6, len(run))] == [2.5] * min(6, len(run))
+            assert set(run[6:]) <= {1.0}
+        text = tok.decode([t for t, w in zip(b.ids, b.weights, strict=True) if w > 1][:6])
+        openers += text.startswith(("<tool_call>", "Thought:"))
+        pairs = zip(b.labels[1:], b.weights[1:], strict=True)
+        extra = sum(1 for t, w in pairs if t != IGNORE and w > 1)
+        assert b.loss_weight == pytest.approx(a.n_loss + 1.5 * extra)
+    assert openers >= 3  # calls (hermes) or thoughts (ReAct) open with their decision
+
+
 @pytest.mark.parametrize(
     ("option", "message"),
     [
+        (["--decision-weight", "0"], "--decision-weight must be in"),
         (["--group-size", "0"], "--group-size must be at least 1"),
         (["--react-rate", "2"], "--react-rate must be between 0 and 1"),
         (["--lr", "-1"], "--lr must be between 0 and 1"),
@@ -290,3 +333,47 @@ def test_the_shipped_form_merges_at_first_load_into_the_trained_model(tmp_path):
     adapter.write_bytes(adapter.read_bytes()[:-8] + b"\0" * 8)
     with pytest.raises(ConfigError, match="damaged"):
         materialize(dest, tmp_path / "cache2")
+
+
+def test_built_in_tools_are_trained_as_agents_list_them_and_answers_cite_what_they_found():
+    """Training lists code_interpreter, image_gen and retrieval with the package's own
+    specs (the model meets them so in every agent), and a retrieval answer states a value
+    the cited passage holds."""
+    import random
+
+    from qwen_agent.tool import ToolSpec
+    from qwen_agent.tools.code_interpreter import CodeInterpreter
+    from qwen_agent.tools.image_gen import ImageGen
+    from qwen_agent.tools.retrieval import Retrieval
+    from training.smol_agent.builtins import FACTS, docs_exchange, retrieval_spec
+    from training.smol_agent.data import CODE_TOOL, IMAGE_TOOL
+
+    def listed(cls) -> dict:
+        spec = ToolSpec(name=cls.name, description=cls.description, parameters=cls.parameters)
+        return spec.model_dump()
+
+    assert ToolSpec(**CODE_TOOL).model_dump() == listed(CodeInterpreter)
+    assert ToolSpec(**IMAGE_TOOL).model_dump() == listed(ImageGen)
+    rng = random.Random(4)
+    cited = 0
+    for _ in range(200):
+        spec, files = retrieval_spec(rng)
+        assert spec["description"].startswith(Retrieval.description)
+        assert all(name in spec["description"] for name in files)
+        user, args, result, answer, _ = docs_exchange(rng, files)
+        assert set(args) <= set(Retrieval.parameters["properties"]) and args["query"]
+        found = re.search(r"\[(\d)\]\.$", answer)
+        if found is None:
+            assert result.startswith("No passage")
+            continue
+        cited += 1
+        passages = re.split(r"\n\[\d\] ", result)
+        passage = passages[int(found.group(1))]
+        said = answer[: found.start()].rstrip()
+        values = [  # the fact's value, read back through the answer templates
+            m.group(1)
+            for *_, template, _ in FACTS
+            if (m := re.fullmatch(re.escape(template).replace(r"\{v\}", "(.+)"), said))
+        ]
+        assert values and any(v in passage for v in values), (answer, passage)
+    assert cited > 150

@@ -32,6 +32,12 @@ from qwen_agent.formats.hermes import HermesFormat
 from qwen_agent.formats.react import ReactFormat
 from qwen_agent.messages import Message, ToolCall
 from training.smol_agent import vocab as V
+from training.smol_agent.builtins import (
+    builtin_spec,
+    docs_exchange,
+    image_result,
+    retrieval_spec,
+)
 from training.smol_agent.chat import CHATS, FACTS
 from training.smol_agent.families import FAMILIES, Family, Param
 
@@ -130,24 +136,16 @@ def build_tool(fam: Family, rng: random.Random) -> BoundTool:
     return BoundTool(fam, spec, keys)
 
 
-CODE_TOOL = {
-    "name": "code_interpreter",
-    "description": "Run Python code in a sandboxed Jupyter kernel and return what it prints.",
-    "parameters": {
-        "type": "object",
-        "properties": {"code": {"type": "string", "description": "the Python code to run"}},
-        "required": ["code"],
-    },
-}
-IMAGE_TOOL = {
-    "name": "image_gen",
-    "description": "Generate an image from a text description.",
-    "parameters": {
-        "type": "object",
-        "properties": {"prompt": {"type": "string", "description": "what the image shows"}},
-        "required": ["prompt"],
-    },
-}
+# the built-in tools as ``Agent`` lists them (from step 421; before: shorter descriptions)
+CODE_TOOL = builtin_spec("code_interpreter")
+IMAGE_TOOL = builtin_spec("image_gen")
+DOCS = "(docs)"  # the mark of a retrieval BoundTool's keys: the documents' names
+
+
+def docs_tool(rng: random.Random) -> BoundTool:
+    spec, names = retrieval_spec(rng)
+    return BoundTool(None, spec, {DOCS: ",".join(names)})
+
 
 MATH_OPS = [
     # names, description, symbol, words, function
@@ -384,7 +382,10 @@ class Generator:
             return self.math(tools, fmt)
         if kind == "image":
             return self.image(tools, fmt)
-        if kind in ("none", "call", "ask"):
+        docs = [t for t in tools if DOCS in t.keys]
+        if kind == "docs" and docs:
+            return self.docs(docs[0], fmt)
+        if kind in ("none", "call", "ask", "docs"):
             return self.none(tools, fmt)
         return self.chat(fmt)
 
@@ -543,9 +544,14 @@ class Generator:
         rng = self.rng
         named = [t for t in tools if t.keys.get("op")]
         code = any(t.name == "code_interpreter" for t in tools)
-        if named and rng.random() < 0.7:
-            t = rng.choice(named)
-            op = next(o for o in MATH_OPS if o[2] == t.keys["op"])
+        by_code = code and not named and rng.random() < 0.45
+        if (named and rng.random() < 0.7) or by_code:
+            t = rng.choice(named) if named else None
+            op = (
+                next(o for o in MATH_OPS if o[2] == t.keys["op"])
+                if t is not None
+                else rng.choice(MATH_OPS[:4] + MATH_OPS[1:2])  # x more often than the rest
+            )
             a, b = rng.randint(2, 999), rng.randint(2, 99 if op[2] == "**" else 999)
             if op[2] == "**":
                 a, b = rng.randint(2, 12), rng.randint(2, 5)
@@ -563,6 +569,20 @@ class Generator:
             ).format(a=sa, b=sb, s=op[2], w=rng.choice(op[3]))
             user, _ = reword(user, [sa, sb], rng)
             res = op[4](a, b)
+            if t is None:  # the code interpreter computes it, as Python prints it
+                res = eval(f"{a} {op[2]} {b}")  # noqa: S307 - our own two integers
+                call = ToolCall(
+                    name="code_interpreter", arguments={"code": f"print({a} {op[2]} {b})"}
+                )
+                ans = rng.choice(["{a} {s} {b} = {r}.", "The answer is {r}.", "It's {r}."])
+                return self._finish(
+                    user,
+                    call,
+                    f"{res}\n",
+                    ans.format(a=a, b=b, s=op[2], r=res),
+                    "I'll compute this with Python.",
+                    fmt,
+                )
             call = ToolCall(name=t.name, arguments={t.keys["a"]: a, t.keys["b"]: b})
             ans = rng.choice(["{a} {s} {b} = {r}.", "The answer is {r}.", "It's {r}."]).format(
                 a=a, b=b, s=op[2], r=res
@@ -590,6 +610,17 @@ class Generator:
         x, y, z = nums[0], nums[1 % len(nums)], rng.randint(1, 99)
         lst = ", ".join(map(str, nums))
         user = task[0].format(l=lst, x=x, y=y, z=z)
+        if code and rng.random() < 0.25:  # people name the tool they want
+            lead = rng.choice(
+                [
+                    "Use Python: ",
+                    "use python to work this out: ",
+                    "With code, ",
+                    "run some code - ",
+                    "Using the code interpreter, ",
+                ]
+            )
+            user = lead + user[0].lower() + user[1:]
         code_src = task[1].format(v=nums, x=x, y=y, z=z)
         value = task[2](nums) if task[2] else eval(code_src[6:-1])  # noqa: S307 - our own arithmetic
         user, _ = reword(user, [lst, str(x), str(y)], rng)
@@ -618,6 +649,13 @@ class Generator:
             direct_thought="No listed tool can compute this; I should not guess a number.",
         )
 
+    def docs(self, tool: BoundTool, fmt: str) -> list[Message]:
+        """A question the user's documents answer: retrieval, then the cited fact."""
+        user, args, result, answer, thought = docs_exchange(self.rng, tool.keys[DOCS].split(","))
+        user, _ = reword(user, [], self.rng)
+        call = ToolCall(name=tool.name, arguments=args)
+        return self._finish(user, call, result, answer, thought, fmt)
+
     def image(self, tools: list[BoundTool], fmt: str) -> list[Message]:
         rng = self.rng
         subject = rng.choice(V.DRAW_SUBJECTS)
@@ -636,7 +674,7 @@ class Generator:
         user, lower = reword(user, [subject], rng)
         if any(t.name == "image_gen" for t in tools):
             call = ToolCall(name="image_gen", arguments={"prompt": subject})
-            result = {"image": f"/tmp/images/{abs(hash(subject)) % 10000}.png"}
+            result = image_result(subject, rng)
             ans = rng.choice(
                 ["Here is {s}.", "Done! Here's your picture of {s}.", "I drew {s} for you."]
             ).format(s=subject)

@@ -32,6 +32,7 @@ from training.smol_agent.builder import (
 )
 from training.smol_agent.data import (
     CODE_TOOL,
+    DOCS,
     IMAGE_TOOL,
     INSTRUCTIONS,
     MATH_OPS,
@@ -40,6 +41,7 @@ from training.smol_agent.data import (
     Generator,
     _format,
     build_tool,
+    docs_tool,
     fmt_value,
     math_tool,
     reword,
@@ -158,6 +160,8 @@ class GroupGenerator(Generator):
             out.append(BoundTool(None, CODE_TOOL, {}))
         if rng.random() < 0.15:
             out.append(BoundTool(None, IMAGE_TOOL, {}))
+        if rng.random() < 0.12:  # an agent with documents (from step 421)
+            out.append(docs_tool(rng))
         if rng.random() < 0.35:  # adding and multiplying twice as often as the rest
             out.append(math_tool(rng.choice(MATH_OPS + MATH_OPS[:2]), rng))
         fams = rng.sample(FAMILIES, max(1, n - len(out)))
@@ -183,7 +187,7 @@ class GroupGenerator(Generator):
             # built-in and real API tools keep theirs (the latter are already all different)
             tools = [
                 t
-                if t.name in ("code_interpreter", "image_gen") or _is_api(t)
+                if t.name in ("code_interpreter", "image_gen") or _is_api(t) or DOCS in t.keys
                 else obfuscate(t, rng)
                 for t in tools
             ]
@@ -191,10 +195,23 @@ class GroupGenerator(Generator):
         specs = [t.spec for t in tools]
         texts, kinds = [], []
         has_math = any(t.keys.get("op") for t in tools)
+        has_code = any(t.name == "code_interpreter" for t in tools)
+        has_image = any(t.name == "image_gen" for t in tools)
+        has_docs = any(DOCS in t.keys for t in tools)
         for _ in range(size):
             kind = self.kind()
             if kind == "call" and has_math and rng.random() < 0.25:
                 kind = "math"  # a listed calculator gets used, not bypassed
+            elif kind == "call" and has_docs and rng.random() < 0.3:
+                kind = "docs"
+            elif kind == "call" and (has_code or has_image) and rng.random() < 0.15:
+                kind = "math" if has_code and (not has_image or rng.random() < 0.5) else "image"
+            # declines of arithmetic and drawing were most of what those requests got (the
+            # model learnt to decline them with the tool listed, step 390): fewer from 421
+            if kind == "math" and not (has_math or has_code) and rng.random() < 0.6:
+                kind = "call"
+            if kind == "image" and not has_image and rng.random() < 0.6:
+                kind = "call"
             msgs: list[Message] = []
             r = rng.random()
             fams = [t for t in tools if t.family is not None]

@@ -29,10 +29,20 @@ IGNORE = -100
 class Example:
     ids: list[int]  # the suffix tokens (after the shared prefix)
     labels: list[int]  # the token itself where it carries loss, else IGNORE
+    #: each label's weight in the loss (None: 1 everywhere)
+    weights: list[float] | None = None
 
     @property
     def n_loss(self) -> int:
         return sum(1 for t in self.labels[1:] if t != IGNORE)
+
+    @property
+    def loss_weight(self) -> float:
+        """The summed weight of the tokens that carry loss (``n_loss`` when unweighted)."""
+        if self.weights is None:
+            return float(self.n_loss)
+        pairs = zip(self.labels[1:], self.weights[1:], strict=True)
+        return sum(w for t, w in pairs if t != IGNORE)
 
 
 def decoder_parts(model) -> tuple[torch.nn.Module, torch.nn.Module]:
@@ -82,12 +92,15 @@ def group_backward(
         B, L = len(part), max(len(e.ids) for e in part)
         ids = torch.full((B, L), pad_id, dtype=torch.long, device=device)
         target = torch.full((B, L), IGNORE, dtype=torch.long, device=device)
+        weight = torch.ones((B, L), device=device)
         mask = torch.zeros((B, P + L), dtype=torch.long, device=device)
         mask[:, :P] = 1
         for b, e in enumerate(part):
             n = len(e.ids)
             ids[b, :n] = torch.tensor(e.ids, device=device)
             target[b, : n - 1] = torch.tensor(e.labels[1:], device=device)
+            if e.weights is not None:
+                weight[b, : n - 1] = torch.tensor(e.weights[1:], device=device)
             mask[b, P : P + n] = 1
         pos = torch.arange(P, P + L, device=device).unsqueeze(0).expand(B, L)
         chunk_cache = DynamicCache(
@@ -96,7 +109,9 @@ def group_backward(
         hidden = decoder(
             input_ids=ids, attention_mask=mask, position_ids=pos, cache=chunk_cache, use_cache=True
         ).last_hidden_state
-        total += _loss_backward(head, hidden, target, scale)
+        if all(e.weights is None for e in part):
+            weight = None
+        total += _loss_backward(head, hidden, target, scale, weight)
         del hidden, chunk_cache
     grads = [(r, leaf.grad) for r, leaf in zip(roots, leaves, strict=True) if leaf.grad is not None]
     if grads and through_prefix:
@@ -116,18 +131,25 @@ def full_backward(
         ids = torch.tensor([prefix + e.ids], device=device)
         labels = [IGNORE] * len(prefix) + e.labels
         target = torch.tensor(labels[1:], device=device)
+        weight = None
+        if e.weights is not None:
+            weight = torch.tensor(([1.0] * len(prefix) + e.weights)[1:], device=device)
         hidden = decoder(input_ids=ids).last_hidden_state[0, :-1]
-        total += _loss_backward(head, hidden, target, scale)
+        total += _loss_backward(head, hidden, target, scale, weight)
     return total
 
 
-def _loss_backward(head, hidden, target, scale: float) -> float:
-    """Backward of ``scale`` times the summed token loss, with logits only where the loss
-    is; returns the unscaled sum (0 when no position carries loss)."""
+def _loss_backward(head, hidden, target, scale: float, weight=None) -> float:
+    """Backward of ``scale`` times the summed (weighted) token loss, with logits only where
+    the loss is; returns the unscaled sum (0 when no position carries loss)."""
     keep = target != IGNORE
     if not keep.any():
         return 0.0
     logits = head(hidden[keep]).float()
-    loss = torch.nn.functional.cross_entropy(logits, target[keep], reduction="sum")
+    if weight is None:
+        loss = torch.nn.functional.cross_entropy(logits, target[keep], reduction="sum")
+    else:
+        each = torch.nn.functional.cross_entropy(logits, target[keep], reduction="none")
+        loss = (each * weight[keep]).sum()
     (loss * scale).backward()
     return loss.item()

@@ -66,10 +66,16 @@ def loss_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def encode_group(tokenizer, group, max_len: int):
+def encode_group(tokenizer, group, max_len: int, decision: tuple[float, int] = (1.0, 0)):
     """Prefix ids and one ``Example`` per request whose tokens start with the prefix's
-    (a merge across the boundary would train on tokens the agent never sends: skipped)."""
+    (a merge across the boundary would train on tokens the agent never sends: skipped).
+    ``decision = (weight, n)``: the first ``n`` tokens of every assistant span weigh
+    ``weight`` in the loss. They hold the turn's decision (hermes: ``<tool_call>`` or a
+    word; ReAct: "Thought: I should use X" or "Thought: no tool fits") and the tool's name,
+    a handful of tokens beside the dozens of a call's values and an answer."""
     from training.smol_agent.prefix import IGNORE, Example
+
+    weight, first_n = decision
 
     prefix = tokenizer(group.prefix, add_special_tokens=False)["input_ids"]
     out, skipped = [], 0
@@ -80,11 +86,17 @@ def encode_group(tokenizer, group, max_len: int):
             skipped += 1
             continue
         spans = loss_spans(text)
-        labels = [
-            t if any(b <= s and e <= f for b, f in spans) else IGNORE
-            for t, (s, e) in zip(ids, enc["offset_mapping"], strict=True)
-        ]
-        out.append(Example(ids[len(prefix) :], labels[len(prefix) :]))
+        labels, weights = [], []
+        seen = [0] * len(spans)  # tokens so far in each span
+        for t, (s, e) in zip(ids, enc["offset_mapping"], strict=True):
+            k = next((k for k, (b, f) in enumerate(spans) if b <= s and e <= f), -1)
+            labels.append(t if k >= 0 else IGNORE)
+            weights.append(weight if k >= 0 and seen[k] < first_n else 1.0)
+            if k >= 0:
+                seen[k] += 1
+        n = len(prefix)
+        w = weights[n:] if weight != 1.0 and first_n > 0 else None
+        out.append(Example(ids[n:], labels[n:], w))
     return prefix, out, skipped
 
 
@@ -92,8 +104,9 @@ def batch_for(step: int, cfg: dict, tokenizer):
     from training.smol_agent.groups import GroupGenerator
 
     gen = GroupGenerator(cfg["seed"] * 1_000_003 + step, react_rate=cfg["react_rate"])
+    decision = (cfg.get("decision_weight", 1.0), cfg.get("decision_tokens", 0))
     return [
-        encode_group(tokenizer, gen.group(cfg["group_size"]), cfg["max_len"])
+        encode_group(tokenizer, gen.group(cfg["group_size"]), cfg["max_len"], decision)
         for _ in range(cfg["groups"])
     ]
 
@@ -195,10 +208,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--max-len", type=int, default=2048)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--rewarm", type=int, default=10)
+    ap.add_argument(
+        "--decision-weight",
+        type=float,
+        default=3.0,
+        help="loss weight of the first --decision-tokens tokens of every assistant turn",
+    )
+    ap.add_argument("--decision-tokens", type=int, default=16)
     args = ap.parse_args(argv)
     for name in ("steps", "save_every", "threads", "chunk", "group_size", "groups", "rank"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0 < args.decision_weight <= 100 or args.decision_tokens < 0:
+        ap.error("--decision-weight must be in (0, 100] and --decision-tokens at least 0")
     if not 0 <= args.react_rate <= 1:
         ap.error("--react-rate must be between 0 and 1")
     if args.lr is not None and not (0 < args.lr < 1):
@@ -217,6 +239,8 @@ def open_state(run: Path, args: argparse.Namespace, argv: list[str] | None) -> d
             "max_len": args.max_len,
             "warmup": args.warmup,
             "rewarm": args.rewarm,
+            "decision_weight": args.decision_weight,
+            "decision_tokens": args.decision_tokens,
         }
         state = {
             "step": 0,
@@ -236,6 +260,13 @@ def open_state(run: Path, args: argparse.Namespace, argv: list[str] | None) -> d
         )
     if args.lr is not None:
         cfg["lr"] = args.lr
+    for key in ("decision_weight", "decision_tokens"):
+        # a run from before the setting existed takes it up from now (recorded)
+        if key not in cfg or (_given(argv, key) and getattr(args, key) != cfg[key]):
+            cfg[key] = getattr(args, key)
+            state.setdefault("changes", []).append(
+                {"step": state["step"], "set": key, "to": cfg[key]}
+            )
     return state
 
 
@@ -319,7 +350,7 @@ def main(argv: list[str] | None = None) -> None:
                 pass
         ts = time.time()
         batch = batch_for(step, cfg, tokenizer)
-        n_loss = sum(e.n_loss for _, exs, _ in batch for e in exs)
+        n_loss = sum(e.loss_weight for _, exs, _ in batch for e in exs)
         lr = lr_at(step, cfg, rewarm_from)
         for g in opt.param_groups:
             g["lr"] = lr
