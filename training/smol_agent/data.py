@@ -136,7 +136,7 @@ def build_tool(fam: Family, rng: random.Random) -> BoundTool:
     return BoundTool(fam, spec, keys)
 
 
-# the built-in tools as ``Agent`` lists them (from step 421; before: shorter descriptions)
+# the built-in tools as ``Agent`` lists them (from step 415; before: shorter descriptions)
 CODE_TOOL = builtin_spec("code_interpreter")
 IMAGE_TOOL = builtin_spec("image_gen")
 DOCS = "(docs)"  # the mark of a retrieval BoundTool's keys: the documents' names

@@ -160,7 +160,7 @@ class GroupGenerator(Generator):
             out.append(BoundTool(None, CODE_TOOL, {}))
         if rng.random() < 0.15:
             out.append(BoundTool(None, IMAGE_TOOL, {}))
-        if rng.random() < 0.12:  # an agent with documents (from step 421)
+        if rng.random() < 0.12:  # an agent with documents (from step 415)
             out.append(docs_tool(rng))
         if rng.random() < 0.35:  # adding and multiplying twice as often as the rest
             out.append(math_tool(rng.choice(MATH_OPS + MATH_OPS[:2]), rng))
@@ -207,7 +207,7 @@ class GroupGenerator(Generator):
             elif kind == "call" and (has_code or has_image) and rng.random() < 0.15:
                 kind = "math" if has_code and (not has_image or rng.random() < 0.5) else "image"
             # declines of arithmetic and drawing were most of what those requests got (the
-            # model learnt to decline them with the tool listed, step 390): fewer from 421
+            # model learnt to decline them with the tool listed, step 390): fewer from 415
             if kind == "math" and not (has_math or has_code) and rng.random() < 0.6:
                 kind = "call"
             if kind == "image" and not has_image and rng.random() < 0.6:
