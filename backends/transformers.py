@@ -1,14 +1,15 @@
 """A :class:`~qwen_agent.llm.ChatModel` that runs a causal LM in-process with transformers.
 
 Loads any model directory with a tokenizer and a chat template (Qwen2, Qwen2.5, Qwen3 or the
-bundled ``qwen-tiny-agent``) on CPU or CUDA, streams text deltas, honours stop words and
-``max_tokens``, and drops the oldest history when the prompt would not fit the context
-window (with a warning on the ``qwen_agent`` logger; a request with ``on_overflow="error"``
-raises :class:`~qwen_agent.errors.ContextWindowError` instead). When a hermes request lists
-tools, tool calls are decoded under the tool guard (:mod:`qwen_agent.formats.guard`): names
-and argument keys come from the request's tools (only the named one for a forced
-``tool_choice``). A ``response_format`` of ``json_object`` or ``json_schema`` is enforced
-token by token with llguidance (the same grammar engine vLLM offers).
+bundled ``qwen-smol-agent`` and ``qwen-tiny-agent``) on CPU or CUDA, streams text deltas,
+honours stop words and ``max_tokens``, and drops the oldest history when the prompt would
+not fit the context window (with a warning on the ``qwen_agent`` logger; a request with
+``on_overflow="error"`` raises :class:`~qwen_agent.errors.ContextWindowError` instead).
+When a hermes request lists tools, tool calls are decoded under the tool guard
+(:mod:`qwen_agent.formats.guard`): names and argument keys come from the request's tools
+(only the named one for a forced ``tool_choice``). A ``response_format`` of ``json_object``
+or ``json_schema`` is enforced token by token with llguidance (the same grammar engine vLLM
+offers).
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ class TransformersChatModel(ChatPrompt):
     """Runs ``model`` (a local directory, or a hub name already in the local cache).
 
     Args:
-        model: path of the model directory; empty for the bundled tiny agent model.
+        model: path of the model directory, or a bundled model's name; empty for the
+            default bundled model (``qwen-smol-agent``).
         device: ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
         dtype: ``"auto"`` (the checkpoint's dtype on GPU, float32 on CPU), ``"float32"``,
             ``"bfloat16"`` or ``"float16"``.
@@ -666,10 +668,11 @@ def _decoding_aids(folder: Path) -> dict[str, Any]:
 
 
 def bundled_model_path() -> Path:
-    """Where the bundled ``qwen-tiny-agent`` model lies inside the installed package."""
-    from qwen_agent.bundled import TINY_AGENT
+    """The folder of the default bundled model (``qwen-smol-agent``, merged into the cache
+    on first use)."""
+    from qwen_agent.bundled import default_model_dir
 
-    return TINY_AGENT
+    return default_model_dir()
 
 
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:

@@ -216,8 +216,8 @@ class VLLMChatModel(ChatPrompt):
     ) -> None:
         if not model:
             raise ConfigError(
-                "the vllm backend needs a model directory (--model DIR); the bundled tiny "
-                "model's heads are too small for vLLM's CPU kernels"
+                "the vllm backend needs a model: a directory (--model DIR) or the bundled "
+                "qwen-smol-agent (--model qwen-smol-agent)"
             )
         from qwen_agent.bundled import resolve
 

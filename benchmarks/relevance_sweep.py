@@ -82,7 +82,11 @@ def replay(rows: list[dict[str, Any]], relevant: float, evidence: float) -> tupl
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="", help="model directory (default: the bundled one)")
+    ap.add_argument(
+        "--model",
+        default="qwen-tiny-agent",
+        help="model directory or bundled name (default: qwen-tiny-agent, whose aids these are)",
+    )
     ap.add_argument("--n", type=int, default=400)
     ap.add_argument("--seed", type=int, default=999)
     ap.add_argument("--split", default="train", choices=["eval", "train"])

@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.add_argument(
         "--model",
-        help="model directory, or the model name on the server (default: the bundled tiny model)",
+        help="model directory, a bundled model (qwen-smol-agent, qwen-tiny-agent), or the model "
+        "name on the server (default: the bundled qwen-smol-agent)",
     )
     chat.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
     chat.add_argument("--api-key", help="API key (default: $OPENAI_API_KEY)")

@@ -356,9 +356,9 @@ CLOSE_TIMEOUT = 30.0
 class LLMConfig(BaseModel):
     """How to build a chat model: ``backend`` names a registered backend; the other fields
     are passed to it. Example: ``LLMConfig(backend="openai", model="qwen2.5-7b-instruct",
-    base_url="http://127.0.0.1:8000/v1")``. ``LLMConfig()`` is the bundled tiny model run
-    by the transformers backend; ``LLMConfig(model="/models/Qwen2.5-7B-Instruct")`` a local
-    checkpoint."""
+    base_url="http://127.0.0.1:8000/v1")``. ``LLMConfig()`` is the default bundled model
+    (``qwen-smol-agent``) run by the transformers backend;
+    ``LLMConfig(model="/models/Qwen2.5-7B-Instruct")`` a local checkpoint."""
 
     @property
     def backend_name(self) -> str:
@@ -438,24 +438,18 @@ _default_lock = threading.Lock()
 
 
 def default_chat_model() -> ChatModel:
-    """The bundled tiny agent model through the transformers backend, loaded once per
-    process and shared (generation is serialized by the backend). Raises
-    :class:`~qwen_agent.errors.ConfigError` when the model's files are missing from the
-    install."""
-    from qwen_agent.bundled import TINY_AGENT
+    """The default bundled model (``qwen-smol-agent``, :data:`qwen_agent.bundled.DEFAULT`)
+    through the transformers backend, loaded once per process and shared (generation is
+    serialized by the backend). The first use in a new cache merges it (about 20 s).
+    Raises :class:`~qwen_agent.errors.ConfigError` when the model's files are missing from
+    the install."""
+    from qwen_agent.bundled import DEFAULT
 
     global _default_model
     with _default_lock:
         if _default_model is None:
-            if not (TINY_AGENT / "config.json").is_file():
-                raise ConfigError(
-                    f"the bundled model is missing from this install ({TINY_AGENT}): "
-                    "reinstall qwen-agent-kit, or pass llm= (or --model / --base-url), e.g. a "
-                    "local checkpoint {'model': '/models/Qwen2.5-7B-Instruct'} or a server "
-                    "{'base_url': 'http://127.0.0.1:8000/v1', 'model': '...'}"
-                )
             cls = BACKENDS.get("transformers")
-            _default_model = cls.from_config(_DEFAULT)
+            _default_model = cls.from_config(LLMConfig(model=DEFAULT))
         return _default_model
 
 

@@ -239,11 +239,11 @@ def test_class_based_tool_with_state_and_image_result():
 
 
 def test_bad_configuration_is_rejected_clearly(monkeypatch, tmp_path):
-    import qwen_agent.bundled
+    import qwen_agent.bundled.smol
     import qwen_agent.llm
 
     # an install that lost the bundled model's files says so, and what to pass instead
-    monkeypatch.setattr(qwen_agent.bundled, "TINY_AGENT", tmp_path / "gone")
+    monkeypatch.setattr(qwen_agent.bundled.smol, "SMOL_AGENT", tmp_path / "gone")
     monkeypatch.setattr(qwen_agent.llm, "_default_model", None)
     with pytest.raises(ConfigError, match="bundled model is missing .* or pass llm="):
         Agent()

@@ -1,5 +1,5 @@
-"""The benchmark scripts run end to end on the bundled model (tiny sizes: their figures
-come from full runs, see the README)."""
+"""The benchmark scripts run end to end on the bundled tiny model, by name (tiny sizes and a
+tiny model: their figures come from full runs on the default model, see the README)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,11 @@ def _run(*args: str) -> str:
 
 def test_tool_eval_reports_the_metrics_per_format_and_writes_failures(tmp_path):
     failures = tmp_path / "failures.txt"
-    out = _run("benchmarks/tool_eval.py", "--n", "3", "--threads", "1", "--failures", str(failures))
+    out = _run(
+        "benchmarks/tool_eval.py",
+        *("--model", "qwen-tiny-agent", "--n", "3", "--threads", "1"),
+        *("--failures", str(failures)),
+    )
     assert "set=heldout" in out
     for fmt in ("hermes", "react"):
         section = out.split(f"== {fmt}\n", 1)[1]
@@ -42,7 +46,15 @@ def test_tool_eval_reports_the_metrics_per_format_and_writes_failures(tmp_path):
 
 
 def test_generation_speed_reports_load_latency_decode_and_a_tool_call():
-    out = _run("benchmarks/generation_speed.py", "--tokens", "8", "--runs", "1")
+    out = _run(
+        "benchmarks/generation_speed.py",
+        "--model",
+        "qwen-tiny-agent",
+        "--tokens",
+        "8",
+        "--runs",
+        "1",
+    )
     assert float(re.search(r"load time: +([\d.]+) s", out).group(1)) > 0
     assert float(re.search(r"first-token latency: +([\d.]+) ms", out).group(1)) > 0
     assert float(re.search(r"decode speed: +([\d.]+) tokens/s", out).group(1)) > 0
@@ -66,7 +78,10 @@ def test_tool_eval_lists_a_fixed_number_of_tools_keeping_the_expected_one():
         assert all(len(set(c["tools"])) == k and set(c["tools"]) <= set(tools) for c in listed)
         assert all(c["expect"]["name"] in c["tools"] for c in listed if c.get("expect"))
         assert listed == [with_listed(c, sorted(tools), k) for c in cases]  # fixed per case
-    _run("benchmarks/tool_eval.py", "--n", "2", "--threads", "1", "--listed", "4")
+    _run(
+        "benchmarks/tool_eval.py",
+        *("--model", "qwen-tiny-agent", "--n", "2", "--threads", "1", "--listed", "4"),
+    )
 
 
 def test_tool_eval_matching_rules():

@@ -1,5 +1,9 @@
-"""The bundled qwen-tiny-agent model, loaded for real and run with greedy decoding on fixed
-prompts: tool calls end to end (the README's example tools), and answers without tools."""
+"""The bundled models, loaded for real and run with greedy decoding on fixed prompts.
+
+The default, ``qwen-smol-agent``: the README's examples end to end (its example tools, the
+code interpreter with no tool given) through ``Agent()`` and ``qwen-agent chat``. The first
+bundled model, ``qwen-tiny-agent``, pinned by name: tool calls on its training's own
+wording and the decoding aids its folder switches on."""
 
 from __future__ import annotations
 
@@ -17,9 +21,6 @@ from qwen_agent.llm import default_chat_model  # noqa: E402
 from tests.sandbox_helpers import requires_sandbox  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.skipif(
-    not (TINY_AGENT / "config.json").is_file(), reason="no bundled model in this build (issue 4)"
-)
 
 
 def _example_tools():
@@ -60,6 +61,15 @@ def update_agent_config(name: str, description: str, instructions: str) -> str:
 
 @pytest.fixture(scope="module")
 def llm():
+    """The tiny model, by name (fast; its decoding aids on)."""
+    from qwen_agent.backends.transformers import TransformersChatModel
+
+    return TransformersChatModel("qwen-tiny-agent", threads=2)
+
+
+@pytest.fixture(scope="module")
+def smol():
+    """The default model (merged into the cache on its first use here)."""
     return default_chat_model()
 
 
@@ -77,13 +87,32 @@ def test_the_bundled_model_is_a_small_qwen2_checkpoint():
     assert {"<|im_start|>", "<|im_end|>", "<|endoftext|>"} <= specials
 
 
-def test_agent_without_llm_uses_the_bundled_model(llm):
-    assert Agent().llm is llm
-    assert llm.model_name == TINY_AGENT.name and llm.device == "cpu"  # a name, not a path
-    # its folder switches its decoding aids on (decoding_aids.json), not its path
+def test_agent_without_llm_uses_the_default_bundled_model(smol, llm):
+    assert Agent().llm is smol
+    assert smol.model_name == "qwen-smol-agent" and smol.device == "cpu"  # a name, not a path
+    # no decoding aids for it: they exist for the tiny model, whose folder switches them on
+    assert smol.copy_bias == 0 and not smol.lookahead and not smol.relevance
+    assert smol.tool_guard
+    assert llm.model_name == TINY_AGENT.name
     aids = json.loads((TINY_AGENT / "decoding_aids.json").read_text())
     assert llm.copy_bias == aids["copy_bias"] > 0 and llm.lookahead and llm.relevance
     assert llm.tool_guard
+
+
+def test_the_default_model_runs_the_readme_examples(smol):
+    """The README's example tools, worded as there: the right tool with the right values,
+    an answer that uses the result; a greeting gets words, not a call."""
+    agent = Agent(llm=smol, tools=[EXAMPLES.multiply])
+    answer, messages = agent.chat("What is 12 * 34?")
+    assert calls(messages) == [("multiply", {"a": 12, "b": 34})]
+    assert "408" in answer
+    agent = Agent(llm=smol, tools=[EXAMPLES.get_weather])
+    answer, messages = agent.chat("What is the weather in Oslo?")
+    assert calls(messages) == [("get_weather", {"city": "Oslo"})]
+    assert "24" in answer
+    agent = Agent(llm=smol, tools=[EXAMPLES.multiply, EXAMPLES.get_weather])
+    answer, messages = agent.chat("Hi! How are you today?")
+    assert calls(messages) == [] and len(answer.split()) >= 3 and "<" not in answer
 
 
 def test_decoding_aids_follow_the_folder_not_the_path(tmp_path):
@@ -105,14 +134,14 @@ def test_decoding_aids_follow_the_folder_not_the_path(tmp_path):
         TransformersChatModel(str(copy), threads=1)
 
 
-def test_custom_tool_end_to_end(llm):
+def test_tiny_custom_tool_end_to_end(llm):
     answer, messages = Agent(llm=llm, tools=[EXAMPLES.multiply]).chat("What is 12 * 34?")
     assert calls(messages) == [("multiply", {"a": 12, "b": 34})]
     assert messages[2].text == "408"
     assert "408" in answer
 
 
-def test_picks_the_right_tool_of_two(llm):
+def test_tiny_picks_the_right_tool_of_two(llm):
     agent = Agent(llm=llm, tools=[EXAMPLES.multiply, EXAMPLES.get_weather])
     answer, messages = agent.chat("What is the weather in Oslo?")
     assert calls(messages) == [("get_weather", {"city": "Oslo"})]
@@ -125,7 +154,7 @@ def test_picks_the_right_tool_of_two(llm):
     assert "56" in answer
 
 
-def test_answers_without_a_tool_when_none_is_needed(llm):
+def test_tiny_answers_without_a_tool_when_none_is_needed(llm):
     agent = Agent(llm=llm, tools=[EXAMPLES.multiply, EXAMPLES.get_weather])
     answer, messages = agent.chat("What is the capital of France?")
     assert calls(messages) == [] and "Paris" in answer
@@ -133,7 +162,7 @@ def test_answers_without_a_tool_when_none_is_needed(llm):
     assert calls(messages) == [] and answer.strip()
 
 
-def test_draw_requests_call_image_gen_with_the_prompt(llm):
+def test_tiny_draw_requests_call_image_gen_with_the_prompt(llm):
     drawn.clear()
     answer, messages = Agent(llm=llm, tools=[image_gen, EXAMPLES.multiply]).chat(
         "Draw a red fox in the snow"
@@ -142,7 +171,7 @@ def test_draw_requests_call_image_gen_with_the_prompt(llm):
     assert calls(messages) == [("image_gen", {"prompt": "a red fox in the snow"})]
 
 
-def test_builder_request_updates_the_agent_config(llm):
+def test_tiny_builder_request_updates_the_agent_config(llm):
     from training.tiny_agent.data import BUILDER_SYSTEM
 
     configs.clear()
@@ -153,9 +182,10 @@ def test_builder_request_updates_the_agent_config(llm):
     assert "gives tips on gardening" in configs[0]["description"]
 
 
+@pytest.mark.timeout(400)
 def test_readme_command_runs_offline_on_the_bundled_model():
-    """The README's run command: the bundled model calls the example tool; no network is
-    needed (the hub is switched off)."""
+    """The README's run command: the default bundled model calls the example tool; no
+    network is needed (the hub is switched off)."""
     import os
     import subprocess
     import sys
@@ -166,7 +196,7 @@ def test_readme_command_runs_offline_on_the_bundled_model():
         + ["--tool", "examples/tools.py:multiply"],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=360,  # a first use merges the model into the cache (about 20 s)
         cwd=ROOT,
         env=env,
     )
@@ -176,7 +206,7 @@ def test_readme_command_runs_offline_on_the_bundled_model():
 
 
 @requires_sandbox
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(400)
 def test_arithmetic_goes_through_the_sandboxed_code_interpreter():
     """`qwen-agent chat "What is 12 * 34?"` with no --tool: the bundled model writes Python,
     a real sandboxed kernel runs it, the answer uses its output."""
@@ -188,7 +218,7 @@ def test_arithmetic_goes_through_the_sandboxed_code_interpreter():
         [sys.executable, "-m", "qwen_agent.cli", "chat", "What is 12 * 34?"],
         capture_output=True,
         text=True,
-        timeout=150,
+        timeout=360,
         cwd=ROOT,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
@@ -197,7 +227,7 @@ def test_arithmetic_goes_through_the_sandboxed_code_interpreter():
     assert "408" in proc.stdout
 
 
-def test_relevance_check_fixes_held_out_picks_and_false_calls(llm):
+def test_tiny_relevance_check_fixes_held_out_picks_and_false_calls(llm):
     """Held-out dialogues (tool names never seen in training) the model alone gets wrong:
     the relevance check names the tool the question is about, and answers directly where
     no listed tool fits it."""
@@ -209,7 +239,7 @@ def test_relevance_check_fixes_held_out_picks_and_false_calls(llm):
     lookup = by_question["Tell me the contact card of Alice."]
     chat = by_question["I need the protein content of soup."]
     assert chat.expected_call is None and "protein" not in json.dumps(chat.tools)
-    plain = TransformersChatModel(relevance=False)
+    plain = TransformersChatModel("qwen-tiny-agent", relevance=False)
     assert llm.relevance and not plain.relevance
 
     def first_call(model, dialogue):
@@ -223,7 +253,7 @@ def test_relevance_check_fixes_held_out_picks_and_false_calls(llm):
     assert not isinstance(first_call(plain, chat), str)
 
 
-def test_answers_after_a_tool_result_quote_it(llm):
+def test_tiny_answers_after_a_tool_result_quote_it(llm):
     """After a tool's result the copy nudge keeps the answer's quote of the result whole
     (held-out dialogues whose answer the model alone garbles)."""
     from qwen_agent.backends.transformers import TransformersChatModel
@@ -232,7 +262,7 @@ def test_answers_after_a_tool_result_quote_it(llm):
     from qwen_agent.tool import ToolSpec
     from qwen_agent.turn import build_request
 
-    plain = TransformersChatModel(copy_bias=0.0)
+    plain = TransformersChatModel("qwen-tiny-agent", copy_bias=0.0)
     by_question = {d.messages[0].text: d for d in dialogues_eval()}
     for question, result in [
         ("What is the conversion rate from AUD to JPY?", "1.37"),
@@ -259,11 +289,11 @@ def dialogues_eval():
 
 
 @pytest.mark.timeout(900)  # the first use merges v2 into the cache (about 20 s here)
-def test_the_v2_preview_by_name_calls_tools_the_tiny_model_cannot():
-    """``llm={"model": "qwen-smol-agent"}`` loads the bundled model v2 (merged from the
-    shipped GGUF base and adapter on first use): on requests worded as people word them, to
-    tools it never saw in training (the held-out set's), it calls the right tool with the
-    right value, where the tiny model does not; and it chats in plain words."""
+def test_the_default_model_calls_held_out_tools_the_tiny_model_cannot():
+    """``llm={"model": "qwen-smol-agent"}`` (the default) loads the bundled model v2 (merged
+    from the shipped GGUF base and adapter on first use): on requests worded as people word
+    them, to tools it never saw in training (the held-out set's), it calls the right tool
+    with the right value, where the tiny model does not; and it chats in plain words."""
     from benchmarks.heldout.tools import TOOLS
     from qwen_agent.bundled import resolve
     from qwen_agent.llm import LLMConfig, get_chat_model

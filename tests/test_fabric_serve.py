@@ -50,6 +50,8 @@ def test_serve_store_answers_the_openai_client_as_the_published_agent(tmp_path):
             str(port),
             "--store",
             str(data),
+            "--model",  # the server's mechanics, on the fast tiny model
+            "qwen-tiny-agent",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -99,7 +101,7 @@ def test_the_fabric_command_serves_the_page_on_loopback_with_its_security_header
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "qwen_agent.cli", "fabric", "--port", str(port)]
-        + ["--data-dir", str(tmp_path / "data")],
+        + ["--data-dir", str(tmp_path / "data"), "--model", "qwen-tiny-agent"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

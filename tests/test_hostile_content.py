@@ -40,7 +40,7 @@ def tiny():
     pytest.importorskip("torch")
     from qwen_agent.backends.transformers import TransformersChatModel
 
-    return TransformersChatModel(threads=1)
+    return TransformersChatModel("qwen-tiny-agent", threads=1)
 
 
 @pytest.mark.parametrize("fmt", [HermesFormat(), ReactFormat()], ids=["hermes", "react"])

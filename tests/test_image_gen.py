@@ -316,11 +316,13 @@ def test_bundled_model_reads_past_the_padding_of_wordy_requests(tmp_path):
 
 
 def test_draw_a_green_triangle_through_the_bundled_agent(tmp_path):
-    """The bundled language model calls image_gen and the agent gets a PNG back. (The old
-    5.8M-parameter tiny agent writes a poor prompt, often just "a": issue 12 replaces it;
-    the pictures themselves are judged in the test above.)"""
+    """The default bundled language model calls image_gen with the request's words as the
+    prompt, and the agent gets a PNG back (the pictures themselves are judged in the test
+    above)."""
     agent = Agent(tools=[ImageGen(output_dir=tmp_path)])
     events = list(agent.run("Draw a green triangle"))
+    calls = [e.call for e in events if e.type == "tool_call"]
+    assert calls and "green triangle" in calls[0].arguments.get("prompt", ""), calls
     results = [e.result for e in events if isinstance(e, ToolResultEvent)]
     assert results and results[0].name == "image_gen" and not results[0].is_error
     images = [i for i in results[0].content if isinstance(i, ImageItem)]

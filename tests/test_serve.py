@@ -1025,10 +1025,12 @@ def test_a_non_streamed_client_that_leaves_mid_tool_frees_its_kernel_at_once(ser
 
 @pytest.fixture(scope="module")
 def bundled():
+    """The tiny bundled model: these check the server's mechanics on a real local model
+    (its 1,024-token window makes the overflow case cheap)."""
     pytest.importorskip("torch", reason="the bundled model needs the [local] extra")
-    from qwen_agent.llm import default_chat_model
+    from qwen_agent.backends.transformers import TransformersChatModel
 
-    return default_chat_model()
+    return TransformersChatModel("qwen-tiny-agent")
 
 
 def test_bundled_model_with_tool_choice_none_answers_without_call_markup(serve, bundled):
@@ -1238,7 +1240,7 @@ def test_serving_a_transformers_model_keeps_its_own_generation_defaults(serve, b
     from qwen_agent.backends.transformers import TransformersChatModel
     from qwen_agent.llm import GenerationConfig
 
-    short = TransformersChatModel(generation=GenerationConfig(max_tokens=5))
+    short = TransformersChatModel("qwen-tiny-agent", generation=GenerationConfig(max_tokens=5))
     _, client = serve(short)
     r = client.chat.completions.create(
         model="qwen-agent", messages=[{"role": "user", "content": "Tell me a long story."}]

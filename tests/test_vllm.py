@@ -28,8 +28,8 @@ def test_bad_vllm_configs_are_clear_errors_before_anything_starts(tmp_path):
     from qwen_agent.errors import ConfigError
     from qwen_agent.llm import LLMConfig, get_chat_model
 
-    with pytest.raises(ConfigError, match="bundled tiny model"):
-        get_chat_model(LLMConfig(backend="vllm"))  # the default model cannot be served
+    with pytest.raises(ConfigError, match="needs a model: .*qwen-smol-agent"):
+        get_chat_model(LLMConfig(backend="vllm"))  # an engine is named, not implied
     with pytest.raises(ConfigError, match="not a model directory"):
         get_chat_model(LLMConfig(backend="vllm", model=str(tmp_path)))
     with pytest.raises(ConfigError, match="unknown options for the vllm backend: gpu_memory"):

@@ -1,14 +1,16 @@
-"""Data shipped with the package: the bundled ``qwen-tiny-agent`` model, and (in
-:mod:`qwen_agent.bundled.aids`) the decoding aids that model's folder switches on; the
-bundled model v2 ``qwen-smol-agent`` in its shipping form (a preview, by name: see
-:mod:`qwen_agent.bundled.smol`); and
-``qwen-tiny-shapes``, the text-to-image diffusion pipeline the ``image_gen`` tool draws
-with by default (trained from scratch by ``training/tiny_diffusion/``).
+"""Data shipped with the package: the bundled chat models and ``qwen-tiny-shapes``, the
+text-to-image diffusion pipeline the ``image_gen`` tool draws with by default (trained from
+scratch by ``training/tiny_diffusion/``).
 
-A small Qwen2 checkpoint (safetensors, its own byte-level BPE tokenizer with Qwen's special
-tokens, a ChatML chat template with the hermes tool format), trained from scratch by
-``training/tiny_agent/`` and loaded by the transformers backend when no ``llm`` is given.
-See ``qwen-tiny-agent/training.json`` for how it was trained.
+- ``qwen-smol-agent``, the default (what ``Agent()``, ``qwen-agent chat`` and ``serve`` load
+  when no model is given): SmolLM2-135M-Instruct as a Qwen2 model with a LoRA adapter
+  trained for tool use by ``training/smol_agent/``, shipped as base + adapter and merged
+  into the user's cache on first use (:mod:`qwen_agent.bundled.smol`).
+- ``qwen-tiny-agent``: the first bundled model, 5.8M parameters trained from scratch by
+  ``training/tiny_agent/`` (safetensors, its own byte-level BPE tokenizer), with the
+  decoding aids its folder switches on (:mod:`qwen_agent.bundled.aids`). Fast and weak:
+  the tests use it where they check mechanics, not the model; by name it is
+  ``llm={"model": "qwen-tiny-agent"}``.
 """
 
 from pathlib import Path
@@ -19,6 +21,8 @@ TINY_AGENT = Path(__file__).parent / "qwen-tiny-agent"
 TINY_SHAPES = Path(__file__).parent / "qwen-tiny-shapes"
 #: the bundled chat models, by the name ``llm={"model": NAME}`` takes
 NAMES = ("qwen-tiny-agent", "qwen-smol-agent")
+#: the model loaded when none is given
+DEFAULT = "qwen-smol-agent"
 
 
 def resolve(model: str) -> Path | None:
@@ -31,3 +35,11 @@ def resolve(model: str) -> Path | None:
     from qwen_agent.bundled.smol import materialize
 
     return materialize()
+
+
+def default_model_dir() -> Path:
+    """The folder of the default model (merged into the cache on first use); a
+    :class:`~qwen_agent.errors.ConfigError` when its files are missing from the install."""
+    folder = resolve(DEFAULT)
+    assert folder is not None
+    return folder

@@ -78,10 +78,12 @@ def _key(meta: dict[str, Any]) -> str:
     return f"{NAME}-{meta['step']}-{h.hexdigest()[:12]}"
 
 
-def materialize(folder: Path = SMOL_AGENT, cache: Path | None = None) -> Path:
+def materialize(folder: Path | None = None, cache: Path | None = None) -> Path:
     """The merged model's folder (built into the cache the first time): a plain Qwen2
     checkpoint the transformers backend (or vLLM) loads. Where the cache cannot be
-    written, the merge goes to a temporary folder for this process."""
+    written, the merge goes to a temporary folder for this process. ``folder``: the
+    shipped files (default: the package's, looked up at call time)."""
+    folder = SMOL_AGENT if folder is None else folder
     meta = manifest(folder)
     root = cache or cache_root()
     final = root / _key(meta) / NAME
