@@ -36,7 +36,11 @@ def run_python(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     script.write_text(code)
     return subprocess.run(
         # a first use of the default model merges it into the cache (about 20 s)
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=240, cwd=ROOT
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
     )
 
 
