@@ -377,3 +377,27 @@ def test_built_in_tools_are_trained_as_agents_list_them_and_answers_cite_what_th
         ]
         assert values and any(v in passage for v in values), (answer, passage)
     assert cited > 150
+
+
+def test_ship_copies_an_adapter_and_a_state_of_one_step(tmp_path, monkeypatch):
+    """A trainer may save while ship reads the run: ship copies the adapter and the state
+    only when both name the same step, and gives up with a clear error when they never
+    agree."""
+    from safetensors.torch import save_file
+
+    from training.smol_agent import ship
+
+    run = tmp_path / "run"
+    run.mkdir()
+    save_file({"x": torch.zeros(2)}, str(run / "adapter.safetensors"), metadata={"step": "40"})
+    (run / "state.json").write_text(json.dumps({"step": 40, "config": {}}))
+    into = tmp_path / "copy"
+    into.mkdir()
+    got = ship.stable_copy(run, into)
+    assert json.loads((got / "state.json").read_text())["step"] == 40
+    assert (got / "adapter.safetensors").read_bytes() == (run / "adapter.safetensors").read_bytes()
+
+    (run / "state.json").write_text(json.dumps({"step": 50, "config": {}}))  # mid-save
+    monkeypatch.setattr(ship.time, "sleep", lambda s: None)
+    with pytest.raises(SystemExit, match="kept changing"):
+        ship.stable_copy(run, into)
