@@ -40,12 +40,20 @@ from training.smol_agent.builtins import (
 )
 from training.smol_agent.chat import CHATS, FACTS
 from training.smol_agent.families import FAMILIES, Family, Param
+from training.smol_agent.nearmiss import OPERATIONS, QUESTIONS
 
 FORMATS = {"hermes": HermesFormat(), "react": ReactFormat()}
 
 #: the share of ``none`` requests (where a listed tool shares a kind of value with the
 #: request) that are made near misses on purpose; since step 180 of the v2 run
 NEAR_MISS_RATE = 0.7
+# of the requests that need no tool (from step 600): another operation in a listed tool's
+# domain, and a question about its domain (training/smol_agent/nearmiss.py)
+OPERATION_RATE = 0.35
+QUESTION_RATE = 0.2
+# a search tool may fairly look up any question: no domain questions beside one
+LOOKUP_GISTS = {"search the web", "look things up in an encyclopedia"}
+BUILTIN_NAMES = ("code_interpreter", "image_gen")
 
 # names the held-out set (benchmarks/heldout/) uses: never a training tool's name
 HELDOUT_NAMES = {
@@ -501,6 +509,15 @@ class Generator:
 
     def none(self, tools: list[BoundTool], fmt: str) -> list[Message]:
         rng = self.rng
+        r = rng.random()
+        if r < OPERATION_RATE:  # another operation in a listed tool's domain (from step 600)
+            out = self.operation(tools, fmt)
+            if out:
+                return out
+        elif r < OPERATION_RATE + QUESTION_RATE:  # a question about its domain (step 600)
+            out = self.question(tools, fmt)
+            if out:
+                return out
         fam = unlisted_family(tools, rng)
         template = rng.choice(fam.asks)
         params = {p.slot: p for p in fam.params}
@@ -527,6 +544,74 @@ class Generator:
             "",
             fmt,
             direct_thought=f"None of the listed tools can {fam.gist}.",
+        )
+
+    def operation(self, tools: list[BoundTool], fmt: str) -> list[Message] | None:
+        """A request for something a listed tool's domain holds but the tool does not do
+        ("cancel my alarm" with only an alarm setter); None when no listed tool has one."""
+        rng = self.rng
+        listed = {t.family.gist for t in tools if t.family is not None}
+        choices = [
+            (t, entry)
+            for t in tools
+            if t.family is not None
+            for entry in OPERATIONS.get(t.family.gist, [])
+            if not set(entry[2] if len(entry) > 2 else ()) & listed
+        ]
+        if not choices:
+            return None
+        tool, (asks, cannot, *_) = rng.choice(choices)
+        fam = tool.family
+        assert fam is not None
+        params = {p.slot: p for p in fam.params}
+        template = rng.choice(asks)
+        slots = re.findall(r"{(\w+)}", template)
+        said = {s: say(params[s], params[s].pool(rng), rng) for s in slots}
+        user, _ = reword(template.format(**said), list(said.values()), rng)
+        answer = rng.choice(
+            [
+                "Sorry, I can't {c}. {n} can only {g}.",
+                "I can {g}, but I can't {c} with the tools I have.",
+                "That's not something I can do: my {n} tool can {g}, not {c}.",
+                "I'm not able to {c} here. I can {g} if that helps.",
+            ]
+        ).format(c=cannot, g=fam.gist, n=tool.name)
+        return self._finish(
+            user,
+            None,
+            None,
+            answer,
+            "",
+            fmt,
+            direct_thought=f"{tool.name} can {fam.gist}, not {cannot}; no listed tool fits.",
+        )
+
+    def question(self, tools: list[BoundTool], fmt: str) -> list[Message] | None:
+        """A question about a listed tool's domain that general knowledge answers; None
+        when no listed tool has one, or a search tool could fairly look it up."""
+        rng = self.rng
+        listed = {t.family.gist for t in tools if t.family is not None}
+        # documents or a real API operation might hold the answer: not those
+        other = [
+            t
+            for t in tools
+            if t.family is None and not t.keys.get("op") and t.name not in BUILTIN_NAMES
+        ]
+        if listed & LOOKUP_GISTS or other:
+            return None
+        choices = [q for g in listed for q in QUESTIONS.get(g, [])]
+        if not choices:
+            return None
+        asks, answers = rng.choice(choices)
+        user, _ = reword(rng.choice(asks), [], rng)
+        return self._finish(
+            user,
+            None,
+            None,
+            rng.choice(answers),
+            "",
+            fmt,
+            direct_thought="This is a general question I can answer myself; no tool is needed.",
         )
 
     def chat(self, fmt: str) -> list[Message]:
