@@ -12,7 +12,10 @@ called a listed tool for anything in its domain. Two kinds close that gap:
   get delayed?" with a flight-status tool). The answer is short, true and fluent.
 
 Keys are ``Family.gist``; slots are the family's own parameter slots, filled from its pools.
-No wording here comes from ``benchmarks/first_use.py`` or the held-out set.
+No wording here comes from ``benchmarks/first_use.py`` or the held-out set. Three entries
+were taken out before any step trained on them (an alarm setter's "cancel my alarm", a price
+lookup's "buy shares", "how are exchange rates set?"): they came from a note written after
+reading the held-out failures, and the held-out set has requests like them.
 """
 
 from __future__ import annotations
@@ -147,10 +150,6 @@ OPERATIONS: dict[str, list[tuple[list[str], str]]] = {
         (["write a news article about {topic}"], "write articles"),
     ],
     "get stock prices": [
-        (
-            ["buy 10 shares of {symbol}", "sell my {symbol} stock", "put in an order for {symbol}"],
-            "buy or sell shares",
-        ),
         (
             ["should I invest in {symbol}?", "will {symbol} go up next year?"],
             "give investment advice",
@@ -502,16 +501,6 @@ OPERATIONS: dict[str, list[tuple[list[str], str]]] = {
         ),
     ],
     "set alarms": [
-        (
-            [
-                "cancel my {at} alarm",
-                "turn off all my alarms",
-                "delete the alarm for {at}",
-                "what alarms do I have set?",
-                "snooze the alarm",
-            ],
-            "cancel, list or snooze alarms",
-        ),
         (["start a 10 minute timer", "time my run"], "run timers", ("set timers",)),
     ],
     "search books": [
@@ -1013,12 +1002,6 @@ QUESTIONS: dict[str, list[tuple[list[str], list[str]]]] = {
         ),
     ],
     "convert currencies": [
-        (
-            ["how are exchange rates set?", "why do exchange rates change"],
-            [
-                "Most rates float: they move with supply and demand for each currency, driven by trade, interest rates and confidence."
-            ],
-        ),
         (
             ["what currency do they use in Switzerland?"],
             ["Switzerland uses the Swiss franc (CHF)."],
