@@ -379,6 +379,53 @@ def test_built_in_tools_are_trained_as_agents_list_them_and_answers_cite_what_th
     assert cited > 150
 
 
+def test_near_misses_ask_what_no_listed_tool_does_in_a_listed_tools_domain():
+    """Requests that need no call although a listed tool sits in their domain: another
+    operation on its objects ("delete my reminder" beside a reminder setter) or a question
+    general knowledge answers. The reply names no call; an operation that another listed
+    tool does is never asked; no domain question stands beside a search tool; every slot
+    of an operation is one of its family's parameters."""
+    import random
+
+    from training.smol_agent.data import LOOKUP_GISTS, Generator
+    from training.smol_agent.families import FAMILIES
+    from training.smol_agent.nearmiss import OPERATIONS, QUESTIONS
+
+    families = {f.gist: f for f in FAMILIES}
+    assert set(OPERATIONS) <= set(families) and set(QUESTIONS) <= set(families)
+    for gist, entries in OPERATIONS.items():
+        slots = {p.slot for p in families[gist].params}
+        for asks, cannot, *served in entries:
+            assert cannot and not set(*served) - set(families)
+            assert all(set(re.findall(r"{(\w+)}", a)) <= slots for a in asks), (gist, asks)
+
+    gen = Generator(8)
+    gen.rng = random.Random(8)
+    seen = {"operation": 0, "question": 0}
+    for _ in range(600):
+        tools = gen.toolset()
+        listed = {t.family.gist for t in tools if t.family is not None}
+        for kind in seen:
+            msgs = getattr(gen, kind)(tools, "hermes")
+            if msgs is None:
+                continue
+            seen[kind] += 1
+            user, reply = msgs
+            assert (user.role, reply.role) == ("user", "assistant") and not reply.tool_calls
+            if kind == "question":
+                assert not listed & LOOKUP_GISTS
+                continue
+            entry = next(
+                e
+                for t in tools
+                if t.family is not None
+                for e in OPERATIONS.get(t.family.gist, [])
+                if e[1] in reply.content
+            )
+            assert not set(*entry[2:]) & listed, (user.content, listed)
+    assert seen["operation"] > 150 and seen["question"] > 100, seen
+
+
 def test_ship_copies_an_adapter_and_a_state_of_one_step(tmp_path, monkeypatch):
     """A trainer may save while ship reads the run: ship copies the adapter and the state
     only when both name the same step, and gives up with a clear error when they never
