@@ -39,7 +39,7 @@ from training.smol_agent.builtins import (
     retrieval_spec,
 )
 from training.smol_agent.chat import CHATS, FACTS
-from training.smol_agent.families import FAMILIES, Family, Param
+from training.smol_agent.families import FAMILIES, Family, Param, with_clause
 from training.smol_agent.nearmiss import OPERATIONS, QUESTIONS
 
 FORMATS = {"hermes": HermesFormat(), "react": ReactFormat()}
@@ -432,7 +432,7 @@ class Generator:
         rng = self.rng
         fam = tool.family
         assert fam is not None
-        template = rng.choice(fam.asks)
+        template = with_clause(fam, rng.choice(fam.asks), rng)
         slots = re.findall(r"{(\w+)}", template)
         params = {p.slot: p for p in fam.params}
         values = {s: params[s].pool(rng) for s in slots}

@@ -1922,3 +1922,61 @@ FAMILIES += [
         ["{result}", "Here you go: {result}"],
     ),
 ]
+
+
+# Optional values said in passing (from step 600): a clause added to an ask that lacks the
+# slot, so a request states an optional argument as often as not, in everyday phrasing
+# (the model dropped stated optional values: docs/bundled-model-v2.md). gist -> slot -> clauses
+OPTIONAL_CLAUSES: dict[str, dict[str, list[str]]] = {
+    "check the weather": {"unit": [" in {unit}", ", in {unit} please", " ({unit})"]},
+    "get a weather forecast": {
+        "days": [" for the next {days} days", ", {days} days ahead", " over {days} days"]
+    },
+    "send emails": {"body": [" saying {body}", " and tell them {body}", ", message: {body}"]},
+    "set timers": {"label": [" for the {label}", ", label it {label}", " called {label}"]},
+    "manage the calendar": {"time": [" at {time}", ", starting {time}", " from {time}"]},
+    "read the news": {"limit": [", just {limit} stories", ", top {limit}", " ({limit} articles)"]},
+    "get directions": {"mode": [" {mode}", ", going {mode}"]},
+    "calculate tips": {
+        "percent": [" at {percent}%", " with a {percent} percent tip", ", {percent}%"]
+    },
+    "book hotels": {"guests": [" for {guests} guests", " for {guests} people", ", {guests} of us"]},
+    "search products": {
+        "max_price": [
+            " under ${max_price}",
+            ", max {max_price} dollars",
+            " for less than ${max_price}",
+        ]
+    },
+    "play music": {"artist": [" by {artist}", ", the {artist} one", " from {artist}"]},
+    "find recipes": {
+        "servings": [" for {servings} people", " for {servings}", ", serves {servings}"]
+    },
+    "set the thermostat": {"room": [" in the {room}", " for the {room}"]},
+    "manage a to-do list": {
+        "priority": [" with {priority} priority", ", {priority} priority", " (priority {priority})"]
+    },
+    "look up sunrise and sunset": {"date": [" on {date}", " for {date}"]},
+    "list public holidays": {"year": [" in {year}", " for {year}"]},
+    "search jobs": {"city": [" in {city}", " around {city}", ", based in {city}"]},
+    "order rides": {"seats": [" for {seats} people", ", {seats} seats", " for {seats} of us"]},
+    "water plants and feed pets": {"grams": [", {grams} grams", " with {grams} g of food"]},
+    "generate passwords": {"symbols": [" {symbols}"]},
+    "roll dice and pick random numbers": {"sides": [" with {sides} sides", ", {sides}-sided"]},
+    "set alarms": {
+        "repeat": [" {repeat}", ", repeat {repeat}"],
+        "label": [" labeled {label}", " called {label}", ", name it {label}"],
+    },
+    "search books": {"author": [" by {author}", ", the one by {author}", ", author {author}"]},
+}
+
+
+def with_clause(fam: Family, template: str, rng: random.Random, rate: float = 0.35) -> str:
+    """The ask with one optional value said in passing, at ``rate`` when it lacks one."""
+    clauses = OPTIONAL_CLAUSES.get(fam.gist, {})
+    missing = [s for s in clauses if "{" + s + "}" not in template]
+    if not missing or rng.random() >= rate:
+        return template
+    clause = rng.choice(clauses[rng.choice(missing)])
+    body = template.rstrip("?.!")
+    return body + clause + template[len(body) :]
