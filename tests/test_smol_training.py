@@ -406,7 +406,7 @@ def test_near_misses_ask_what_no_listed_tool_does_in_a_listed_tools_domain():
         tools = gen.toolset()
         listed = {t.family.gist for t in tools if t.family is not None}
         for kind in seen:
-            msgs = getattr(gen, kind)(tools, "hermes")
+            msgs = getattr(gen, kind)(tools, "react")
             if msgs is None:
                 continue
             seen[kind] += 1
@@ -415,13 +415,12 @@ def test_near_misses_ask_what_no_listed_tool_does_in_a_listed_tools_domain():
             if kind == "question":
                 assert not listed & LOOKUP_GISTS
                 continue
-            entry = next(
-                e
-                for t in tools
-                if t.family is not None
-                for e in OPERATIONS.get(t.family.gist, [])
-                if e[1] in reply.content
-            )
+            name, gist, cannot = re.fullmatch(
+                r"(.+) can (.+), not (.+); no listed tool fits\.", reply.reasoning
+            ).groups()
+            tool = next(t for t in tools if t.name == name)
+            assert tool.family.gist == gist and cannot in reply.content
+            entry = next(e for e in OPERATIONS[gist] if e[1] == cannot)
             assert not set(*entry[2:]) & listed, (user.content, listed)
     assert seen["operation"] > 150 and seen["question"] > 100, seen
 

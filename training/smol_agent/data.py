@@ -599,7 +599,9 @@ class Generator:
         ]
         if listed & LOOKUP_GISTS or other:
             return None
-        choices = [q for g in listed for q in QUESTIONS.get(g, [])]
+        choices = [
+            q for t in tools if t.family is not None for q in QUESTIONS.get(t.family.gist, [])
+        ]
         if not choices:
             return None
         asks, answers = rng.choice(choices)

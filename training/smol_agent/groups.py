@@ -150,21 +150,22 @@ class GroupGenerator(Generator):
         # 1 and 2 tools too: a person's first agent lists one or two (the README's does);
         # up to 14, so that prompts as long as 12 documented tools (about 1,500 tokens) are
         # seen in training (step 260 lost its way in them: docs/bundled-model-v2.md)
-        n = rng.choices(range(1, 15), weights=[5, 8, 6, 12, 12, 11, 10, 9, 8, 8, 7, 7, 7, 7])[0]
+        n = rng.choices(range(1, 15), weights=[8, 8, 6, 12, 12, 11, 10, 9, 8, 8, 7, 7, 7, 7])[0]
         out: list[BoundTool] = []
+        extras = n > 1 or rng.random() < 0.3  # an agent of one tool mostly lists just it
         apis = _api_tools()
         if apis and n > 1 and rng.random() < self.api_rate:  # real API operations
             k = rng.randint(1, min(4, n - 1))
             out += [BoundTool(None, spec, {API: ""}) for spec in rng.sample(apis, k)]
         # the built-in tools more often from step 595: ReAct still declined drawings and sums
         # with them listed (step 584, benchmarks/first_use.py), where declines outnumbered calls
-        if rng.random() < 0.25:
+        if extras and rng.random() < 0.25:
             out.append(BoundTool(None, CODE_TOOL, {}))
-        if rng.random() < 0.22:
+        if extras and rng.random() < 0.22:
             out.append(BoundTool(None, IMAGE_TOOL, {}))
-        if rng.random() < 0.12:  # an agent with documents (from step 415)
+        if extras and rng.random() < 0.12:  # an agent with documents (from step 415)
             out.append(docs_tool(rng))
-        if rng.random() < 0.35:  # adding and multiplying twice as often as the rest
+        if extras and rng.random() < 0.35:  # adding and multiplying twice as often as the rest
             out.append(math_tool(rng.choice(MATH_OPS + MATH_OPS[:2]), rng))
         fams = rng.sample(FAMILIES, max(1, n - len(out)))
         out += [build_tool(f, rng) for f in fams]
