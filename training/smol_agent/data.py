@@ -51,8 +51,8 @@ NEAR_MISS_RATE = 0.7
 # domain, and a question about its domain (training/smol_agent/nearmiss.py)
 OPERATION_RATE = 0.35
 QUESTION_RATE = 0.2
-# a search tool may fairly look up any question: no domain questions beside one
-LOOKUP_GISTS = {"search the web", "look things up in an encyclopedia"}
+# a search tool or a dictionary may fairly look up a question: no domain questions beside one
+LOOKUP_GISTS = {"search the web", "look things up in an encyclopedia", "look up word definitions"}
 BUILTIN_NAMES = ("code_interpreter", "image_gen")
 
 # names the held-out set (benchmarks/heldout/) uses: never a training tool's name
