@@ -141,6 +141,56 @@ def test_a_run_resumes_exactly_and_from_its_committed_files_alone(toy_base, tmp_
     assert json.loads((clone / "state.json").read_text())["step"] == 6
 
 
+def test_the_weight_average_follows_the_steps_and_ships_in_place_of_the_adapter(toy_base, tmp_path):
+    """Beside the adapter the trainer writes a moving average of its weights, carried
+    across a resume on the same machine (avg = d * avg + (1 - d) * weights after every
+    step), left out of git, and shipped or snapshotted instead of the last step on
+    request, recorded as such."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from training.smol_agent.ship import stable_copy
+    from training.smol_agent.train import AVERAGE
+
+    run = tmp_path / "run"
+    done = _train(run, toy_base, "--stop-at", "2", "--average", "0.5")
+    assert done.returncode == 0, done.stderr[-3000:]
+    before = load_file(str(run / AVERAGE))
+    done = _train(run, toy_base, "--stop-at", "3", "--average", "0.5")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "weight average (decay 0.5) since step 0" in (run / "train.log").read_text()
+    adapter, avg = load_file(str(run / "adapter.safetensors")), load_file(str(run / AVERAGE))
+    assert set(avg) == set(adapter) == set(before)
+    moved = 0
+    for k, v in avg.items():
+        want = 0.5 * before[k].float() + 0.5 * adapter[k].float()
+        assert torch.allclose(v.float(), want, atol=2e-3, rtol=1e-2), k
+        moved += not torch.equal(v, adapter[k])
+    assert moved > 0
+    with safe_open(str(run / AVERAGE), "pt") as f:
+        assert f.metadata() == {"step": "3", "decay": "0.5", "since": "0"}
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", f"training/smol_agent/run/{AVERAGE}"], cwd=ROOT
+    )
+    assert ignored.returncode == 0
+
+    into = tmp_path / "copy"
+    into.mkdir()
+    stable_copy(run, into, averaged=True)
+    assert (into / "adapter.safetensors").read_bytes() == (run / AVERAGE).read_bytes()
+    state = json.loads((into / "state.json").read_text())
+    assert state["step"] == 3 and state["averaged"] == {"decay": 0.5, "since": 0}
+    with pytest.raises(SystemExit, match="does not exist"):
+        stable_copy(tmp_path / "nothing", into, averaged=True)
+
+    # a new learning rate for the rest of the run is recorded where it starts
+    done = _train(run, toy_base, "--stop-at", "4", "--average", "0.5", "--lr", "5e-4")
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = json.loads((run / "state.json").read_text())
+    assert {"step": 3, "set": "lr", "to": 5e-4} in state["changes"]
+    assert "step 4 loss" in (run / "train.log").read_text().split("lr 5.00e-04")[-2]
+
+
 def test_the_decision_tokens_are_the_first_of_every_assistant_turn(toy_base):
     """The weighted tokens are where a turn decides: the first ``n`` of each assistant
     span (the call's opening and the tool's name, or the first words of a reply), and

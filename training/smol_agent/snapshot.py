@@ -1,6 +1,7 @@
 """A model directory from a run's adapter: the base with the LoRA weights merged in.
 
     python -m training.smol_agent.snapshot --out DIR [--run training/smol_agent/run] [--base BASE]
+        [--averaged]
 
 Writes float32 safetensors, the tokenizer (with the project's chat template) and a
 ``training.json`` naming the run's step, requests and tokens, to evaluate
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
 from training.smol_agent.train import DEFAULT_BASE, RUN, build, ensure_base, load_state
@@ -36,13 +38,23 @@ def merged(run: Path, base: Path, threads: int = 2):
 
 
 def main(argv: list[str] | None = None) -> None:
+    from training.smol_agent.ship import stable_copy
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", type=Path, default=RUN)
     ap.add_argument("--base", type=Path, default=DEFAULT_BASE)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument(
+        "--averaged", action="store_true", help="the weights' moving average, not the last step"
+    )
     args = ap.parse_args(argv)
 
-    model, tokenizer, state = merged(args.run, args.base)
+    with tempfile.TemporaryDirectory() as tmp:
+        if load_state(args.run) is None:
+            raise SystemExit(f"{args.run} holds no run")
+        # one step's adapter and state, though a trainer may save meanwhile
+        run = stable_copy(args.run, Path(tmp), args.averaged)
+        model, tokenizer, state = merged(run, args.base)
     model.eval()
     model.config.use_cache = True
     model.save_pretrained(args.out)
@@ -53,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         "requests": state["examples"],
         "tokens": state["tokens"],
         "config": state["config"],
+        "averaged": state.get("averaged"),
     }
     (args.out / "training.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"wrote {args.out} from step {state['step']} ({state['examples']} requests)")

@@ -131,7 +131,7 @@ def write_atomic(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
-def save(model, opt, state: dict, run: Path) -> None:
+def save(model, opt, state: dict, run: Path, avg: Average | None = None) -> None:
     import torch
     from safetensors.torch import save_file
 
@@ -142,14 +142,43 @@ def save(model, opt, state: dict, run: Path) -> None:
     }
     meta = {"step": str(state["step"])}
     write_atomic(run / "adapter.safetensors", lambda p: save_file(adapter, str(p), metadata=meta))
+    if avg is not None:
+        half = {k: v.to(torch.float16).contiguous() for k, v in avg.weights.items()}
+        meta_avg = meta | {"decay": str(avg.decay), "since": str(avg.since)}
+        write_atomic(run / AVERAGE, lambda p: save_file(half, str(p), metadata=meta_avg))
     local = {  # full precision and Adam's moments, for an exact resume on this machine
         "step": state["step"],
         "adapter": {k: v.detach().clone() for k, v in model.state_dict().items() if "lora_" in k},
         "opt": opt.state_dict(),
+        "avg": None if avg is None else avg.local(),
     }
     write_atomic(run / "optimizer.pt", lambda p: torch.save(local, p))
     # state.json last: it names the step the adapter beside it belongs to
     write_atomic(run / "state.json", lambda p: p.write_text(json.dumps(state, indent=1) + "\n"))
+
+
+AVERAGE = "adapter_avg.safetensors"
+
+
+class Average:
+    """An exponential moving average of the adapter's weights, kept beside the run and
+    written to ``adapter_avg.safetensors`` at every save: at a constant learning rate the
+    weights wander from step to step (held-out false positives of single checkpoints went
+    45% -> 85% in 66 steps), and the average can be shipped instead (``ship --averaged``).
+    It does not touch training. On a new machine (the file is not committed) it starts
+    again from the weights it resumes with."""
+
+    def __init__(self, model, decay: float, since: int, weights: dict | None = None) -> None:
+        self.decay, self.since = decay, since
+        self._live = {k: v for k, v in model.named_parameters() if v.requires_grad}
+        self.weights = weights or {k: v.detach().clone() for k, v in self._live.items()}
+
+    def update(self) -> None:
+        for k, v in self._live.items():
+            self.weights[k].mul_(self.decay).add_(v.detach(), alpha=1 - self.decay)
+
+    def local(self) -> dict:
+        return {"decay": self.decay, "since": self.since, "weights": self.weights}
 
 
 def build(cfg: dict, base: Path, threads: int):
@@ -215,6 +244,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="loss weight of the first --decision-tokens tokens of every assistant turn",
     )
     ap.add_argument("--decision-tokens", type=int, default=16)
+    ap.add_argument(
+        "--average",
+        type=float,
+        default=0.98,
+        help=f"decay of the weights' moving average written to {AVERAGE} (0: none)",
+    )
     args = ap.parse_args(argv)
     for name in ("steps", "save_every", "threads", "chunk", "group_size", "groups", "rank"):
         if getattr(args, name) < 1:
@@ -225,6 +260,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         ap.error("--react-rate must be between 0 and 1")
     if args.lr is not None and not (0 < args.lr < 1):
         ap.error("--lr must be between 0 and 1")
+    if not 0 <= args.average < 1:
+        ap.error("--average must be at least 0 and below 1")
     return args
 
 
@@ -258,7 +295,11 @@ def open_state(run: Path, args: argparse.Namespace, argv: list[str] | None) -> d
             f"{run} is a run at step {state['step']} with {changed} set otherwise; "
             "use another --run for other settings"
         )
-    if args.lr is not None:
+    if args.lr is not None and args.lr != cfg["lr"]:
+        if state["step"]:  # a new rate for the rest of the run (recorded)
+            state.setdefault("changes", []).append(
+                {"step": state["step"], "set": "lr", "to": args.lr}
+            )
         cfg["lr"] = args.lr
     for key in ("decision_weight", "decision_tokens"):
         # a run from before the setting existed takes it up from now (recorded)
@@ -270,31 +311,15 @@ def open_state(run: Path, args: argparse.Namespace, argv: list[str] | None) -> d
     return state
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse(argv)
-    if args.nice:
-        os.nice(args.nice)
-    os.environ.setdefault("TRANSFORMERS_SDPA_FORCE_GQA", "1")
-    run: Path = args.run
-    run.mkdir(parents=True, exist_ok=True)
-    state = open_state(run, args, argv)
-    cfg = state["config"]
-
-    import torch
+def resume(model, opt, run: Path, state: dict, average: float) -> tuple[int | None, Average | None]:
+    """Loads the run's adapter (and this machine's Adam moments and weight average, when
+    they are of this step) into ``model`` and ``opt``; returns the step a second warm-up
+    starts at (None when Adam's moments were found) and the weight average."""
     from safetensors.torch import load_file
 
-    from training.smol_agent.prefix import group_backward
-
-    ensure_base(args.base)
-    device = (
-        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    )
-    torch.manual_seed(cfg["seed"])
-    model, tokenizer = build(cfg, args.base, args.threads)
-    model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=0.0, betas=(0.9, 0.99))
+    cfg = state["config"]
     rewarm_from = None
+    local = None
     if state["step"]:
         adapter = load_file(str(run / "adapter.safetensors"))
         missing = [k for k in adapter if k not in model.state_dict()]
@@ -313,6 +338,41 @@ def main(argv: list[str] | None = None) -> None:
                 f"resumed at step {state['step']} without Adam's moments: "
                 f"warming up again over {cfg['rewarm']} steps",
             )
+    avg = None
+    if average:
+        saved = (local or {}).get("avg")
+        if saved and saved["decay"] == average:
+            avg = Average(model, average, saved["since"], saved["weights"])
+        else:
+            avg = Average(model, average, state["step"])
+        log(run, f"weight average (decay {avg.decay}) since step {avg.since}: {AVERAGE}")
+    return rewarm_from, avg
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    if args.nice:
+        os.nice(args.nice)
+    os.environ.setdefault("TRANSFORMERS_SDPA_FORCE_GQA", "1")
+    run: Path = args.run
+    run.mkdir(parents=True, exist_ok=True)
+    state = open_state(run, args, argv)
+    cfg = state["config"]
+
+    import torch
+
+    from training.smol_agent.prefix import group_backward
+
+    ensure_base(args.base)
+    device = (
+        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    )
+    torch.manual_seed(cfg["seed"])
+    model, tokenizer = build(cfg, args.base, args.threads)
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=0.0, betas=(0.9, 0.99))
+    rewarm_from, avg = resume(model, opt, run, state, args.average)
     n_train = sum(p.numel() for p in params)
     log(
         run,
@@ -362,6 +422,8 @@ def main(argv: list[str] | None = None) -> None:
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
+        if avg is not None:
+            avg.update()
         loss = total / max(1, n_loss)
         ema = loss if ema is None else 0.95 * ema + 0.05 * loss
         n_ex = sum(len(exs) for _, exs, _ in batch)
@@ -390,9 +452,9 @@ def main(argv: list[str] | None = None) -> None:
                     "tokens": state["tokens"],
                 }
             )
-            save(model, opt, state, run)
+            save(model, opt, state, run, avg)
     if steps_now:
-        save(model, opt, state, run)
+        save(model, opt, state, run, avg)
         log(run, f"saved step {state['step']} in {run}")
 
 
