@@ -519,14 +519,7 @@ class Generator:
             if out:
                 return out
         fam = unlisted_family(tools, rng)
-        template = rng.choice(fam.asks)
-        params = {p.slot: p for p in fam.params}
-        said = {
-            s: say(params[s], params[s].pool(rng), rng) for s in re.findall(r"{(\w+)}", template)
-        }
-        user, _ = reword(template.format(**said), list(said.values()), rng)
-        if not tools:
-            pass
+        user = self._filled(fam, rng.choice(fam.asks))
         answer = rng.choice(
             [
                 "Sorry, I can't {g} with the tools I have.",
@@ -546,6 +539,16 @@ class Generator:
             direct_thought=f"None of the listed tools can {fam.gist}.",
         )
 
+    def _filled(self, fam: Family, template: str) -> str:
+        """A request from ``template``, its slots said as people say values from the
+        family's pools, with everyday noise."""
+        params = {p.slot: p for p in fam.params}
+        said = {
+            s: say(params[s], params[s].pool(self.rng), self.rng)
+            for s in re.findall(r"{(\w+)}", template)
+        }
+        return reword(template.format(**said), list(said.values()), self.rng)[0]
+
     def operation(self, tools: list[BoundTool], fmt: str) -> list[Message] | None:
         """A request for something a listed tool's domain holds but the tool does not do
         ("cancel my alarm" with only an alarm setter); None when no listed tool has one."""
@@ -556,18 +559,14 @@ class Generator:
             for t in tools
             if t.family is not None
             for entry in OPERATIONS.get(t.family.gist, [])
-            if not set(entry[2] if len(entry) > 2 else ()) & listed
+            if not set(*entry[2:]) & listed
         ]
         if not choices:
             return None
         tool, (asks, cannot, *_) = rng.choice(choices)
         fam = tool.family
         assert fam is not None
-        params = {p.slot: p for p in fam.params}
-        template = rng.choice(asks)
-        slots = re.findall(r"{(\w+)}", template)
-        said = {s: say(params[s], params[s].pool(rng), rng) for s in slots}
-        user, _ = reword(template.format(**said), list(said.values()), rng)
+        user = self._filled(fam, rng.choice(asks))
         answer = rng.choice(
             [
                 "Sorry, I can't {c}. {n} can only {g}.",

@@ -57,8 +57,6 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = ap.parse_args(argv)
 
-    if load_state(args.run) is None:
-        raise SystemExit(f"{args.run} holds no run")
     with tempfile.TemporaryDirectory() as tmp:
         # a training process may save into the run meanwhile: ship one consistent copy
         args.run = stable_copy(args.run, Path(tmp), args.averaged)
@@ -74,6 +72,8 @@ def stable_copy(run: Path, into: Path, averaged: bool = False) -> Path:
     source = run / (AVERAGE if averaged else "adapter.safetensors")
     if not source.is_file():
         raise SystemExit(f"{source} does not exist (the trainer writes it at every save)")
+    if load_state(run) is None:
+        raise SystemExit(f"{run} holds no run")
     for _ in range(20):
         state = load_state(run)
         shutil.copyfile(source, into / "adapter.safetensors")

@@ -50,8 +50,6 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
-        if load_state(args.run) is None:
-            raise SystemExit(f"{args.run} holds no run")
         # one step's adapter and state, though a trainer may save meanwhile
         run = stable_copy(args.run, Path(tmp), args.averaged)
         model, tokenizer, state = merged(run, args.base)
